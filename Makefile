@@ -1,0 +1,31 @@
+# token-sweep: `make run` sets up .venv and runs the default sweep; `make test` runs the tests.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test plan bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# (Re)install whenever pyproject.toml changes: `make test` keeps .venv up to date.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/sweep run configs/hopper-vs-blackwell.yaml --overwrite
+
+plan: $(STAMP)
+	$(BIN)/sweep plan configs/hopper-vs-blackwell.yaml
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_materialize.py
+
+clean:
+	rm -rf $(VENV) results build *.egg-info

@@ -1,0 +1,1 @@
+"""Compute kernels only (Numba CPU now; CUDA and CuPy later): no I/O, no config, no Dask."""

@@ -1,0 +1,203 @@
+"""Compute backends by name: ``numpy`` (the reference), ``numba`` (fused CPU), chosen by one factory."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Protocol
+
+import numpy as np
+
+from sweep.formulas import IN, OUT, OUTPUTS
+from sweep.plan import ChunkInputs
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("numpy", "numba", "cuda", "cupy")
+
+
+class BackendUnavailable(RuntimeError):
+    """A backend was asked for that cannot run here; the message says what is missing."""
+
+
+class Backend(Protocol):
+    """What the engine needs from a backend."""
+
+    name: str
+    device: str
+
+    def compute(self, inputs: ChunkInputs, codes: np.ndarray, dtype: np.dtype
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """Every output ``codes[k]`` over the chunk: an array (n_outputs, *shape) of ``dtype``
+        and the NaN count per output (int64)."""
+        ...
+
+    def warm_up(self, dtype: np.dtype) -> None:
+        """Compile and load whatever the first chunk would otherwise pay for."""
+        ...
+
+
+# --------------------------------------------------------------------------- numpy
+
+
+def _reference_outputs(x: dict[str, np.ndarray], codes: np.ndarray) -> list[np.ndarray]:
+    """The model as plain NumPy broadcasting, float64, with explicit zero-denominator NaNs.
+
+    Written independently of ``sweep.formulas`` (same formulas, vectorised) so that the
+    compiled backends can be tested against it.
+    """
+
+    def safe_div(num, den):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+    rate, years = x["cost_of_capital"], x["lifetime_years"]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        annuity = safe_div(rate, -np.expm1(-years * np.log1p(rate)))
+        crf = np.where(years > 0, np.where(rate == 0, safe_div(1.0, years), annuity), np.nan)
+    capital = x["capex_usd_per_gpu"] * crf / 8760.0
+    energy = x["kw_per_gpu"] * x["pue"] * x["electricity_usd_per_kwh"]
+    cost = x["gpu_hour_usd"] + capital + x["opex_usd_per_gpu_hour"] + energy
+    tps, util = x["tokens_per_s_per_gpu"], x["utilization"]
+    tokens_per_hour = tps * util * 3600.0
+    facility_kw = x["kw_per_gpu"] * x["pue"]
+    price = x["price_usd_per_mtok"]
+
+    def per_mtok(hourly):
+        return safe_div(hourly, tokens_per_hour) * 1e6
+
+    mtok = per_mtok(cost)
+    mtok_year = tps * util * 3600.0 * 8760.0 / 1e6
+    results = {
+        OUT.USD_PER_GPU_HOUR: lambda: cost,
+        OUT.USD_PER_MTOK: lambda: mtok,
+        OUT.TOKENS_PER_S_PER_MW: lambda: safe_div(tps * 1000.0, facility_kw),
+        OUT.JOULES_PER_TOKEN: lambda: safe_div(facility_kw * 1000.0, tps),
+        OUT.PFLOPS_PER_USD_HOUR: lambda: safe_div(x["peak_pflops"], cost),
+        OUT.MARGIN_USD_PER_MTOK: lambda: price - mtok,
+        OUT.GROSS_MARGIN: lambda: safe_div(price - mtok, price),
+        OUT.BREAKEVEN_UTILIZATION: lambda: safe_div(cost, price * tps * 3600.0 / 1e6),
+        OUT.MTOK_PER_GPU_YEAR: lambda: mtok_year,
+        OUT.PROFIT_USD_PER_MW_YEAR: lambda: safe_div((price - mtok) * mtok_year * 1000.0,
+                                                     facility_kw),
+        OUT.USD_PER_MTOK_RENT: lambda: per_mtok(x["gpu_hour_usd"]),
+        OUT.USD_PER_MTOK_CAPITAL: lambda: per_mtok(capital),
+        OUT.USD_PER_MTOK_OPEX: lambda: per_mtok(x["opex_usd_per_gpu_hour"]),
+        OUT.USD_PER_MTOK_ENERGY: lambda: per_mtok(energy),
+    }
+    return [results[int(c)]() for c in codes]
+
+
+def broadcast_inputs(inputs: ChunkInputs) -> dict[str, np.ndarray]:
+    """Each input as an array that broadcasts against the chunk's shape (no full-size copies)."""
+    ndim = len(inputs.shape)
+    out = {}
+    for name, i in IN.__dict__.items():
+        axis = int(inputs.bind[i])
+        if axis < 0:
+            out[name.lower()] = np.float64(inputs.table[i, 0])
+        else:
+            n = inputs.shape[axis]
+            shape = [1] * ndim
+            shape[axis] = n
+            out[name.lower()] = inputs.table[i, :n].reshape(shape)
+    return out
+
+
+class NumpyBackend:
+    """The reference: plain NumPy broadcasting in float64, obviously right, one thread."""
+
+    name = "numpy"
+    device = "cpu"
+
+    def compute(self, inputs: ChunkInputs, codes: np.ndarray, dtype: np.dtype
+                ) -> tuple[np.ndarray, np.ndarray]:
+        x = broadcast_inputs(inputs)
+        out = np.empty((len(codes), *inputs.shape), dtype=dtype)
+        counts = np.zeros(len(codes), dtype=np.int64)
+        for k, values in enumerate(_reference_outputs(x, codes)):
+            out[k] = np.broadcast_to(values, inputs.shape)
+            counts[k] = int(np.isnan(out[k]).sum())
+        return out, counts
+
+    def warm_up(self, dtype: np.dtype) -> None:
+        pass
+
+
+# --------------------------------------------------------------------------- numba
+
+
+class NumbaBackend:
+    """Fused Numba CPU kernel (``sweep.kernels.cpu``).
+
+    ``parallel=False`` (the engine's default) runs one thread per call and releases the
+    GIL, so Dask's threaded scheduler supplies the parallelism; ``parallel=True`` uses
+    Numba's own threads for in-memory use outside Dask. One level, never both.
+    """
+
+    device = "cpu"
+
+    def __init__(self, parallel: bool = False):
+        from sweep.kernels import cpu  # lazy: compiling needs numba only when used
+
+        self._cpu = cpu
+        self.parallel = parallel
+        self.name = "numba"
+
+    def compute(self, inputs: ChunkInputs, codes: np.ndarray, dtype: np.dtype
+                ) -> tuple[np.ndarray, np.ndarray]:
+        shape = inputs.shape
+        inner = shape[-1]
+        rows = int(np.prod(shape[:-1], dtype=np.int64)) if len(shape) > 1 else 1
+        out = np.empty((len(codes), rows, inner), dtype=dtype)
+        counts = self._cpu.materialize(
+            inputs.table, inputs.bind, np.asarray(shape, dtype=np.int64),
+            np.ascontiguousarray(codes, dtype=np.int64), out, parallel=self.parallel,
+        )
+        return out.reshape((len(codes), *shape)), counts
+
+    def warm_up(self, dtype: np.dtype) -> None:
+        table = np.ones((len(IN.__dict__), 2), dtype=np.float64)
+        bind = np.full(len(IN.__dict__), -1, dtype=np.int64)
+        bind[0] = 1
+        inputs = ChunkInputs(table=table, bind=bind, shape=(1, 2))
+        self.compute(inputs, np.arange(len(OUTPUTS), dtype=np.int64), np.dtype(dtype))
+
+
+# --------------------------------------------------------------------------- factory
+
+
+def choose_auto() -> str:
+    """The backend ``auto`` means here: a GPU backend when one is usable, else ``numba``."""
+    # GPU backends arrive with their own module; until then the CPU kernel is the choice.
+    choice = "numba"
+    log.info("backend auto -> %s (no GPU backend in this build)", choice)
+    return choice
+
+
+def get_backend(name: str = "auto", *, parallel: bool = False) -> Backend:
+    """A backend by name: ``auto``, ``numpy``, ``numba``, ``cuda`` or ``cupy``.
+
+    Raises
+    ------
+    BackendUnavailable
+        for a backend that cannot run here (never a silent fallback to another one).
+    """
+    if name == "auto":
+        name = choose_auto()
+    if name == "numpy":
+        return NumpyBackend()
+    if name == "numba":
+        return NumbaBackend(parallel=parallel)
+    if name in ("cuda", "cupy"):
+        raise BackendUnavailable(
+            f"backend {name!r} is not available: this build of token-sweep has no GPU "
+            "kernels yet; use --backend numba or numpy"
+        )
+    raise BackendUnavailable(f"unknown backend {name!r}; expected one of auto, "
+                             + ", ".join(BACKENDS))
+
+
+def default_workers() -> int:
+    """Dask threads for the local scheduler: one per core."""
+    return max(1, os.cpu_count() or 1)

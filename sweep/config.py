@@ -1,0 +1,513 @@
+"""The sweep file: one pydantic model for YAML and TOML, its checks, and readable errors."""
+
+from __future__ import annotations
+
+import difflib
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from sweep.model import INPUT_SPECS, OUTPUT_SPECS
+from sweep.presets import PRECISIONS, PRESET_INPUTS, load_presets
+
+#: Refuse axes longer than this: a typo such as ``num: 1e9`` on one axis is caught early.
+MAX_AXIS_LENGTH = 100_000_000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+
+class Linspace(_Strict):
+    """``num`` evenly spaced values from ``start`` to ``stop``, both included."""
+
+    start: float
+    stop: float
+    num: int = Field(ge=1)
+
+
+class Geomspace(_Strict):
+    """``num`` values evenly spaced on a log scale from ``start`` to ``stop`` (both > 0)."""
+
+    start: float
+    stop: float
+    num: int = Field(ge=1)
+
+
+class Arange(_Strict):
+    """Values ``start, start + step, ...`` below ``stop`` (as ``numpy.arange``)."""
+
+    start: float
+    stop: float
+    step: float = Field(gt=0)
+
+
+class AxisSpec(_Strict):
+    """One axis: numeric (exactly one of ``values``, ``linspace``, ``geomspace``, ``arange``,
+    named after the input it sweeps) or categorical (``labels`` with ``set``, or ``presets``
+    with an optional ``set`` that adds or overrides inputs)."""
+
+    values: list[float] | None = None
+    linspace: Linspace | None = None
+    geomspace: Geomspace | None = None
+    arange: Arange | None = None
+    labels: list[str] | None = None
+    presets: list[str] | None = None
+    precision: Literal["fp4", "fp8", "bf16"] | None = None
+    set: dict[str, list[float]] | None = None
+
+    @property
+    def kinds(self) -> list[str]:
+        """Which of the axis kinds are given."""
+        names = ("values", "linspace", "geomspace", "arange", "labels", "presets")
+        return [k for k in names if getattr(self, k) is not None]
+
+    @property
+    def categorical(self) -> bool:
+        """True for ``labels`` / ``presets`` axes."""
+        return self.labels is not None or self.presets is not None
+
+
+class SweepSpec(_Strict):
+    """A validated sweep file (see the README's sweep-file reference)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=200)
+    axes: dict[str, AxisSpec] = Field(min_length=1)
+    constants: dict[str, float] = Field(default_factory=dict)
+    outputs: list[str] = Field(default_factory=lambda: ["usd_per_mtok"], min_length=1)
+    dtype: Literal["float64", "float32"] = "float64"
+    chunks: Literal["auto"] | dict[str, int] = "auto"
+    backend: Literal["auto", "numpy", "numba", "cuda", "cupy"] = "auto"
+    store: str | None = None
+    notes: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> SweepSpec:
+        problems = list(_semantic_problems(self))
+        if problems:
+            raise PydanticCustomError(
+                "sweep_semantics",
+                "{count} problem(s) in the sweep",
+                {"count": len(problems), "problems": problems},
+            )
+        return self
+
+    def store_path(self) -> Path:
+        """Where the store goes: ``store`` if given, else ``results/<name>.zarr``."""
+        return Path(self.store) if self.store else Path("results") / f"{self.name}.zarr"
+
+    def resolved_axes(self) -> list[Axis]:
+        """The axes with their values expanded, in file order."""
+        return [_resolve(name, spec) for name, spec in self.axes.items()]
+
+
+@dataclass(frozen=True)
+class Axis:
+    """An expanded axis: its coordinate (numbers or labels) and the inputs it sets.
+
+    ``binds`` maps each input name to its float64 values along the axis.
+    """
+
+    name: str
+    coord: np.ndarray
+    binds: dict[str, np.ndarray]
+
+    @property
+    def categorical(self) -> bool:
+        """True when the coordinate holds string labels."""
+        return self.coord.dtype.kind in "OUS"
+
+    def __len__(self) -> int:
+        return int(self.coord.shape[0])
+
+
+def _numeric_values(spec: AxisSpec) -> np.ndarray:
+    if spec.values is not None:
+        return np.asarray(spec.values, dtype=np.float64)
+    if spec.linspace is not None:
+        s = spec.linspace
+        return np.linspace(s.start, s.stop, s.num, dtype=np.float64)
+    if spec.geomspace is not None:
+        s = spec.geomspace
+        return np.geomspace(s.start, s.stop, s.num, dtype=np.float64)
+    assert spec.arange is not None
+    s = spec.arange
+    return np.arange(s.start, s.stop, s.step, dtype=np.float64)
+
+
+def _categorical_binds(spec: AxisSpec) -> tuple[list[str], dict[str, list[float | None]]]:
+    if spec.presets is not None:
+        labels = list(spec.presets)
+        precision = spec.precision or "fp8"
+        table = load_presets()
+        binds: dict[str, list[float | None]] = {
+            name: [table[label].inputs(precision)[name] for label in labels]
+            for name in PRESET_INPUTS
+        }
+    else:
+        labels = list(spec.labels or [])
+        binds = {}
+    for name, values in (spec.set or {}).items():
+        binds[name] = list(values)
+    return labels, binds
+
+
+def _resolve(name: str, spec: AxisSpec) -> Axis:
+    if spec.categorical:
+        labels, binds = _categorical_binds(spec)
+        return Axis(
+            name=name,
+            coord=np.asarray(labels, dtype=object),
+            binds={k: np.asarray(v, dtype=np.float64) for k, v in binds.items()},
+        )
+    values = _numeric_values(spec)
+    return Axis(name=name, coord=values, binds={name: values})
+
+
+# --------------------------------------------------------------------------- checks
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a sweep file: where (dotted path), what was there, what was expected."""
+
+    path: str
+    value: Any
+    expected: str
+
+    def render(self, source: str | None = None) -> str:
+        """``file: path: expected (got value)``."""
+        where = f"{source}: " if source else ""
+        path = self.path or "(top level)"
+        return f"{where}{path}: {self.expected} (got {self.value!r})"
+
+
+def _suggest(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _check_value(path: str, input_name: str, value: float) -> Problem | None:
+    spec = INPUT_SPECS[input_name]
+    if spec.accepts(value):
+        return None
+    return Problem(path, value, f"{input_name} must be {spec.expected()}")
+
+
+def _axis_problems(name: str, spec: AxisSpec) -> list[Problem]:
+    out: list[Problem] = []
+    base = f"axes.{name}"
+    kinds = spec.kinds
+    if len(kinds) != 1:
+        out.append(Problem(base, kinds or "no values",
+                           "exactly one of values, linspace, geomspace, arange, labels, presets"))
+        return out
+    kind = kinds[0]
+    inputs = list(INPUT_SPECS)
+    if not spec.categorical:
+        if spec.set is not None:
+            out.append(Problem(f"{base}.set", spec.set,
+                               "no 'set' on a numeric axis: 'set' belongs to labels/presets axes"))
+        if spec.precision is not None:
+            out.append(Problem(f"{base}.precision", spec.precision,
+                               "'precision' only on a presets axis"))
+        if name not in INPUT_SPECS:
+            out.append(Problem(base, name, "a numeric axis named after the input it sweeps, one of "
+                               + ", ".join(inputs) + _suggest(name, inputs)))
+            return out
+        out.extend(_numeric_axis_problems(base, name, kind, spec))
+        return out
+    # categorical
+    if name in INPUT_SPECS:
+        out.append(Problem(base, name, "a categorical axis name that is not an input name "
+                           "(e.g. 'platform'); put the input under 'set'"))
+    if kind == "labels":
+        labels = spec.labels or []
+        if spec.precision is not None:
+            out.append(Problem(f"{base}.precision", spec.precision,
+                               "'precision' only on a presets axis"))
+        if not spec.set:
+            out.append(Problem(f"{base}.set", spec.set,
+                               "a labels axis sets at least one input: set: {input: [one value "
+                               "per label]}"))
+    else:
+        labels = spec.presets or []
+        table = load_presets()
+        for i, label in enumerate(labels):
+            if label not in table:
+                out.append(Problem(f"{base}.presets[{i}]", label,
+                                   "a preset, one of " + ", ".join(table)
+                                   + _suggest(label, list(table))))
+    if not labels:
+        out.append(Problem(f"{base}.{kind}", labels, "at least one label"))
+    seen: set[str] = set()
+    for i, label in enumerate(labels):
+        if not label.strip():
+            out.append(Problem(f"{base}.{kind}[{i}]", label, "a non-empty label"))
+        if label in seen:
+            out.append(Problem(f"{base}.{kind}[{i}]", label, "unique labels (duplicate)"))
+        seen.add(label)
+    for input_name, values in (spec.set or {}).items():
+        path = f"{base}.set.{input_name}"
+        if input_name not in INPUT_SPECS:
+            out.append(Problem(path, input_name, "an input name, one of " + ", ".join(inputs)
+                               + _suggest(input_name, inputs)))
+            continue
+        if len(values) != len(labels):
+            out.append(Problem(path, values, f"{len(labels)} values, one per label"))
+        for i, v in enumerate(values):
+            p = _check_value(f"{path}[{i}]", input_name, v)
+            if p:
+                out.append(p)
+    if kind == "presets" and not out:
+        precision = spec.precision or "fp8"
+        table = load_presets()
+        for label in labels:
+            for input_name, value in table[label].inputs(precision).items():
+                if input_name in (spec.set or {}):
+                    continue
+                if value is None:
+                    out.append(Problem(f"{base}.precision", precision,
+                                       f"a precision that preset {label!r} supports for "
+                                       f"{input_name} (one of {', '.join(PRECISIONS)})"))
+    return out
+
+
+def _numeric_axis_problems(base: str, name: str, kind: str, spec: AxisSpec) -> list[Problem]:
+    out: list[Problem] = []
+    if kind == "values":
+        values = spec.values or []
+        if not values:
+            out.append(Problem(f"{base}.values", values, "at least one value"))
+        seen: set[float] = set()
+        for i, v in enumerate(values):
+            p = _check_value(f"{base}.values[{i}]", name, v)
+            if p:
+                out.append(p)
+            if v in seen:
+                out.append(Problem(f"{base}.values[{i}]", v, "unique values (duplicate)"))
+            seen.add(v)
+        return out
+    rng = getattr(spec, kind)
+    path = f"{base}.{kind}"
+    for field in ("start", "stop"):
+        p = _check_value(f"{path}.{field}", name, getattr(rng, field))
+        if p:
+            out.append(p)
+    if kind == "arange":
+        if not rng.start < rng.stop:
+            out.append(Problem(f"{path}.stop", rng.stop, f"stop > start ({rng.start:g})"))
+        else:
+            n = math.ceil((rng.stop - rng.start) / rng.step)
+            if n > MAX_AXIS_LENGTH:
+                out.append(Problem(f"{path}.step", rng.step,
+                                   f"a step giving at most {MAX_AXIS_LENGTH} values (gives {n})"))
+        return out
+    if rng.num > MAX_AXIS_LENGTH:
+        out.append(Problem(f"{path}.num", rng.num, f"at most {MAX_AXIS_LENGTH} values"))
+    if rng.num > 1 and not rng.start < rng.stop:
+        out.append(Problem(f"{path}.stop", rng.stop, f"stop > start ({rng.start:g})"))
+    if rng.num == 1 and rng.start != rng.stop:
+        out.append(Problem(f"{path}.num", rng.num, "num > 1 when start != stop"))
+    if kind == "geomspace":
+        for field in ("start", "stop"):
+            v = getattr(rng, field)
+            if not v > 0:
+                out.append(Problem(f"{path}.{field}", v,
+                                   "a value > 0 (a log-spaced axis cannot reach or cross zero)"))
+    return out
+
+
+def _semantic_problems(spec: SweepSpec) -> list[Problem]:
+    out: list[Problem] = []
+    inputs = list(INPUT_SPECS)
+    bound_at: dict[str, str] = {}
+
+    def bind(input_name: str, where: str) -> None:
+        if input_name in bound_at:
+            out.append(Problem(where, input_name,
+                               f"each input bound once; {input_name} is already set by "
+                               f"{bound_at[input_name]}"))
+        else:
+            bound_at[input_name] = where
+
+    for name, axis in spec.axes.items():
+        problems = _axis_problems(name, axis)
+        out.extend(problems)
+        if problems:
+            continue
+        if axis.categorical:
+            names = set(axis.set or {})
+            if axis.presets is not None:
+                names |= set(PRESET_INPUTS)
+            for input_name in sorted(names, key=inputs.index):
+                bind(input_name, f"axes.{name}")
+        else:
+            bind(name, f"axes.{name}")
+    for name, value in spec.constants.items():
+        path = f"constants.{name}"
+        if name not in INPUT_SPECS:
+            out.append(Problem(path, name, "an input name, one of " + ", ".join(inputs)
+                               + _suggest(name, inputs)))
+            continue
+        p = _check_value(path, name, value)
+        if p:
+            out.append(p)
+        bind(name, path)
+    outputs = list(OUTPUT_SPECS)
+    seen: set[str] = set()
+    for i, name in enumerate(spec.outputs):
+        path = f"outputs[{i}]"
+        if name not in OUTPUT_SPECS:
+            out.append(Problem(path, name, "an output name, one of " + ", ".join(outputs)
+                               + _suggest(name, outputs)))
+            continue
+        if name in seen:
+            out.append(Problem(path, name, "unique outputs (duplicate)"))
+        seen.add(name)
+        for needed in OUTPUT_SPECS[name].needs:
+            if INPUT_SPECS[needed].default is None and needed not in bound_at:
+                out.append(Problem(path, name, f"an input it needs, {needed}, set as a constant "
+                                   "or on an axis (it has no default)"))
+    if isinstance(spec.chunks, dict):
+        for axis_name, size in spec.chunks.items():
+            path = f"chunks.{axis_name}"
+            if axis_name not in spec.axes:
+                out.append(Problem(path, axis_name, "an axis name, one of "
+                                   + ", ".join(spec.axes) + _suggest(axis_name, list(spec.axes))))
+            elif size < 1:
+                out.append(Problem(path, size, "a chunk size >= 1"))
+    return out
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class ConfigError(ValueError):
+    """A sweep file that cannot be used; ``problems`` lists every reason at once."""
+
+    def __init__(self, source: str | None, problems: list[Problem]):
+        self.source = source
+        self.problems = problems
+        lines = [p.render(source) for p in problems]
+        super().__init__("\n".join(lines))
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts)
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model that owns the last element of ``loc`` (for 'unknown key' hints)."""
+    model: Any = SweepSpec
+    i = 0
+    while i < len(loc) - 1:
+        key = loc[i]
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        if key not in model.model_fields:
+            return None
+        ann = model.model_fields[key].annotation
+        # dict[str, AxisSpec] consumes the next key too
+        if key == "axes":
+            model, i = AxisSpec, i + 2
+            continue
+        nested = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type)
+                  and issubclass(a, BaseModel)]
+        if not nested:
+            return None
+        model, i = nested[0], i + 1
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return model
+    return None
+
+
+def problems_from_validation_error(err: ValidationError) -> list[Problem]:
+    """Turn pydantic's errors into :class:`Problem` s with dotted paths."""
+    out: list[Problem] = []
+    for e in err.errors(include_url=False):
+        if e["type"] == "sweep_semantics":
+            out.extend(e["ctx"]["problems"])
+            continue
+        loc = tuple(e["loc"])
+        # drop pydantic's union-branch tags such as 'literal['auto']' or 'dict[str,int]'
+        loc = tuple(x for x in loc if not (isinstance(x, str) and ("[" in x or x == "function-after")))
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            owner = _model_at(loc)
+            allowed = ", ".join(owner.model_fields) if owner else ""
+            name = loc[-1] if loc else ""
+            msg = "a known key" + (f" ({allowed})" if allowed else "")
+            if owner:
+                msg += _suggest(str(name), list(owner.model_fields))
+            out.append(Problem(_dotted(loc), name, msg))
+            continue
+        out.append(Problem(_dotted(loc), e.get("input"), msg))
+    # one problem per (path, expected): union branches can repeat themselves
+    unique: dict[tuple[str, str], Problem] = {}
+    for p in out:
+        unique.setdefault((p.path, p.expected), p)
+    return list(unique.values())
+
+
+def parse_text(text: str, fmt: str, source: str | None = None) -> dict[str, Any]:
+    """Parse YAML (``fmt='yaml'``) or TOML (``fmt='toml'``) text into a mapping."""
+    try:
+        if fmt == "toml":
+            data = tomllib.loads(text)
+        else:
+            data = yaml.safe_load(text)
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(source, [Problem("", fmt.upper(), f"valid {fmt.upper()}: {exc}")]) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(source, [Problem("", type(data).__name__, "a mapping at the top level")])
+    return data
+
+
+def spec_from_dict(data: dict[str, Any], source: str | None = None) -> SweepSpec:
+    """Validate a mapping into a :class:`SweepSpec`; raise :class:`ConfigError` listing every
+    problem at once."""
+    try:
+        return SweepSpec.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(source, problems_from_validation_error(err)) from None
+
+
+def load_config(path: str | Path) -> SweepSpec:
+    """Read and validate a sweep file (``.yaml``/``.yml`` or ``.toml``).
+
+    Raises
+    ------
+    ConfigError
+        naming the file, the dotted field path, the bad value and what was expected, for
+        every problem found. Nothing is written anywhere.
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in (".yaml", ".yml", ".toml"):
+        raise ConfigError(str(p), [Problem("", p.suffix, "a .yaml, .yml or .toml file")])
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(p), [Problem("", str(p), f"a readable file ({exc.strerror})")]) from None
+    data = parse_text(text, "toml" if suffix == ".toml" else "yaml", str(p))
+    return spec_from_dict(data, str(p))

@@ -1,0 +1,276 @@
+"""The plan of a sweep: shape, chunk keys aligned to Zarr chunks, sizes, and pre-flight checks."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sweep import __version__
+from sweep.config import Axis, SweepSpec
+from sweep.formulas import INPUTS, OUTPUTS
+from sweep.model import INPUT_SPECS
+
+#: Default target size of one Zarr chunk of one output variable.
+DEFAULT_CHUNK_BYTES = 32 * 2**20
+
+
+class PlanError(RuntimeError):
+    """A plan that must not run (too big for the disk, ...); raised before anything is written."""
+
+
+@dataclass(frozen=True, order=True)
+class ChunkKey:
+    """One chunk of the grid: its block index and, per axis, the ``[start, stop)`` range.
+
+    One task owns exactly one key, and a key is exactly one Zarr chunk of every output.
+    """
+
+    index: tuple[int, ...]
+    start: tuple[int, ...]
+    stop: tuple[int, ...]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The chunk's shape."""
+        return tuple(b - a for a, b in zip(self.start, self.stop, strict=True))
+
+    @property
+    def size(self) -> int:
+        """Number of points in the chunk."""
+        return math.prod(self.shape)
+
+    @property
+    def slices(self) -> tuple[slice, ...]:
+        """Per-axis slices, for indexing a full-grid array."""
+        return tuple(slice(a, b) for a, b in zip(self.start, self.stop, strict=True))
+
+    def region(self, dims: tuple[str, ...]) -> dict[str, slice]:
+        """The xarray/Zarr ``region`` of this chunk."""
+        return dict(zip(dims, self.slices, strict=True))
+
+    @property
+    def name(self) -> str:
+        """A file-name-safe id, e.g. ``'0.3.1'``."""
+        return ".".join(map(str, self.index))
+
+
+@dataclass(frozen=True)
+class ChunkInputs:
+    """The kernel's view of one chunk: every input as a row of ``table``.
+
+    ``bind[i]`` is the axis (dimension number) input ``i`` varies along, or -1 for a
+    constant held in ``table[i, 0]``; along an axis, ``table[i, :n]`` holds the values
+    for the chunk's ``n`` positions on that axis. Inputs nobody set and no output needs
+    are NaN constants.
+    """
+
+    table: np.ndarray
+    bind: np.ndarray
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything decided before computing: grid, chunking, sizes, identity."""
+
+    spec: SweepSpec
+    axes: tuple[Axis, ...]
+    chunk_shape: tuple[int, ...]
+    store: Path
+    constants: dict[str, float] = field(default_factory=dict)
+
+    # ---------------------------------------------------------------- sizes
+    @property
+    def dims(self) -> tuple[str, ...]:
+        """Dimension names, in file order."""
+        return tuple(a.name for a in self.axes)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Grid shape."""
+        return tuple(len(a) for a in self.axes)
+
+    @property
+    def n_points(self) -> int:
+        """Number of grid points (a Python int: no overflow)."""
+        return math.prod(self.shape)
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """Requested outputs, in file order."""
+        return tuple(self.spec.outputs)
+
+    @property
+    def output_codes(self) -> np.ndarray:
+        """Kernel codes of the requested outputs."""
+        return np.asarray([OUTPUTS.index(o) for o in self.outputs], dtype=np.int64)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Storage dtype."""
+        return np.dtype(self.spec.dtype)
+
+    @property
+    def blocks(self) -> tuple[int, ...]:
+        """Number of chunks along each axis."""
+        return tuple(-(-n // c) for n, c in zip(self.shape, self.chunk_shape, strict=True))
+
+    @property
+    def n_chunks(self) -> int:
+        """Number of chunk keys (tasks)."""
+        return math.prod(self.blocks)
+
+    @property
+    def bytes_per_chunk(self) -> int:
+        """Uncompressed bytes of one full chunk of one output."""
+        return math.prod(self.chunk_shape) * self.dtype.itemsize
+
+    @property
+    def bytes_total(self) -> int:
+        """Uncompressed bytes of all outputs."""
+        return self.n_points * self.dtype.itemsize * len(self.outputs)
+
+    # ---------------------------------------------------------------- keys
+    def keys(self) -> Iterator[ChunkKey]:
+        """Chunk keys in row-major order (lazily: a plan may have many)."""
+        for index in itertools.product(*(range(b) for b in self.blocks)):
+            start = tuple(i * c for i, c in zip(index, self.chunk_shape, strict=True))
+            stop = tuple(min(s + c, n) for s, c, n in zip(start, self.chunk_shape, self.shape,
+                                                           strict=True))
+            yield ChunkKey(index, start, stop)
+
+    def chunk_inputs(self, key: ChunkKey) -> ChunkInputs:
+        """The kernel inputs for ``key`` (see :class:`ChunkInputs`)."""
+        width = max(key.shape)
+        table = np.full((len(INPUTS), width), np.nan, dtype=np.float64)
+        bind = np.full(len(INPUTS), -1, dtype=np.int64)
+        for i, name in enumerate(INPUTS):
+            if name in self.constants:
+                table[i, 0] = self.constants[name]
+        for d, axis in enumerate(self.axes):
+            lo, hi = key.start[d], key.stop[d]
+            for name, values in axis.binds.items():
+                i = INPUTS.index(name)
+                bind[i] = d
+                table[i, : hi - lo] = values[lo:hi]
+        return ChunkInputs(table=table, bind=bind, shape=key.shape)
+
+    # ---------------------------------------------------------------- identity
+    def normalized(self) -> dict:
+        """The normalized config (JSON-able): what defines the stored values."""
+        spec = self.spec.model_dump(mode="json", exclude={"store", "backend"})
+        return {
+            "spec": spec,
+            "axes": {
+                a.name: {
+                    "coord": [str(c) for c in a.coord] if a.categorical else a.coord.tolist(),
+                    "binds": {k: v.tolist() for k, v in a.binds.items()},
+                }
+                for a in self.axes
+            },
+            "constants": self.constants,
+            "chunk_shape": list(self.chunk_shape),
+            "engine_version": __version__,
+        }
+
+    @property
+    def config_hash(self) -> str:
+        """SHA-256 of the normalized config, engine version, dtype and chunking."""
+        blob = json.dumps(self.normalized(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    # ---------------------------------------------------------------- checks
+    def check_disk(self) -> None:
+        """Refuse (before anything is written) when the uncompressed output would not fit
+        on the target's disk."""
+        parent = self.store.absolute()
+        while not parent.exists():
+            parent = parent.parent
+        free = shutil.disk_usage(parent).free
+        if self.bytes_total > free:
+            raise PlanError(
+                f"the sweep needs {_human(self.bytes_total)} uncompressed "
+                f"({self.n_points:,} points x {len(self.outputs)} output(s) x "
+                f"{self.dtype.itemsize} B) but {parent} has {_human(free)} free; "
+                "use fewer points or outputs, dtype: float32, or another store location"
+            )
+
+    def describe(self) -> str:
+        """The plan in words, for ``sweep plan``."""
+        lines = [
+            f"sweep {self.spec.name!r}",
+            f"  dims        {' x '.join(f'{d}={n}' for d, n in zip(self.dims, self.shape, strict=True))}",
+            f"  points      {self.n_points:,}",
+            f"  outputs     {', '.join(self.outputs)} ({self.spec.dtype})",
+            f"  chunks      {self.chunk_shape} -> {self.n_chunks:,} chunk(s) of <= "
+            f"{_human(self.bytes_per_chunk)} per output",
+            f"  size        {_human(self.bytes_total)} uncompressed",
+            f"  store       {self.store}",
+            f"  backend     {self.spec.backend}",
+            f"  config hash {self.config_hash[:16]}",
+        ]
+        for a in self.axes:
+            if a.categorical:
+                vals = ", ".join(map(str, a.coord))
+                sets = ", ".join(a.binds)
+                lines.append(f"  axis {a.name}: [{vals}] sets {sets}")
+            else:
+                lines.append(f"  axis {a.name}: {len(a)} values in [{a.coord.min():g}, "
+                             f"{a.coord.max():g}]")
+        if self.constants:
+            consts = ", ".join(f"{k}={v:g}" for k, v in self.constants.items())
+            lines.append(f"  inputs fixed {consts}")
+        return "\n".join(lines)
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def auto_chunks(shape: tuple[int, ...], itemsize: int, fixed: dict[int, int] | None = None,
+                target_bytes: int = DEFAULT_CHUNK_BYTES) -> tuple[int, ...]:
+    """Chunk shape near ``target_bytes`` per output, filled from the innermost axis outward
+    (so the innermost axis is contiguous and whole where it fits). ``fixed`` pins some axes."""
+    fixed = fixed or {}
+    budget = max(1, target_bytes // itemsize)
+    for d, c in fixed.items():
+        budget = max(1, budget // min(c, shape[d]))
+    out = [0] * len(shape)
+    for d in range(len(shape) - 1, -1, -1):
+        if d in fixed:
+            out[d] = min(fixed[d], shape[d])
+            continue
+        out[d] = max(1, min(shape[d], budget))
+        budget = max(1, budget // out[d])
+    return tuple(out)
+
+
+def make_plan(spec: SweepSpec, store: str | Path | None = None,
+              target_chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> Plan:
+    """Plan ``spec``: expand axes, choose chunks, fix the store path. Computes nothing."""
+    axes = tuple(spec.resolved_axes())
+    bound = {name for a in axes for name in a.binds} | set(spec.constants)
+    constants = dict(spec.constants)
+    for name, meta in INPUT_SPECS.items():
+        if name not in bound and meta.default is not None:
+            constants[name] = meta.default
+    shape = tuple(len(a) for a in axes)
+    fixed = {}
+    if isinstance(spec.chunks, dict):
+        names = [a.name for a in axes]
+        fixed = {names.index(k): v for k, v in spec.chunks.items()}
+    chunk_shape = auto_chunks(shape, np.dtype(spec.dtype).itemsize, fixed, target_chunk_bytes)
+    path = Path(store) if store is not None else spec.store_path()
+    return Plan(spec=spec, axes=axes, chunk_shape=chunk_shape, store=path, constants=constants)

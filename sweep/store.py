@@ -1,0 +1,199 @@
+"""The Zarr v3 store: template first, whole chunks by region, per-chunk markers, status last."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+import zarr
+from zarr.codecs import BloscCodec
+
+from sweep import __version__
+from sweep.model import INPUT_SPECS, OUTPUT_SPECS
+from sweep.plan import ChunkKey, Plan
+
+#: The Zarr group (inside the store) whose folder holds one JSON marker per finished chunk.
+MARKERS = "_sweep_chunks"
+STATUS_RUNNING = "running"
+STATUS_COMPLETE = "complete"
+
+
+class StoreError(RuntimeError):
+    """A store that cannot be written or trusted."""
+
+
+class IncompleteStoreWarning(UserWarning):
+    """Opened a store whose run did not finish: some chunks may read as fill values."""
+
+
+def codec() -> BloscCodec:
+    """The compressor: Blosc zstd level 1 with byte shuffle (faster and smaller than zarr's
+    default on these arrays; see bench/RESULTS.md)."""
+    return BloscCodec(cname="zstd", clevel=1, shuffle="shuffle")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def is_store(path: Path) -> bool:
+    """Whether ``path`` holds a Zarr v3 group (a ``zarr.json`` at its root)."""
+    return (path / "zarr.json").is_file()
+
+
+def prepare_target(path: Path, overwrite: bool) -> None:
+    """Refuse an existing target unless ``overwrite``; never delete what is not a Zarr store."""
+    if not path.exists():
+        return
+    if not overwrite:
+        raise StoreError(f"{path} already exists; pass --overwrite to replace it")
+    if not path.is_dir() or not is_store(path):
+        raise StoreError(f"{path} exists and is not a Zarr store; refusing to delete it")
+    shutil.rmtree(path)
+
+
+def _coord(axis) -> np.ndarray:
+    if axis.categorical:
+        # variable-length UTF-8: the string type with a Zarr v3 spec (fixed-width UTF-32 has none)
+        return np.asarray([str(c) for c in axis.coord], dtype=object)
+    return axis.coord
+
+
+def template(plan: Plan, backend: str, device: str) -> xr.Dataset:
+    """The store's lazy template: dims, coordinates, one variable per output, provenance."""
+    dims = plan.dims
+    coords: dict[str, Any] = {}
+    for a in plan.axes:
+        if not a.categorical:
+            meta = INPUT_SPECS[a.name]
+            attrs = {"units": meta.unit, "long_name": meta.description}
+        else:
+            attrs = {"long_name": f"categorical axis; sets {', '.join(a.binds)}"}
+        coords[a.name] = xr.Variable((a.name,), _coord(a), attrs)
+        for name, values in a.binds.items():
+            if a.categorical:
+                meta = INPUT_SPECS[name]
+                coords[name] = xr.Variable((a.name,), values,
+                                           {"units": meta.unit, "long_name": meta.description})
+    data_vars = {}
+    for name in plan.outputs:
+        meta = OUTPUT_SPECS[name]
+        data = da.empty(plan.shape, chunks=plan.chunk_shape, dtype=plan.dtype)
+        data_vars[name] = xr.Variable(dims, data, {
+            "units": meta.unit, "long_name": meta.long_name, "formula": meta.formula,
+        })
+    attrs = {
+        "title": f"token-sweep {plan.spec.name}",
+        "sweep_name": plan.spec.name,
+        "sweep_config": json.dumps(plan.normalized(), sort_keys=True),
+        "sweep_config_hash": plan.config_hash,
+        "sweep_version": __version__,
+        "sweep_backend": backend,
+        "sweep_device": device,
+        "sweep_dtype": plan.spec.dtype,
+        "sweep_chunk_shape": list(plan.chunk_shape),
+        "sweep_n_chunks": plan.n_chunks,
+        "sweep_created": _now(),
+        "sweep_status": STATUS_RUNNING,
+        "sweep_constants": {k: float(v) for k, v in plan.constants.items()},
+        "sweep_versions": _versions(),
+    }
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def _versions() -> dict[str, str]:
+    import dask
+    import numba
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "dask": dask.__version__,
+        "xarray": xr.__version__,
+        "zarr": zarr.__version__,
+    }
+
+
+def create(plan: Plan, backend: str, device: str) -> None:
+    """Write the template (metadata and coordinates, no output data) to ``plan.store``."""
+    ds = template(plan, backend, device)
+    encoding = {
+        name: {"chunks": plan.chunk_shape, "compressors": (codec(),), "fill_value": np.nan}
+        for name in plan.outputs
+    }
+    plan.store.parent.mkdir(parents=True, exist_ok=True)
+    ds.to_zarr(plan.store, mode="w-", compute=False, zarr_format=3, consolidated=False,
+               encoding=encoding)
+    # the marker folder is a (empty) Zarr group so that zarr and xarray list it cleanly
+    zarr.open_group(plan.store, mode="r+", zarr_format=3).create_group(
+        MARKERS, attributes={"description": "token-sweep chunk completion markers"})
+
+
+def write_chunk(plan: Plan, key: ChunkKey, values: np.ndarray, info: dict[str, Any]) -> None:
+    """Write one chunk of every output by region, then its completion marker (last).
+
+    ``info`` (JSON-able: NaN counts, extremes) is kept in the marker. Writing the same
+    chunk again writes the same bytes, so a retried task is harmless.
+    """
+    group = zarr.open_group(plan.store, mode="r+", zarr_format=3)
+    for k, name in enumerate(plan.outputs):
+        group[name][key.slices] = values[k]
+    marker = {"key": list(key.index), "start": list(key.start), "stop": list(key.stop), **info}
+    path = plan.store / MARKERS / f"{key.name}.json"
+    tmp = path.with_name(f"{key.name}.json.tmp")
+    tmp.write_text(json.dumps(marker))
+    os.replace(tmp, path)
+
+
+def read_markers(store: Path) -> dict[str, dict]:
+    """The completion markers of a store, keyed by chunk name."""
+    folder = Path(store) / MARKERS
+    if not folder.is_dir():
+        return {}
+    return {p.name[: -len(".json")]: json.loads(p.read_text())
+            for p in folder.glob("*.json")}
+
+
+def finalize(plan: Plan, extra_attrs: dict[str, Any]) -> None:
+    """Check every chunk has its marker, then mark the store complete."""
+    markers = read_markers(plan.store)
+    missing = [k.name for k in plan.keys() if k.name not in markers]
+    if missing:
+        raise StoreError(f"{plan.store}: {len(missing)} chunk(s) without a completion marker "
+                         f"(first: {missing[:5]}); the store stays marked running")
+    group = zarr.open_group(plan.store, mode="r+", zarr_format=3)
+    group.attrs.update({**extra_attrs, "sweep_status": STATUS_COMPLETE,
+                        "sweep_finished": _now()})
+
+
+def open_result(path: str | Path, **kwargs: Any) -> xr.Dataset:
+    """Open a store written by ``sweep run`` as an xarray Dataset (lazy, Dask-backed).
+
+    Warns with :class:`IncompleteStoreWarning`, naming how many chunks are missing, when the
+    run that wrote it did not finish.
+    """
+    path = Path(path)
+    if not is_store(path):
+        raise StoreError(f"{path} is not a Zarr store (no zarr.json)")
+    ds = xr.open_zarr(path, consolidated=False, **kwargs)
+    status = ds.attrs.get("sweep_status")
+    if status != STATUS_COMPLETE:
+        total = int(ds.attrs.get("sweep_n_chunks", 0))
+        done = len(read_markers(path))
+        warnings.warn(
+            f"{path} is INCOMPLETE (status {status!r}): {total - done} of {total} chunk(s) "
+            "have no completion marker and read as NaN; rerun the sweep with --overwrite",
+            IncompleteStoreWarning,
+            stacklevel=2,
+        )
+    return ds
