@@ -128,7 +128,7 @@ class Axis:
     @property
     def categorical(self) -> bool:
         """True when the coordinate holds string labels."""
-        return self.coord.dtype.kind in "OUS"
+        return self.coord.dtype.kind in "OUST"
 
     def __len__(self) -> int:
         return int(self.coord.shape[0])

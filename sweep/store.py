@@ -161,7 +161,7 @@ def read_markers(store: Path) -> dict[str, dict]:
     if not folder.is_dir():
         return {}
     return {p.name[: -len(".json")]: json.loads(p.read_text())
-            for p in folder.glob("*.json")}
+            for p in folder.glob("*.json") if p.name != "zarr.json"}
 
 
 def finalize(plan: Plan, extra_attrs: dict[str, Any]) -> None:

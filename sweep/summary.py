@@ -39,7 +39,7 @@ def reference_point(ds: xr.Dataset, categorical: str) -> dict[str, float]:
         if dim == categorical:
             continue
         coord = ds[dim].values
-        if coord.dtype.kind in "OUS":
+        if coord.dtype.kind in "OUST":
             point[dim] = coord[0]
             continue
         default = INPUT_SPECS[dim].default if dim in INPUT_SPECS else None
@@ -62,7 +62,7 @@ def headline(ds: xr.Dataset) -> list[str]:
     the first label, and the rent-only arithmetic where the axis sets price and throughput."""
     outputs = output_names(ds)
     dims = ds[outputs[0]].dims
-    cats = [d for d in dims if ds[d].dtype.kind in "OUS"]
+    cats = [d for d in dims if ds[d].dtype.kind in "OUST"]
     if not cats:
         return []
     cat = cats[0]

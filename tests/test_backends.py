@@ -1,0 +1,83 @@
+"""Every backend against the NumPy reference: same NaN masks, values within a few ULP."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sweep.backends import BackendUnavailable, get_backend
+from sweep.formulas import INPUTS, OUTPUTS
+from sweep.plan import ChunkInputs
+
+NIN = len(INPUTS)
+ZERO_ABLE = {"tokens_per_s_per_gpu", "utilization", "kw_per_gpu", "price_usd_per_mtok",
+             "cost_of_capital", "gpu_hour_usd", "lifetime_years", "peak_pflops"}
+
+
+@st.composite
+def chunk_inputs(draw):
+    ndim = draw(st.integers(1, 4))
+    shape = tuple(draw(st.lists(st.integers(1, 7), min_size=ndim, max_size=ndim)))
+    width = max(shape)
+    bind = np.array([draw(st.integers(-1, ndim - 1)) for _ in range(NIN)], dtype=np.int64)
+    table = np.empty((NIN, width))
+    for i, name in enumerate(INPUTS):
+        lo, hi = (1.0, 2.0) if name == "pue" else (0.0, 5.0)
+        if name in ("utilization", "cost_of_capital"):
+            lo, hi = 0.0, 1.0
+        vals = draw(st.lists(st.floats(lo, hi, allow_nan=False), min_size=width,
+                             max_size=width))
+        table[i] = vals
+        if name in ZERO_ABLE and draw(st.booleans()):
+            table[i, draw(st.integers(0, width - 1))] = 0.0
+    return ChunkInputs(table=table, bind=bind, shape=shape)
+
+
+def assert_matches_reference(got, ref, dtype):
+    got_nan, ref_nan = np.isnan(got), np.isnan(ref)
+    np.testing.assert_array_equal(got_nan, ref_nan)   # masks exactly
+    g, r = got[~got_nan], ref[~ref_nan]
+    if dtype == np.float64:
+        np.testing.assert_array_max_ulp(g, r, maxulp=4)
+    else:
+        np.testing.assert_allclose(g, r, rtol=1e-6, atol=0)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(inputs=chunk_inputs(), dtype=st.sampled_from([np.float64, np.float32]),
+       codes=st.lists(st.integers(0, len(OUTPUTS) - 1), min_size=1, max_size=5))
+def test_numba_matches_numpy_reference(inputs, dtype, codes):
+    codes = np.asarray(codes, dtype=np.int64)
+    ref, ref_nan = get_backend("numpy").compute(inputs, codes, np.dtype(dtype))
+    got, got_nan = get_backend("numba").compute(inputs, codes, np.dtype(dtype))
+    assert got.dtype == dtype and got.shape == ref.shape == (len(codes), *inputs.shape)
+    assert_matches_reference(got, ref, dtype)
+    np.testing.assert_array_equal(got_nan, ref_nan)
+    np.testing.assert_array_equal(got_nan, np.isnan(ref).reshape(len(codes), -1).sum(axis=1))
+
+
+def test_parallel_and_serial_numba_agree_bit_for_bit():
+    rng = np.random.default_rng(7)
+    shape = (5, 6, 1000)
+    table = rng.uniform(0.0, 3.0, (NIN, 1000))
+    table[9, ::7] = 0.0
+    bind = np.array([0, -1, 1, 1, -1, 2, -1, 0, 2, 2, -1, -1])
+    inputs = ChunkInputs(table=table, bind=bind, shape=shape)
+    codes = np.arange(len(OUTPUTS))
+    a, ca = get_backend("numba", parallel=False).compute(inputs, codes, np.dtype(np.float64))
+    b, cb = get_backend("numba", parallel=True).compute(inputs, codes, np.dtype(np.float64))
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(ca, cb)
+    assert ca[OUTPUTS.index("usd_per_mtok")] > 0   # the zero utilizations were counted
+
+
+@pytest.mark.parametrize("name", ["cuda", "cupy", "tpu"])
+def test_unavailable_backends_are_a_clear_error(name):
+    with pytest.raises(BackendUnavailable, match=name):
+        get_backend(name)
+
+
+def test_auto_picks_numba_without_a_gpu():
+    assert get_backend("auto").name == "numba"

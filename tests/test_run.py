@@ -1,0 +1,179 @@
+"""End to end: sweep file -> plan -> Dask -> Zarr store -> xarray, and the CLI around it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from sweep import load_config, open_result, run
+from sweep.backends import NumpyBackend, get_backend
+from sweep.cli import main
+from sweep.config import spec_from_dict
+from sweep.execute import ChunkError
+from sweep.store import MARKERS, IncompleteStoreWarning, StoreError, create
+
+from conftest import small_spec_dict
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def reference(spec):
+    """The whole grid through the NumPy reference, in one piece."""
+    from sweep.plan import make_plan
+
+    plan = make_plan(spec, target_chunk_bytes=2**40)
+    (key,) = list(plan.keys())
+    values, _ = NumpyBackend().compute(plan.chunk_inputs(key), plan.output_codes, plan.dtype)
+    return values
+
+
+def test_store_round_trip_through_xarray(tmp_path, small_spec):
+    result = run(small_spec, store=tmp_path / "s.zarr", progress=False, backend="numba")
+    ds = xr.open_zarr(tmp_path / "s.zarr", consolidated=False)
+    assert ds["usd_per_mtok"].dims == ("platform", "utilization", "electricity_usd_per_kwh")
+    assert ds.sizes == {"platform": 2, "utilization": 3, "electricity_usd_per_kwh": 4}
+    assert list(ds["platform"].values) == ["A", "B"]
+    np.testing.assert_allclose(ds["utilization"].values, [0.25, 0.625, 1.0])
+    assert ds["usd_per_mtok"].attrs["units"] == "USD/Mtok"
+    assert ds["tokens_per_s_per_mw"].attrs["units"] == "tokens/s/MW"
+    assert ds["utilization"].attrs["units"] == "1"
+    assert ds["gpu_hour_usd"].dims == ("platform",)     # what the categorical axis sets
+    np.testing.assert_allclose(ds["gpu_hour_usd"].values, [1.41, 2.65])
+    a = ds.attrs
+    assert a["sweep_status"] == "complete"
+    assert a["sweep_backend"] == "numba" and a["sweep_device"] == "cpu"
+    assert a["sweep_dtype"] == "float64" and a["sweep_version"]
+    assert len(a["sweep_config_hash"]) == 64
+    assert json.loads(a["sweep_config"])["spec"]["name"] == "small"
+    assert a["sweep_created"] <= a["sweep_finished"]
+    values = np.stack([ds[o].values for o in ("usd_per_mtok", "tokens_per_s_per_mw")])
+    np.testing.assert_array_max_ulp(values, reference(small_spec), maxulp=4)
+    assert result.nan_counts == {"usd_per_mtok": 0, "tokens_per_s_per_mw": 0}
+    assert a["sweep_summary"]["usd_per_mtok"]["max"] == pytest.approx(float(values[0].max()))
+
+
+@pytest.mark.parametrize("chunks", [{"utilization": 1}, {"platform": 1, "electricity_usd_per_kwh": 3},
+                                    {"utilization": 2, "electricity_usd_per_kwh": 1}])
+def test_results_do_not_depend_on_chunking_or_backend(tmp_path, chunks, backend_name):
+    spec = spec_from_dict(small_spec_dict(chunks=chunks, dtype="float32"))
+    run(spec, store=tmp_path / "c.zarr", backend=backend_name, progress=False)
+    base = spec_from_dict(small_spec_dict(dtype="float32"))
+    run(base, store=tmp_path / "one.zarr", backend="numpy", progress=False)
+    got = open_result(tmp_path / "c.zarr").load()
+    ref = open_result(tmp_path / "one.zarr").load()
+    for name in ("usd_per_mtok", "tokens_per_s_per_mw"):
+        assert got[name].dtype == np.float32
+        np.testing.assert_array_equal(got[name].values, ref[name].values)
+    zarr_chunks = got.attrs["sweep_chunk_shape"]
+    for axis, size in chunks.items():
+        assert zarr_chunks[list(got["usd_per_mtok"].dims).index(axis)] == size
+
+
+def test_zero_denominators_are_counted_and_nan(tmp_path):
+    d = small_spec_dict()
+    d["axes"]["utilization"] = {"values": [0.0, 0.5, 1.0]}
+    result = run(spec_from_dict(d), store=tmp_path / "z.zarr", progress=False)
+    ds = open_result(tmp_path / "z.zarr")
+    mtok = ds["usd_per_mtok"].values
+    assert np.isnan(mtok[:, 0, :]).all() and np.isfinite(mtok[:, 1:, :]).all()
+    assert result.nan_counts["usd_per_mtok"] == 2 * 4
+    assert result.nan_counts["tokens_per_s_per_mw"] == 0
+    assert ds.attrs["sweep_summary"]["usd_per_mtok"]["nan_count"] == 8
+
+
+def test_existing_store_is_refused_unless_overwrite(tmp_path, small_spec):
+    target = tmp_path / "s.zarr"
+    run(small_spec, store=target, progress=False)
+    with pytest.raises(StoreError, match="already exists"):
+        run(small_spec, store=target, progress=False)
+    run(small_spec, store=target, progress=False, overwrite=True)
+    assert open_result(target).attrs["sweep_status"] == "complete"
+
+
+def test_overwrite_never_deletes_what_is_not_a_store(tmp_path, small_spec):
+    target = tmp_path / "precious"
+    target.mkdir()
+    (target / "thesis.tex").write_text("do not delete")
+    with pytest.raises(StoreError, match="not a Zarr store"):
+        run(small_spec, store=target, progress=False, overwrite=True)
+    assert (target / "thesis.tex").read_text() == "do not delete"
+
+
+def test_incomplete_store_warns_loudly(tmp_path, small_spec):
+    from sweep.plan import make_plan
+
+    plan = make_plan(small_spec, tmp_path / "half.zarr")
+    create(plan, "numpy", "cpu")
+    with pytest.warns(IncompleteStoreWarning, match=r"INCOMPLETE .* 1 of 1 chunk"):
+        open_result(tmp_path / "half.zarr")
+
+
+class FailingBackend(NumpyBackend):
+    def compute(self, inputs, codes, dtype):
+        if inputs.shape[1] == 1 and inputs.table[9, 0] == 1.0:
+            raise FloatingPointError("simulated fault")
+        return super().compute(inputs, codes, dtype)
+
+
+def test_a_failing_chunk_is_named_and_the_store_stays_running(tmp_path, monkeypatch):
+    spec = spec_from_dict(small_spec_dict(chunks={"utilization": 1}))
+    monkeypatch.setattr("sweep.execute.get_backend", lambda name: FailingBackend())
+    with pytest.raises(ChunkError, match=r"chunk 0\.2\.0 \(platform\[0:2\], "
+                                         r"utilization\[2:3\].*simulated fault"):
+        run(spec, store=tmp_path / "f.zarr", progress=False, num_workers=1)
+    with pytest.warns(IncompleteStoreWarning):
+        ds = open_result(tmp_path / "f.zarr")
+    assert ds.attrs["sweep_status"] == "running"
+    markers = sorted(p.name for p in (tmp_path / "f.zarr" / MARKERS).glob("*.json"))
+    assert "0.2.0.json" not in markers
+
+
+def test_cli_run_show_and_plan_on_the_default_sweep(tmp_path, capsys):
+    target = tmp_path / "hb.zarr"
+    cfg = str(REPO / "configs" / "hopper-vs-blackwell.yaml")
+    assert main(["plan", cfg, "--store", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert "points      80" in out and not target.exists()
+    assert main(["run", cfg, "--store", str(target), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "[complete]" in out
+    assert "HGX H200: 1.41 / (90 x 3600) x 1e6 = 4.352 USD/Mtok" in out
+    assert "GB300 NVL72: 2.65 / (6000 x 3600) x 1e6 = 0.1227 USD/Mtok" in out
+    assert "printed 4.20" in out
+    assert "tokens_per_s_per_mw x51.9" in out
+    assert main(["run", cfg, "--store", str(target), "--no-progress"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["run", cfg, "--store", str(target), "--no-progress", "--overwrite"]) == 0
+    capsys.readouterr()
+    assert main(["show", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert "usd_per_mtok" in out and "USD/Mtok" in out and "numba on cpu" in out
+    ds = open_result(target)
+    at = ds.sel(platform="HGX H200", utilization=1.0, electricity_usd_per_kwh=0.0)
+    assert float(at["usd_per_mtok"]) == pytest.approx(4.352, rel=1e-3)
+
+
+def test_cli_gpu_backend_without_gpu_is_exit_2(tmp_path, capsys):
+    cfg = str(REPO / "configs" / "hopper-vs-blackwell.yaml")
+    assert main(["run", cfg, "--store", str(tmp_path / "g.zarr"), "--backend", "cuda"]) == 2
+    assert "backend 'cuda' is not available" in capsys.readouterr().err
+    assert not (tmp_path / "g.zarr").exists()
+
+
+def test_python_dash_m_sweep_works():
+    out = subprocess.run([sys.executable, "-m", "sweep", "plan",
+                          str(REPO / "configs" / "hopper-vs-blackwell.yaml")],
+                         capture_output=True, text=True, check=True).stdout
+    assert "platform=2 x utilization=10 x electricity_usd_per_kwh=4" in out
+
+
+def test_load_config_public_api_round_trip(tmp_path):
+    spec = load_config(REPO / "configs" / "hopper-vs-blackwell.yaml")
+    assert spec.name == "hopper-vs-blackwell"
+    assert get_backend("numpy").name == "numpy"
