@@ -83,7 +83,7 @@ import sweep
 from sweep import store as zstore
 from sweep.backends import get_backend
 from sweep.config import spec_from_dict
-from sweep.plan import ChunkKey, Plan
+from sweep.planner import ChunkKey, Plan
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUTS = ("usd_per_mtok", "tokens_per_s_per_mw")

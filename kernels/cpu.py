@@ -1,7 +1,7 @@
 """Numba CPU kernels: every requested output of one chunk in one fused pass.
 
 The kernel receives the chunk as a table of per-axis input values (see
-``sweep.plan.ChunkInputs``) and never forms full-size input arrays. It walks the chunk
+``sweep.planner.ChunkInputs``) and never forms full-size input arrays. It walks the chunk
 row by row (a row = all positions of the innermost axis), decodes a row's outer indices
 once per row (never an integer division per point), and loops the innermost axis
 contiguously. The model formulas are the scalar functions of ``sweep.formulas``,
@@ -10,6 +10,10 @@ the NaN checks away).
 """
 
 from __future__ import annotations
+
+import hashlib
+import types
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -97,18 +101,25 @@ def _evaluate_row(work, code, inner, o):
     return _row_loop(work, code, inner, o)
 
 
-def _materialize(table, bind, shape, codes, out, nan_counts):
+_fill_row = numba.njit(inline="always", error_model="numpy")(_fill_row)
+_row_loop = numba.njit(inline="always", error_model="numpy")(_row_loop)
+_evaluate_row = numba.njit(inline="always", error_model="numpy")(_evaluate_row)
+
+
+def _materialize(table, bind, shape, codes, out, nan_counts, n_blocks):
     """Fill ``out[k].reshape(rows, inner)`` with output ``codes[k]`` for every chunk point.
 
     ``table``/``bind``/``shape`` as in ``ChunkInputs``; ``out`` is (n_outputs, rows, inner)
     of float32 or float64; ``nan_counts[k]`` receives the number of NaN values of output k.
+    Rows are split into ``n_blocks`` blocks (the units of parallel work), each with its own
+    scratch buffer: 1 for a serial call, a few per thread for a parallel one.
     """
     ndim = shape.shape[0]
     last = ndim - 1
     inner = shape[last]
     rows = out.shape[1]
     n_out = codes.shape[0]
-    n_blocks = min(rows, 256)
+    n_blocks = max(1, min(rows, n_blocks))
     counts = np.zeros((n_blocks, n_out), dtype=np.int64)
     for b in numba.prange(n_blocks):
         r0 = b * rows // n_blocks
@@ -129,19 +140,67 @@ def _materialize(table, bind, shape, codes, out, nan_counts):
         nan_counts[k] = counts[:, k].sum()
 
 
-_fill_row = numba.njit(inline="always", error_model="numpy")(_fill_row)
-_row_loop = numba.njit(inline="always", error_model="numpy")(_row_loop)
-_evaluate_row = numba.njit(inline="always", error_model="numpy")(_evaluate_row)
+def _source_fingerprint() -> str:
+    """SHA-256 of this file and of ``sweep/formulas.py``: what the compiled kernel depends on."""
+    from sweep import formulas
+
+    digest = hashlib.sha256()
+    for path in (__file__, formulas.__file__):
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
+def _cached(dispatcher, fingerprint: str):
+    """Turn on Numba's on-disk cache for ``dispatcher``, flushed when ``fingerprint`` changes.
+
+    Numba keys its cache on this file's timestamp and the kernel's own bytecode, not on the
+    formulas it inlines from ``sweep/formulas.py``: without this check, an edited formula
+    could run stale machine code. The fingerprint sits beside Numba's index; a mismatch
+    empties the index before the first compile. (Uses Numba's cache object, ``_cache``; any
+    failure leaves caching off, which is only slower.)
+    """
+    try:
+        dispatcher.enable_caching()
+        cache = dispatcher._cache
+        stamp = Path(cache._cache_path) / f"cpu.{dispatcher.py_func.__qualname__}.fingerprint"
+        if not stamp.is_file() or stamp.read_text() != fingerprint:
+            cache.flush()
+            stamp.write_text(fingerprint)
+    except Exception:  # noqa: BLE001 - caching is an optimisation, never a failure
+        from numba.core.caching import NullCache
+
+        dispatcher._cache = NullCache()
+    return dispatcher
+
+
+def _renamed(fn, name: str):
+    # Numba's cache key ignores compiler flags: the serial and the parallel build need
+    # functions of their own names, or they would load each other's machine code.
+    clone = types.FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__,
+                               fn.__closure__)
+    clone.__qualname__ = name
+    return clone
+
+
+_FINGERPRINT = _source_fingerprint()
 #: One thread per call: for use inside Dask's threaded scheduler (releases the GIL).
-materialize_serial = numba.njit(nogil=True, error_model="numpy")(_materialize)
+materialize_serial = _cached(
+    numba.njit(nogil=True, error_model="numpy")(_renamed(_materialize, "_materialize_serial")),
+    _FINGERPRINT)
 #: All cores in one call: for in-memory use outside Dask.
-materialize_parallel = numba.njit(nogil=True, parallel=True, error_model="numpy")(_materialize)
+materialize_parallel = _cached(
+    numba.njit(nogil=True, parallel=True, error_model="numpy")(
+        _renamed(_materialize, "_materialize_parallel")),
+    _FINGERPRINT)
 
 
 def materialize(table: np.ndarray, bind: np.ndarray, shape: np.ndarray, codes: np.ndarray,
                 out: np.ndarray, *, parallel: bool = False) -> np.ndarray:
     """Evaluate one chunk into ``out`` (n_outputs, rows, inner); return NaN counts per output."""
     nan_counts = np.zeros(codes.shape[0], dtype=np.int64)
-    fn = materialize_parallel if parallel else materialize_serial
-    fn(table, bind, shape, codes, out, nan_counts)
+    if parallel:
+        materialize_parallel(table, bind, shape, codes, out, nan_counts,
+                             4 * numba.get_num_threads())
+    else:
+        materialize_serial(table, bind, shape, codes, out, nan_counts, 1)
     return nan_counts

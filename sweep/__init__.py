@@ -11,8 +11,8 @@ The public API is the handful of names in ``__all__``::
 __version__ = "0.1.0"
 
 from sweep.config import ConfigError, SweepSpec, load_config  # noqa: E402
-from sweep.execute import RunResult, run  # noqa: E402
-from sweep.plan import make_plan as plan  # noqa: E402
+from sweep.execute import RunResult, run, run_plan  # noqa: E402
+from sweep.planner import make_plan as plan  # noqa: E402
 from sweep.store import open_result  # noqa: E402
 
 __all__ = [
@@ -24,4 +24,5 @@ __all__ = [
     "open_result",
     "plan",
     "run",
+    "run_plan",
 ]

@@ -4,16 +4,48 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from sweep.formulas import IN, OUT, OUTPUTS
-from sweep.plan import ChunkInputs
+from sweep.planner import ChunkInputs
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("numpy", "numba", "cuda", "cupy")
+
+
+@dataclass(frozen=True)
+class ChunkStats:
+    """Per output of one chunk: NaN count, and min and max over the non-NaN values (NaN when
+    every value is NaN)."""
+
+    nan_counts: np.ndarray
+    minima: np.ndarray
+    maxima: np.ndarray
+
+
+def stats_of(values: np.ndarray) -> ChunkStats:
+    """:class:`ChunkStats` of an (n_outputs, ...) array, with NumPy."""
+    flat = values.reshape(len(values), -1)
+    counts = np.isnan(flat).sum(axis=1).astype(np.int64)
+    lo = np.fmin.reduce(flat, axis=1).astype(np.float64)  # fmin skips NaN; all-NaN gives NaN
+    hi = np.fmax.reduce(flat, axis=1).astype(np.float64)
+    return ChunkStats(counts, lo, hi)
+
+
+def _output_array(buffer: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype
+                  ) -> np.ndarray:
+    """A C-contiguous array of ``shape``: a view of ``buffer`` when given, else a new one."""
+    if buffer is None:
+        return np.empty(shape, dtype=dtype)
+    n = int(np.prod(shape, dtype=np.int64))
+    if buffer.dtype != dtype or buffer.size < n or not buffer.flags.c_contiguous:
+        raise ValueError(f"output buffer of {buffer.size} {buffer.dtype} cannot hold "
+                         f"{shape} {np.dtype(dtype)}")
+    return buffer.reshape(-1)[:n].reshape(shape)
 
 
 class BackendUnavailable(RuntimeError):
@@ -26,10 +58,11 @@ class Backend(Protocol):
     name: str
     device: str
 
-    def compute(self, inputs: ChunkInputs, codes: np.ndarray, dtype: np.dtype
-                ) -> tuple[np.ndarray, np.ndarray]:
+    def compute(self, inputs: ChunkInputs, codes: np.ndarray, dtype: np.dtype,
+                out: np.ndarray | None = None) -> tuple[np.ndarray, ChunkStats]:
         """Every output ``codes[k]`` over the chunk: an array (n_outputs, *shape) of ``dtype``
-        and the NaN count per output (int64)."""
+        and its :class:`ChunkStats`. ``out``, if given, is a C-contiguous buffer of at least
+        that many elements of ``dtype`` to write into (the engine reuses one per thread)."""
         ...
 
     def warm_up(self, dtype: np.dtype) -> None:
@@ -110,18 +143,16 @@ class NumpyBackend:
     name = "numpy"
     device = "cpu"
 
-    def compute(self, inputs: ChunkInputs, codes: np.ndarray, dtype: np.dtype
-                ) -> tuple[np.ndarray, np.ndarray]:
+    def compute(self, inputs: ChunkInputs, codes: np.ndarray, dtype: np.dtype,
+                out: np.ndarray | None = None) -> tuple[np.ndarray, ChunkStats]:
         x = broadcast_inputs(inputs)
-        out = np.empty((len(codes), *inputs.shape), dtype=dtype)
-        counts = np.zeros(len(codes), dtype=np.int64)
+        out = _output_array(out, (len(codes), *inputs.shape), dtype)
         # Zero denominators are masked explicitly; what is left is IEEE arithmetic (overflow
         # to inf on absurd inputs, as in the compiled kernels), so NumPy's warnings are off.
         with np.errstate(all="ignore"):
             for k, values in enumerate(_reference_outputs(x, codes)):
                 out[k] = np.broadcast_to(values, inputs.shape)
-                counts[k] = int(np.isnan(out[k]).sum())
-        return out, counts
+        return out, stats_of(out)
 
     def warm_up(self, dtype: np.dtype) -> None:
         pass
@@ -147,17 +178,22 @@ class NumbaBackend:
         self.parallel = parallel
         self.name = "numba"
 
-    def compute(self, inputs: ChunkInputs, codes: np.ndarray, dtype: np.dtype
-                ) -> tuple[np.ndarray, np.ndarray]:
+    def compute(self, inputs: ChunkInputs, codes: np.ndarray, dtype: np.dtype,
+                out: np.ndarray | None = None) -> tuple[np.ndarray, ChunkStats]:
         shape = inputs.shape
         inner = shape[-1]
         rows = int(np.prod(shape[:-1], dtype=np.int64)) if len(shape) > 1 else 1
-        out = np.empty((len(codes), rows, inner), dtype=dtype)
+        out = _output_array(out, (len(codes), rows, inner), dtype)
         counts = self._cpu.materialize(
             inputs.table, inputs.bind, np.asarray(shape, dtype=np.int64),
             np.ascontiguousarray(codes, dtype=np.int64), out, parallel=self.parallel,
         )
-        return out.reshape((len(codes), *shape)), counts
+        # Extremes with NumPy's SIMD fmin/fmax reductions (NaN-skipping): measured ~3x
+        # cheaper than tracking them inside the kernel, where they stop vectorization.
+        flat = out.reshape(len(codes), -1)
+        lo = np.fmin.reduce(flat, axis=1).astype(np.float64)
+        hi = np.fmax.reduce(flat, axis=1).astype(np.float64)
+        return out.reshape((len(codes), *shape)), ChunkStats(counts, lo, hi)
 
     def warm_up(self, dtype: np.dtype) -> None:
         table = np.ones((len(IN.__dict__), 2), dtype=np.float64)

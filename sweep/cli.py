@@ -67,7 +67,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     from sweep.config import load_config
-    from sweep.plan import make_plan
+    from sweep.planner import make_plan
 
     plan = make_plan(load_config(args.file), args.store)
     print(plan.describe())
@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sweep.backends import BackendUnavailable
     from sweep.config import ConfigError
     from sweep.execute import ChunkError
-    from sweep.plan import PlanError
+    from sweep.planner import PlanError
     from sweep.store import StoreError
 
     commands = {"run": _cmd_run, "plan": _cmd_plan, "show": _cmd_show, "presets": _cmd_presets}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,9 +13,9 @@ import dask
 import numpy as np
 
 from sweep import store as zstore
-from sweep.backends import Backend, default_workers, get_backend
+from sweep.backends import Backend, ChunkStats, default_workers, get_backend
 from sweep.config import SweepSpec
-from sweep.plan import ChunkKey, Plan, make_plan
+from sweep.planner import ChunkKey, Plan, make_plan
 from sweep.progress import ChunkProgress
 
 log = logging.getLogger(__name__)
@@ -21,15 +23,6 @@ log = logging.getLogger(__name__)
 
 class ChunkError(RuntimeError):
     """A chunk task failed; the message names the chunk, its region and the store."""
-
-
-@dataclass
-class ChunkStats:
-    """What a chunk task reports: NaN count, min and max per output."""
-
-    nan_counts: np.ndarray
-    minima: np.ndarray
-    maxima: np.ndarray
 
 
 @dataclass
@@ -50,31 +43,33 @@ class RunResult:
 
     @property
     def points_per_second(self) -> float:
-        """Grid points per wall-clock second, end to end."""
+        """Grid points per second of the chunk phase (compute and write, all chunks)."""
         return self.plan.n_points / self.seconds if self.seconds > 0 else float("nan")
 
 
-def _chunk_stats(values: np.ndarray, nan_counts: np.ndarray) -> ChunkStats:
-    n = len(values)
-    lo = np.full(n, np.nan)
-    hi = np.full(n, np.nan)
-    size = values[0].size if n else 0
-    for k in range(n):
-        if nan_counts[k] < size:
-            lo[k] = float(np.nanmin(values[k]))
-            hi[k] = float(np.nanmax(values[k]))
-    return ChunkStats(nan_counts, lo, hi)
-
-
-def compute_chunk(plan: Plan, key: ChunkKey, backend: Backend) -> tuple[np.ndarray, ChunkStats]:
+def compute_chunk(plan: Plan, key: ChunkKey, backend: Backend,
+                  out: np.ndarray | None = None) -> tuple[np.ndarray, ChunkStats]:
     """Every requested output over one chunk, in memory, with its statistics."""
-    values, nan_counts = backend.compute(plan.chunk_inputs(key), plan.output_codes, plan.dtype)
-    return values, _chunk_stats(values, nan_counts)
+    return backend.compute(plan.chunk_inputs(key), plan.output_codes, plan.dtype, out)
+
+
+_scratch = threading.local()
+
+
+def _thread_buffer(n: int, dtype: np.dtype) -> np.ndarray:
+    """One output buffer per worker thread, reused chunk after chunk: a fresh allocation
+    per chunk pays the kernel's first touch of every page (measured at about half the
+    kernel's speed)."""
+    buf = getattr(_scratch, "buffer", None)
+    if buf is None or buf.size < n or buf.dtype != dtype:
+        buf = _scratch.buffer = np.empty(n, dtype=dtype)
+    return buf
 
 
 def _chunk_task(plan: Plan, key: ChunkKey, backend: Backend) -> ChunkStats:
     try:
-        values, stats = compute_chunk(plan, key, backend)
+        n = len(plan.outputs) * math.prod(plan.chunk_shape)
+        values, stats = compute_chunk(plan, key, backend, _thread_buffer(n, plan.dtype))
         zstore.write_chunk(plan, key, values, {"outputs": {
             name: {"nan_count": int(stats.nan_counts[k]), "min": _json_float(stats.minima[k]),
                    "max": _json_float(stats.maxima[k])}
@@ -98,19 +93,37 @@ def run(
 ) -> RunResult:
     """Materialize every output of ``spec`` over its grid into a Zarr store.
 
-    Checks (plan, disk space, backend) come first; only then is the target replaced (with
-    ``overwrite``) and the template written. Chunks run on Dask's threaded scheduler with
-    ``num_workers`` threads (default: one per core), each computing one chunk of every
-    output in one kernel call and writing it by region, then its completion marker. The
-    store is marked ``complete`` only after every chunk has its marker.
+    ``store`` overrides the file's ``store``; ``backend`` its ``backend``. See
+    :func:`run_plan` for what happens, in which order.
+    """
+    return run_plan(make_plan(spec, store), backend=backend or spec.backend,
+                    overwrite=overwrite, progress=progress, num_workers=num_workers)
+
+
+def run_plan(
+    plan: Plan,
+    *,
+    backend: str | Backend = "auto",
+    overwrite: bool = False,
+    progress: bool | None = None,
+    num_workers: int | None = None,
+) -> RunResult:
+    """Run a :class:`~sweep.planner.Plan`: materialize every output into ``plan.store``.
+
+    Order: the disk-space check, the backend (and its JIT compilation), and only then the
+    target is replaced (with ``overwrite``) and the template written, so that a failure
+    before computing leaves any existing store untouched. Chunks run on Dask's threaded
+    scheduler with ``num_workers`` threads (default: one per core), each computing one chunk
+    of every output in one kernel call and writing it by region, then its completion
+    marker. The store is marked ``complete`` only after every chunk has its marker.
 
     ``progress``: ``True``/``False`` to force the progress bar; ``None`` shows it on a terminal.
     """
-    plan = make_plan(spec, store)
+    wall0 = time.perf_counter()
     plan.check_disk()
-    be = get_backend(backend or spec.backend)
-    zstore.prepare_target(plan.store, overwrite)
+    be = get_backend(backend) if isinstance(backend, str) else backend
     be.warm_up(plan.dtype)
+    zstore.prepare_target(plan.store, overwrite)
     zstore.create(plan, be.name, be.device)
 
     tasks = [
@@ -119,28 +132,26 @@ def run(
     ]
     sizes = {f"chunk-{key.name}": key.size for key in plan.keys()}
     t0 = time.perf_counter()
-    with ChunkProgress(sizes, enabled=progress, label=spec.name):
+    with ChunkProgress(sizes, enabled=progress, label=plan.spec.name):
         results = dask.compute(*tasks, scheduler="threads",
                                num_workers=num_workers or default_workers())
     seconds = time.perf_counter() - t0
 
     n_out = len(plan.outputs)
     nan_counts = np.zeros(n_out, dtype=np.int64)
-    lo = np.full(n_out, np.inf)
-    hi = np.full(n_out, -np.inf)
+    lo = np.full(n_out, np.nan)
+    hi = np.full(n_out, np.nan)
     for s in results:
         nan_counts += s.nan_counts
-        lo = np.fmin(lo, s.minima)
+        lo = np.fmin(lo, s.minima)   # fmin/fmax skip NaN (chunks with no finite value)
         hi = np.fmax(hi, s.maxima)
     result = RunResult(
         plan=plan,
         backend=be.name,
         seconds=seconds,
         nan_counts={o: int(c) for o, c in zip(plan.outputs, nan_counts, strict=True)},
-        minima={o: float(v) if np.isfinite(v) else float("nan")
-                for o, v in zip(plan.outputs, lo, strict=True)},
-        maxima={o: float(v) if np.isfinite(v) else float("nan")
-                for o, v in zip(plan.outputs, hi, strict=True)},
+        minima={o: float(v) for o, v in zip(plan.outputs, lo, strict=True)},
+        maxima={o: float(v) for o, v in zip(plan.outputs, hi, strict=True)},
     )
     summary = {
         o: {"nan_count": result.nan_counts[o], "min": _json_float(result.minima[o]),
@@ -151,6 +162,7 @@ def run(
         "sweep_summary": summary,
         "sweep_elapsed_s": round(seconds, 3),
         "sweep_points_per_s": round(result.points_per_second, 1),
+        "sweep_wall_s": round(time.perf_counter() - wall0, 3),
     })
     for o, c in result.nan_counts.items():
         if c:
@@ -159,5 +171,8 @@ def run(
     return result
 
 
-def _json_float(x: float) -> float | None:
-    return None if not np.isfinite(x) else float(x)
+def _json_float(x: float) -> float | str | None:
+    """JSON has no NaN or inf: NaN is null, infinities are strings."""
+    if np.isnan(x):
+        return None
+    return float(x) if np.isfinite(x) else ("inf" if x > 0 else "-inf")

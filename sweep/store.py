@@ -19,7 +19,7 @@ from zarr.codecs import BloscCodec
 
 from sweep import __version__
 from sweep.model import INPUT_SPECS, OUTPUT_SPECS
-from sweep.plan import ChunkKey, Plan
+from sweep.planner import ChunkKey, Plan
 
 #: The Zarr group (inside the store) whose folder holds one JSON marker per finished chunk.
 MARKERS = "_sweep_chunks"

@@ -117,8 +117,9 @@ def describe(ds: xr.Dataset) -> str:
         f"engine {a.get('sweep_version', '?')}, config {str(a.get('sweep_config_hash', ''))[:16]}",
     ]
     if "sweep_elapsed_s" in a:
-        lines.append(f"  time      {a['sweep_elapsed_s']:.2f} s, "
-                     f"{a.get('sweep_points_per_s', 0) / 1e6:,.1f} Mpoints/s end to end")
+        lines.append(f"  time      {a['sweep_elapsed_s']:.2f} s computing and writing chunks "
+                     f"({a.get('sweep_points_per_s', 0) / 1e6:,.1f} Mpoints/s), "
+                     f"{a.get('sweep_wall_s', float('nan')):.2f} s in all")
     summary = a.get("sweep_summary", {})
     rows = [["output", "unit", "min", "max", "NaN points"]]
     for o in outputs:

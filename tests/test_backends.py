@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from sweep.backends import BackendUnavailable, get_backend
 from sweep.formulas import INPUTS, OUTPUTS
-from sweep.plan import ChunkInputs
+from sweep.planner import ChunkInputs
 
 NIN = len(INPUTS)
 ZERO_ABLE = {"tokens_per_s_per_gpu", "utilization", "kw_per_gpu", "price_usd_per_mtok",
@@ -50,12 +50,28 @@ def assert_matches_reference(got, ref, dtype):
        codes=st.lists(st.integers(0, len(OUTPUTS) - 1), min_size=1, max_size=5))
 def test_numba_matches_numpy_reference(inputs, dtype, codes):
     codes = np.asarray(codes, dtype=np.int64)
-    ref, ref_nan = get_backend("numpy").compute(inputs, codes, np.dtype(dtype))
-    got, got_nan = get_backend("numba").compute(inputs, codes, np.dtype(dtype))
+    ref, ref_stats = get_backend("numpy").compute(inputs, codes, np.dtype(dtype))
+    got, got_stats = get_backend("numba").compute(inputs, codes, np.dtype(dtype))
     assert got.dtype == dtype and got.shape == ref.shape == (len(codes), *inputs.shape)
     assert_matches_reference(got, ref, dtype)
-    np.testing.assert_array_equal(got_nan, ref_nan)
-    np.testing.assert_array_equal(got_nan, np.isnan(ref).reshape(len(codes), -1).sum(axis=1))
+    np.testing.assert_array_equal(got_stats.nan_counts, ref_stats.nan_counts)
+    np.testing.assert_array_equal(got_stats.nan_counts,
+                                  np.isnan(ref).reshape(len(codes), -1).sum(axis=1))
+    flat = got.reshape(len(codes), -1).astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(got_stats.minima, np.fmin.reduce(flat, axis=1))
+        np.testing.assert_array_equal(got_stats.maxima, np.fmax.reduce(flat, axis=1))
+
+
+def test_numba_writes_into_a_given_buffer():
+    inputs = ChunkInputs(table=np.ones((NIN, 3)), bind=np.array([0] + [-1] * (NIN - 1)),
+                         shape=(3,))
+    buf = np.full(10, -7.0)
+    values, _ = get_backend("numba").compute(inputs, np.array([0, 8]), np.dtype(np.float64), buf)
+    assert np.shares_memory(values, buf) and values.shape == (2, 3)
+    assert (buf[6:] == -7.0).all()
+    with pytest.raises(ValueError, match="cannot hold"):
+        get_backend("numba").compute(inputs, np.array([0, 8]), np.dtype(np.float64), buf[:5])
 
 
 def test_parallel_and_serial_numba_agree_bit_for_bit():
@@ -66,11 +82,11 @@ def test_parallel_and_serial_numba_agree_bit_for_bit():
     bind = np.array([0, -1, 1, 1, -1, 2, -1, 0, 2, 2, -1, -1])
     inputs = ChunkInputs(table=table, bind=bind, shape=shape)
     codes = np.arange(len(OUTPUTS))
-    a, ca = get_backend("numba", parallel=False).compute(inputs, codes, np.dtype(np.float64))
-    b, cb = get_backend("numba", parallel=True).compute(inputs, codes, np.dtype(np.float64))
+    a, sa = get_backend("numba", parallel=False).compute(inputs, codes, np.dtype(np.float64))
+    b, sb = get_backend("numba", parallel=True).compute(inputs, codes, np.dtype(np.float64))
     np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(ca, cb)
-    assert ca[OUTPUTS.index("usd_per_mtok")] > 0   # the zero utilizations were counted
+    np.testing.assert_array_equal(sa.nan_counts, sb.nan_counts)
+    assert sa.nan_counts[OUTPUTS.index("usd_per_mtok")] > 0   # zero utilizations counted
 
 
 @pytest.mark.parametrize("name", ["cuda", "cupy", "tpu"])

@@ -8,7 +8,7 @@ import pytest
 
 from sweep.cli import main
 from sweep.config import ConfigError, load_config, spec_from_dict
-from sweep.plan import make_plan
+from sweep.planner import make_plan
 
 from conftest import small_spec_dict
 

@@ -14,7 +14,7 @@ from sweep.backends import get_backend
 from sweep.execute import compute_chunk
 from sweep.formulas import OUTPUTS
 from sweep.model import INPUT_SPECS, OUTPUT_SPECS
-from sweep.plan import make_plan
+from sweep.planner import make_plan
 from sweep.config import spec_from_dict
 
 

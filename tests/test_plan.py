@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sweep.config import spec_from_dict
-from sweep.plan import PlanError, auto_chunks, make_plan
+from sweep.planner import PlanError, auto_chunks, make_plan
 
 from conftest import small_spec_dict
 

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def reference(spec):
     """The whole grid through the NumPy reference, in one piece."""
-    from sweep.plan import make_plan
+    from sweep.planner import make_plan
 
     plan = make_plan(spec, target_chunk_bytes=2**40)
     (key,) = list(plan.keys())
@@ -106,7 +106,7 @@ def test_overwrite_never_deletes_what_is_not_a_store(tmp_path, small_spec):
 
 
 def test_incomplete_store_warns_loudly(tmp_path, small_spec):
-    from sweep.plan import make_plan
+    from sweep.planner import make_plan
 
     plan = make_plan(small_spec, tmp_path / "half.zarr")
     create(plan, "numpy", "cpu")
@@ -115,10 +115,10 @@ def test_incomplete_store_warns_loudly(tmp_path, small_spec):
 
 
 class FailingBackend(NumpyBackend):
-    def compute(self, inputs, codes, dtype):
+    def compute(self, inputs, codes, dtype, out=None):
         if inputs.shape[1] == 1 and inputs.table[9, 0] == 1.0:
             raise FloatingPointError("simulated fault")
-        return super().compute(inputs, codes, dtype)
+        return super().compute(inputs, codes, dtype, out)
 
 
 def test_a_failing_chunk_is_named_and_the_store_stays_running(tmp_path, monkeypatch):

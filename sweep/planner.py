@@ -20,6 +20,11 @@ from sweep.model import INPUT_SPECS
 
 #: Default target size of one Zarr chunk of one output variable.
 DEFAULT_CHUNK_BYTES = 32 * 2**20
+#: Smaller grids are still cut into about this many chunks (for parallel tasks), but no chunk
+#: is made smaller than MIN_CHUNK_BYTES. Both are fixed numbers, not the machine's core
+#: count, so that a sweep's chunking (part of its identity) is the same on every machine.
+MIN_CHUNKS = 8
+MIN_CHUNK_BYTES = 2**20
 
 
 class PlanError(RuntimeError):
@@ -271,6 +276,9 @@ def make_plan(spec: SweepSpec, store: str | Path | None = None,
     if isinstance(spec.chunks, dict):
         names = [a.name for a in axes]
         fixed = {names.index(k): v for k, v in spec.chunks.items()}
-    chunk_shape = auto_chunks(shape, np.dtype(spec.dtype).itemsize, fixed, target_chunk_bytes)
+    itemsize = np.dtype(spec.dtype).itemsize
+    per_output = math.prod(shape) * itemsize
+    target = min(target_chunk_bytes, max(MIN_CHUNK_BYTES, per_output // MIN_CHUNKS))
+    chunk_shape = auto_chunks(shape, itemsize, fixed, target)
     path = Path(store) if store is not None else spec.store_path()
     return Plan(spec=spec, axes=axes, chunk_shape=chunk_shape, store=path, constants=constants)
