@@ -9,7 +9,7 @@ over a 4-D grid of about ``--points`` points::
 ``kw_per_gpu = 1``, ``pue = 1.2`` and no capex or opex, so that the formulas reduce to
 ``usd_per_mtok = (gpu_hour_usd + kw*pue*elec) / (tps*util*3600) * 1e6`` and
 ``tokens_per_s_per_mw = tps*1000 / (kw*pue)``. The grid is planned by the engine
-(``sweep.plan``), so every in-memory and Zarr measurement uses the engine's own chunks.
+(``sweep.plan``, i.e. ``sweep.planner.make_plan``), so every in-memory and Zarr measurement uses the engine's own chunks.
 
 What is timed (each: one untimed warm-up run, which also pays any JIT compile, then the
 median of ``--repeat`` timed runs; output bytes are ``points x 2 outputs x 4 B``):
@@ -68,6 +68,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -236,12 +237,17 @@ def numba_parallel(plan: Plan, backend) -> list[tuple[ChunkKey, np.ndarray]]:
 
 
 def numba_dask(plan: Plan, backend, workers: int) -> None:
-    """The serial kernel, one chunk per task on Dask's threaded scheduler; results dropped."""
+    """The serial kernel, one chunk per task on Dask's threaded scheduler, each thread
+    writing into one reused buffer as the engine does; results dropped."""
     codes, dtype = plan.output_codes, plan.dtype
+    size = len(codes) * math.prod(plan.chunk_shape)
+    local = threading.local()
 
     def task(key: ChunkKey) -> int:
-        _, nan_counts = backend.compute(plan.chunk_inputs(key), codes, dtype)
-        return int(nan_counts.sum())
+        if getattr(local, "buf", None) is None:
+            local.buf = np.empty(size, dtype=dtype)
+        _, stats = backend.compute(plan.chunk_inputs(key), codes, dtype, local.buf)
+        return int(stats.nan_counts.sum())
 
     tasks = [dask.delayed(task, pure=False)(key) for key in plan.keys()]  # noqa: SIM118
     dask.compute(*tasks, scheduler="threads", num_workers=workers)
@@ -492,8 +498,7 @@ def main(argv: list[str] | None = None) -> int:
                  "go to the page cache (no fsync)")
     report = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": shlex.join([sys.executable, *sys.argv]),
-        "cwd": os.getcwd(),
+        "command": shlex.join(["python", *sys.argv]),
         "machine": machine(loadavg),
         "workers": workers,
         "repeat": repeat,
