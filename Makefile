@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test plan bench clean
+.PHONY: run test plan bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ plan: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/python -m pip install --quiet "ruff>=0.6"
+	$(BIN)/ruff check sweep kernels tests bench
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_materialize.py

@@ -9,7 +9,8 @@ over a 4-D grid of about ``--points`` points::
 ``kw_per_gpu = 1``, ``pue = 1.2`` and no capex or opex, so that the formulas reduce to
 ``usd_per_mtok = (gpu_hour_usd + kw*pue*elec) / (tps*util*3600) * 1e6`` and
 ``tokens_per_s_per_mw = tps*1000 / (kw*pue)``. The grid is planned by the engine
-(``sweep.plan``, i.e. ``sweep.planner.make_plan``), so every in-memory and Zarr measurement uses the engine's own chunks.
+(``sweep.plan``, i.e. ``sweep.planner.make_plan``), so every in-memory and Zarr
+measurement uses the engine's own chunks.
 
 What is timed (each: one untimed warm-up run, which also pays any JIT compile, then the
 median of ``--repeat`` timed runs; output bytes are ``points x 2 outputs x 4 B``):

@@ -8,12 +8,11 @@ The public API is the handful of names in ``__all__``::
     ds = open_result(result.store) # lazy xarray.Dataset
 """
 
-__version__ = "0.1.0"
-
-from sweep.config import ConfigError, SweepSpec, load_config  # noqa: E402
-from sweep.execute import RunResult, run, run_plan  # noqa: E402
-from sweep.planner import make_plan as plan  # noqa: E402
-from sweep.store import open_result  # noqa: E402
+from sweep._version import __version__
+from sweep.config import ConfigError, SweepSpec, load_config
+from sweep.execute import RunResult, run, run_plan
+from sweep.planner import make_plan as plan
+from sweep.store import open_result
 
 __all__ = [
     "ConfigError",

@@ -1,4 +1,4 @@
-"""Compute backends by name: ``numpy`` (the reference), ``numba`` (fused CPU), chosen by one factory."""
+"""Compute backends by name: ``numpy`` (the reference), ``numba`` (fused CPU); one factory."""
 
 from __future__ import annotations
 

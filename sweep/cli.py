@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from sweep import __version__
+from sweep._version import __version__
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -88,8 +88,8 @@ def _cmd_presets(args: argparse.Namespace) -> int:
     from sweep.presets import PRECISIONS, load_presets
 
     for label, p in load_presets().items():
-        peaks = ", ".join(f"{k} {'-' if p.peak_pflops[k].value is None else p.peak_pflops[k].value:}"
-                          for k in PRECISIONS)
+        values = {k: p.peak_pflops[k].value for k in PRECISIONS}
+        peaks = ", ".join(f"{k} {'-' if v is None else v}" for k, v in values.items())
         print(f"{label}: {p.gpu_hour_usd.value} USD/GPU/h ({p.gpu_hour_usd.date}), "
               f"{p.kw_per_gpu.value} kW all-in, TDP {p.tdp_kw.value} kW, "
               f"HBM {p.hbm_tb_s.value} TB/s, peak PFLOP/s dense {peaks}")

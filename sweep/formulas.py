@@ -216,7 +216,8 @@ def output_value(
     if code == 12:  # usd_per_mtok_opex
         return usd_per_mtok(opex, tokens_per_s, utilization)
     if code == 13:  # usd_per_mtok_energy
-        return usd_per_mtok(energy_usd_per_gpu_hour(kw, pue, electricity), tokens_per_s, utilization)
+        energy = energy_usd_per_gpu_hour(kw, pue, electricity)
+        return usd_per_mtok(energy, tokens_per_s, utilization)
     return NAN
 
 

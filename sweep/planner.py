@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sweep import __version__
+from sweep._version import __version__
 from sweep.config import Axis, SweepSpec
 from sweep.formulas import INPUTS, OUTPUTS
 from sweep.model import INPUT_SPECS
@@ -212,7 +212,8 @@ class Plan:
         """The plan in words, for ``sweep plan``."""
         lines = [
             f"sweep {self.spec.name!r}",
-            f"  dims        {' x '.join(f'{d}={n}' for d, n in zip(self.dims, self.shape, strict=True))}",
+            "  dims        " + " x ".join(f"{d}={n}" for d, n in
+                                      zip(self.dims, self.shape, strict=True)),
             f"  points      {self.n_points:,}",
             f"  outputs     {', '.join(self.outputs)} ({self.spec.dtype})",
             f"  chunks      {self.chunk_shape} -> {self.n_chunks:,} chunk(s) of <= "

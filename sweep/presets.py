@@ -1,4 +1,4 @@
-"""Platform presets (price, all-in power, TDP, HBM bandwidth, peak FLOPS), read from one data file."""
+"""Platform presets (price, all-in power, TDP, HBM, peak FLOPS), read from one data file."""
 
 from __future__ import annotations
 

@@ -64,7 +64,7 @@ class ChunkProgress(Callback):
             self._task = self._progress.add_task(self.label, total=len(self.sizes), points=0)
         return super().__enter__()
 
-    def __exit__(self, *args: Any) -> None:
+    def __exit__(self, *args: object) -> None:
         super().__exit__(*args)
         if self._progress is not None:
             self._progress.stop()

@@ -17,7 +17,7 @@ import xarray as xr
 import zarr
 from zarr.codecs import BloscCodec
 
-from sweep import __version__
+from sweep._version import __version__
 from sweep.model import INPUT_SPECS, OUTPUT_SPECS
 from sweep.planner import ChunkKey, Plan
 

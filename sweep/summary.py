@@ -24,7 +24,8 @@ def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     out = []
     for j, r in enumerate(rows):
-        cells = [c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))]
+        cells = [c.ljust(w) if i == 0 else c.rjust(w)
+                 for i, (c, w) in enumerate(zip(r, widths, strict=True))]
         out.append(indent + "  ".join(cells).rstrip())
         if j == 0:
             out.append(indent + "  ".join("-" * w for w in widths))

@@ -1,4 +1,4 @@
-"""The sweep file: both formats, one model, every problem reported with its path, nothing written."""
+"""The sweep file: both formats, one model, every problem reported with its path, no writes."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import small_spec_dict
 from sweep.cli import main
 from sweep.config import ConfigError, load_config, spec_from_dict
 from sweep.planner import make_plan
-
-from conftest import small_spec_dict
 
 REPO = Path(__file__).resolve().parents[1]
 

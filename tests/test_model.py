@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 
 from sweep import formulas as f
 from sweep.backends import get_backend
+from sweep.config import spec_from_dict
 from sweep.execute import compute_chunk
 from sweep.formulas import OUTPUTS
 from sweep.model import INPUT_SPECS, OUTPUT_SPECS
 from sweep.planner import make_plan
-from sweep.config import spec_from_dict
 
 
 def article_spec(outputs):
@@ -36,9 +36,9 @@ def test_article_numbers_recomputed_by_the_formulas():
     assert round(h200, 2) == 4.35
     assert gb300 == pytest.approx(0.12268518, rel=1e-6)
     assert h200 / gb300 == pytest.approx(35.47, rel=1e-3)     # "35x lower"
-    assert 6000 / 90 == pytest.approx(66.67, rel=1e-3)         # "65x" tokens/s per GPU
+    assert pytest.approx(66.67, rel=1e-3) == 6000 / 90         # "65x" tokens/s per GPU
     # 4.20 implies about 93.25 tokens/s
-    assert 1.41 / (4.20 / 1e6 * 3600) == pytest.approx(93.25, rel=1e-3)
+    assert pytest.approx(93.25, rel=1e-3) == 1.41 / (4.20 / 1e6 * 3600)
 
 
 @pytest.mark.parametrize("name", ["numpy", "numba"])

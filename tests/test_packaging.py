@@ -42,9 +42,8 @@ def test_installed_wheel_imports_sweep_kernels(wheel, tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
                     "--target", str(target), str(wheel)], check=True, capture_output=True)
     code = ("import sweep, sweep.kernels.cpu as k; "
-            "assert sweep.__file__.startswith(%r), sweep.__file__; "
-            "import importlib.util as u; assert u.find_spec('kernels') is None; print('ok')"
-            % str(target))
+            f"assert sweep.__file__.startswith({str(target)!r}), sweep.__file__; "
+            "import importlib.util as u; assert u.find_spec('kernels') is None; print('ok')")
     env = {**os.environ, "PYTHONPATH": str(target)}
     proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
                           capture_output=True, text=True)

@@ -10,10 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import small_spec_dict
 from sweep.config import spec_from_dict
 from sweep.planner import PlanError, auto_chunks, make_plan
-
-from conftest import small_spec_dict
 
 
 @settings(max_examples=100, deadline=None)
@@ -21,7 +20,7 @@ from conftest import small_spec_dict
        target=st.integers(8, 4096))
 def test_chunk_keys_tile_the_grid_exactly_once(shape, target):
     chunks = auto_chunks(tuple(shape), 8, target_bytes=target)
-    assert all(1 <= c <= n for c, n in zip(chunks, shape))
+    assert all(1 <= c <= n for c, n in zip(chunks, shape, strict=True))
     spec = _grid_spec(shape)
     plan = make_plan(spec, target_chunk_bytes=target)
     seen = np.zeros(plan.shape, dtype=np.int64)
@@ -30,14 +29,14 @@ def test_chunk_keys_tile_the_grid_exactly_once(shape, target):
     for key in keys:
         seen[key.slices] += 1
         # aligned to the Zarr chunk grid: every key starts on a chunk boundary
-        assert all(s % c == 0 for s, c in zip(key.start, plan.chunk_shape))
+        assert all(s % c == 0 for s, c in zip(key.start, plan.chunk_shape, strict=True))
     assert (seen == 1).all()
 
 
 def _grid_spec(shape):
     names = ["pue", "utilization", "electricity_usd_per_kwh", "gpu_hour_usd"]
     axes = {}
-    for name, n in zip(names, shape):
+    for name, n in zip(names, shape, strict=False):
         lo = 1.0 if name == "pue" else 0.1
         axes[name] = ({"linspace": {"start": lo, "stop": lo + 0.5, "num": n}} if n > 1
                       else {"values": [lo]})

@@ -11,14 +11,13 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from conftest import small_spec_dict
 from sweep import load_config, open_result, run
 from sweep.backends import NumpyBackend, get_backend
 from sweep.cli import main
 from sweep.config import spec_from_dict
 from sweep.execute import ChunkError
 from sweep.store import MARKERS, IncompleteStoreWarning, StoreError, create
-
-from conftest import small_spec_dict
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -58,7 +57,8 @@ def test_store_round_trip_through_xarray(tmp_path, small_spec):
     assert a["sweep_summary"]["usd_per_mtok"]["max"] == pytest.approx(float(values[0].max()))
 
 
-@pytest.mark.parametrize("chunks", [{"utilization": 1}, {"platform": 1, "electricity_usd_per_kwh": 3},
+@pytest.mark.parametrize("chunks", [{"utilization": 1},
+                                    {"platform": 1, "electricity_usd_per_kwh": 3},
                                     {"utilization": 2, "electricity_usd_per_kwh": 1}])
 def test_results_do_not_depend_on_chunking_or_backend(tmp_path, chunks, backend_name):
     spec = spec_from_dict(small_spec_dict(chunks=chunks, dtype="float32"))

@@ -1,0 +1,231 @@
+"""Checks of a sweep file beyond its structure: ranges, bindings, outputs; every problem kept."""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from sweep.model import INPUT_SPECS, OUTPUT_SPECS
+from sweep.presets import PRECISIONS, PRESET_INPUTS, load_presets
+
+# The pydantic models live in sweep.config, which calls these checks from its validator;
+# they are typed `Any` here ("a sweep.config.SweepSpec") to keep imports one-way.
+SweepSpec = AxisSpec = Any
+
+#: Refuse axes longer than this: a typo such as ``num: 1e9`` on one axis is caught early.
+MAX_AXIS_LENGTH = 100_000_000
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a sweep file: where (dotted path), what was there, what was expected."""
+
+    path: str
+    value: Any
+    expected: str
+
+    def render(self, source: str | None = None) -> str:
+        """``file: path: expected (got value)``."""
+        where = f"{source}: " if source else ""
+        path = self.path or "(top level)"
+        return f"{where}{path}: {self.expected} (got {self.value!r})"
+
+
+def _suggest(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _check_value(path: str, input_name: str, value: float) -> Problem | None:
+    spec = INPUT_SPECS[input_name]
+    if spec.accepts(value):
+        return None
+    return Problem(path, value, f"{input_name} must be {spec.expected()}")
+
+
+def _axis_problems(name: str, spec: AxisSpec) -> list[Problem]:
+    out: list[Problem] = []
+    base = f"axes.{name}"
+    kinds = spec.kinds
+    if len(kinds) != 1:
+        out.append(Problem(base, kinds or "no values",
+                           "exactly one of values, linspace, geomspace, arange, labels, presets"))
+        return out
+    kind = kinds[0]
+    inputs = list(INPUT_SPECS)
+    if not spec.categorical:
+        if spec.set is not None:
+            out.append(Problem(f"{base}.set", spec.set,
+                               "no 'set' on a numeric axis: 'set' belongs to labels/presets axes"))
+        if spec.precision is not None:
+            out.append(Problem(f"{base}.precision", spec.precision,
+                               "'precision' only on a presets axis"))
+        if name not in INPUT_SPECS:
+            out.append(Problem(base, name, "a numeric axis named after the input it sweeps, one of "
+                               + ", ".join(inputs) + _suggest(name, inputs)))
+            return out
+        out.extend(_numeric_axis_problems(base, name, kind, spec))
+        return out
+    # categorical
+    if name in INPUT_SPECS:
+        out.append(Problem(base, name, "a categorical axis name that is not an input name "
+                           "(e.g. 'platform'); put the input under 'set'"))
+    if kind == "labels":
+        labels = spec.labels or []
+        if spec.precision is not None:
+            out.append(Problem(f"{base}.precision", spec.precision,
+                               "'precision' only on a presets axis"))
+        if not spec.set:
+            out.append(Problem(f"{base}.set", spec.set,
+                               "a labels axis sets at least one input: set: {input: [one value "
+                               "per label]}"))
+    else:
+        labels = spec.presets or []
+        table = load_presets()
+        for i, label in enumerate(labels):
+            if label not in table:
+                out.append(Problem(f"{base}.presets[{i}]", label,
+                                   "a preset, one of " + ", ".join(table)
+                                   + _suggest(label, list(table))))
+    if not labels:
+        out.append(Problem(f"{base}.{kind}", labels, "at least one label"))
+    seen: set[str] = set()
+    for i, label in enumerate(labels):
+        if not label.strip():
+            out.append(Problem(f"{base}.{kind}[{i}]", label, "a non-empty label"))
+        if label in seen:
+            out.append(Problem(f"{base}.{kind}[{i}]", label, "unique labels (duplicate)"))
+        seen.add(label)
+    for input_name, values in (spec.set or {}).items():
+        path = f"{base}.set.{input_name}"
+        if input_name not in INPUT_SPECS:
+            out.append(Problem(path, input_name, "an input name, one of " + ", ".join(inputs)
+                               + _suggest(input_name, inputs)))
+            continue
+        if len(values) != len(labels):
+            out.append(Problem(path, values, f"{len(labels)} values, one per label"))
+        for i, v in enumerate(values):
+            p = _check_value(f"{path}[{i}]", input_name, v)
+            if p:
+                out.append(p)
+    if kind == "presets" and not out:
+        precision = spec.precision or "fp8"
+        table = load_presets()
+        for label in labels:
+            for input_name, value in table[label].inputs(precision).items():
+                if input_name in (spec.set or {}):
+                    continue
+                if value is None:
+                    out.append(Problem(f"{base}.precision", precision,
+                                       f"a precision that preset {label!r} supports for "
+                                       f"{input_name} (one of {', '.join(PRECISIONS)})"))
+    return out
+
+
+def _numeric_axis_problems(base: str, name: str, kind: str, spec: AxisSpec) -> list[Problem]:
+    out: list[Problem] = []
+    if kind == "values":
+        values = spec.values or []
+        if not values:
+            out.append(Problem(f"{base}.values", values, "at least one value"))
+        seen: set[float] = set()
+        for i, v in enumerate(values):
+            p = _check_value(f"{base}.values[{i}]", name, v)
+            if p:
+                out.append(p)
+            if v in seen:
+                out.append(Problem(f"{base}.values[{i}]", v, "unique values (duplicate)"))
+            seen.add(v)
+        return out
+    rng = getattr(spec, kind)
+    path = f"{base}.{kind}"
+    for field in ("start", "stop"):
+        p = _check_value(f"{path}.{field}", name, getattr(rng, field))
+        if p:
+            out.append(p)
+    if kind == "arange":
+        if not rng.start < rng.stop:
+            out.append(Problem(f"{path}.stop", rng.stop, f"stop > start ({rng.start:g})"))
+        else:
+            n = math.ceil((rng.stop - rng.start) / rng.step)
+            if n > MAX_AXIS_LENGTH:
+                out.append(Problem(f"{path}.step", rng.step,
+                                   f"a step giving at most {MAX_AXIS_LENGTH} values (gives {n})"))
+        return out
+    if rng.num > MAX_AXIS_LENGTH:
+        out.append(Problem(f"{path}.num", rng.num, f"at most {MAX_AXIS_LENGTH} values"))
+    if rng.num > 1 and not rng.start < rng.stop:
+        out.append(Problem(f"{path}.stop", rng.stop, f"stop > start ({rng.start:g})"))
+    if rng.num == 1 and rng.start != rng.stop:
+        out.append(Problem(f"{path}.num", rng.num, "num > 1 when start != stop"))
+    if kind == "geomspace":
+        for field in ("start", "stop"):
+            v = getattr(rng, field)
+            if not v > 0:
+                out.append(Problem(f"{path}.{field}", v,
+                                   "a value > 0 (a log-spaced axis cannot reach or cross zero)"))
+    return out
+
+
+def semantic_problems(spec: SweepSpec) -> list[Problem]:
+    out: list[Problem] = []
+    inputs = list(INPUT_SPECS)
+    bound_at: dict[str, str] = {}
+
+    def bind(input_name: str, where: str) -> None:
+        if input_name in bound_at:
+            out.append(Problem(where, input_name,
+                               f"each input bound once; {input_name} is already set by "
+                               f"{bound_at[input_name]}"))
+        else:
+            bound_at[input_name] = where
+
+    for name, axis in spec.axes.items():
+        problems = _axis_problems(name, axis)
+        out.extend(problems)
+        if problems:
+            continue
+        if axis.categorical:
+            names = set(axis.set or {})
+            if axis.presets is not None:
+                names |= set(PRESET_INPUTS)
+            for input_name in sorted(names, key=inputs.index):
+                bind(input_name, f"axes.{name}")
+        else:
+            bind(name, f"axes.{name}")
+    for name, value in spec.constants.items():
+        path = f"constants.{name}"
+        if name not in INPUT_SPECS:
+            out.append(Problem(path, name, "an input name, one of " + ", ".join(inputs)
+                               + _suggest(name, inputs)))
+            continue
+        p = _check_value(path, name, value)
+        if p:
+            out.append(p)
+        bind(name, path)
+    outputs = list(OUTPUT_SPECS)
+    seen: set[str] = set()
+    for i, name in enumerate(spec.outputs):
+        path = f"outputs[{i}]"
+        if name not in OUTPUT_SPECS:
+            out.append(Problem(path, name, "an output name, one of " + ", ".join(outputs)
+                               + _suggest(name, outputs)))
+            continue
+        if name in seen:
+            out.append(Problem(path, name, "unique outputs (duplicate)"))
+        seen.add(name)
+        for needed in OUTPUT_SPECS[name].needs:
+            if INPUT_SPECS[needed].default is None and needed not in bound_at:
+                out.append(Problem(path, name, f"an input it needs, {needed}, set as a constant "
+                                   "or on an axis (it has no default)"))
+    if isinstance(spec.chunks, dict):
+        for axis_name, size in spec.chunks.items():
+            path = f"chunks.{axis_name}"
+            if axis_name not in spec.axes:
+                out.append(Problem(path, axis_name, "an axis name, one of "
+                                   + ", ".join(spec.axes) + _suggest(axis_name, list(spec.axes))))
+            elif size < 1:
+                out.append(Problem(path, size, "a chunk size >= 1"))
+    return out

@@ -1,0 +1,37 @@
+"""The documentation names every input and output, and the README opens with the quick start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sweep.formulas import INPUTS, OUTPUTS
+from sweep.model import INPUT_SPECS, OUTPUT_SPECS
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name", INPUTS)
+def test_model_doc_lists_every_input_with_its_unit(name):
+    text = (REPO / "docs" / "model.md").read_text()
+    row = next((line for line in text.splitlines() if line.startswith(f"| `{name}` |")), None)
+    assert row is not None, name
+    assert f"| {INPUT_SPECS[name].unit} |" in row
+
+
+@pytest.mark.parametrize("name", OUTPUTS)
+def test_model_doc_lists_every_output_with_its_unit(name):
+    text = (REPO / "docs" / "model.md").read_text()
+    row = next((line for line in text.splitlines() if line.startswith(f"| `{name}` |")), None)
+    assert row is not None, name
+    assert f"| {OUTPUT_SPECS[name].unit} |" in row
+
+
+def test_readme_opens_with_the_two_quick_start_commands():
+    text = (REPO / "README.md").read_text()
+    first_block = text.split("```sh", 1)[1].split("```", 1)[0]
+    assert "make run" in first_block and "make test" in first_block
+    assert text.index("## Quick start") < text.index("## The command line")
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "make test" in ci

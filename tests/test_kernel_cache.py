@@ -1,0 +1,42 @@
+"""The on-disk kernel cache is keyed by the formulas' source, and serial/parallel never mix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numba
+
+from sweep.kernels import cpu
+
+
+def test_fingerprint_covers_the_formulas_and_the_kernel():
+    from sweep import formulas
+
+    assert cpu._source_fingerprint() == cpu._FINGERPRINT
+    assert len(cpu._FINGERPRINT) == 64
+    # the two files it hashes are the kernel and the formulas
+    assert Path(cpu.__file__).name == "cpu.py" and Path(formulas.__file__).name == "formulas.py"
+
+
+def test_serial_and_parallel_builds_have_separate_cache_entries():
+    names = {cpu.materialize_serial.py_func.__qualname__,
+             cpu.materialize_parallel.py_func.__qualname__}
+    assert names == {"_materialize_serial", "_materialize_parallel"}
+
+
+def _square(x):
+    return x * x
+
+
+def test_a_changed_fingerprint_flushes_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path))
+    fn = cpu._renamed(_square, "_square_for_cache_test")
+    d = cpu._cached(numba.njit(fn), "one")
+    assert d(3.0) == 9.0
+    stamp = Path(d._cache._cache_path) / "cpu._square_for_cache_test.fingerprint"
+    assert stamp.read_text() == "one"
+    index = list(Path(d._cache._cache_path).glob("*_square_for_cache_test*.nbi"))
+    assert index, "the compiled function was cached"
+    d2 = cpu._cached(numba.njit(cpu._renamed(_square, "_square_for_cache_test")), "two")
+    assert stamp.read_text() == "two"
+    assert d2(4.0) == 16.0
