@@ -442,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # 3. the engine's kernel, in memory
         par = get_backend("numba", parallel=True)
-        par.warm_up(plan.dtype)
+        par.warm_up(plan.chunk_inputs(next(plan.keys())), plan.output_codes, plan.dtype)
         times, chunks = measure(lambda: numba_parallel(plan, par), repeat)
         add("numba_parallel", "engine kernel, Numba threads, plan's chunks, kept in memory",
             times, threading_layer=numba.threading_layer())
@@ -453,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"the kernel disagrees with plain NumPy (max rel. diff {diff:.2e})")
 
         ser = get_backend("numba")
-        ser.warm_up(plan.dtype)
+        ser.warm_up(plan.chunk_inputs(next(plan.keys())), plan.output_codes, plan.dtype)
         times, _ = measure(lambda: numba_dask(plan, ser, workers), repeat)
         add("numba_dask", f"serial kernel, Dask threads ({workers}), results discarded", times)
 

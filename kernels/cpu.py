@@ -12,6 +12,7 @@ the NaN checks away).
 from __future__ import annotations
 
 import hashlib
+import threading
 import types
 from pathlib import Path
 
@@ -28,116 +29,156 @@ _NIN = len(IN.__dict__)
 _RATE = IN.COST_OF_CAPITAL
 _LIFE = IN.LIFETIME_YEARS
 _CRF = _NIN  # extra row of the work buffer holding the capital recovery factor
+_CRF_BIT = 1 << _CRF
 
 
-def _fill_row(work, table, bind, idx, inner, last, only_outer):
+def _fill_block(work, table, bind, inner, last):
+    # the rows of inputs bound to the innermost axis: the same for every row of the chunk
+    for i in range(_NIN):
+        if bind[i] == last:
+            work[i, :inner] = table[i, :inner]
+
+
+def _row_scalars(rv, work, table, bind, idx, inner, last, crf_inner):
+    # the inputs that are constant along a row, and the capital recovery factor
     for i in range(_NIN):
         a = bind[i]
-        if a == last:
-            if not only_outer:
-                work[i, :inner] = table[i, :inner]
-        elif a < 0:
-            if not only_outer:
-                work[i, :inner] = table[i, 0]
-        else:
-            work[i, :inner] = table[i, idx[a]]
-    rate_axis = bind[_RATE]
-    life_axis = bind[_LIFE]
-    varies_outer = (0 <= rate_axis < last) or (0 <= life_axis < last)
-    if only_outer and not varies_outer:
-        return
-    if rate_axis == last or life_axis == last:
+        if a < 0:
+            rv[i] = table[i, 0]
+        elif a != last:
+            rv[i] = table[i, idx[a]]
+    if crf_inner:
         for j in range(inner):
-            work[_CRF, j] = capital_recovery_factor(work[_RATE, j], work[_LIFE, j])
+            rate = work[_RATE, j] if bind[_RATE] == last else rv[_RATE]
+            life = work[_LIFE, j] if bind[_LIFE] == last else rv[_LIFE]
+            work[_CRF, j] = capital_recovery_factor(rate, life)
     else:
-        work[_CRF, :inner] = capital_recovery_factor(work[_RATE, 0], work[_LIFE, 0])
+        rv[_CRF] = capital_recovery_factor(rv[_RATE], rv[_LIFE])
 
 
-def _row_loop(work, code, inner, o):
+def _row_loop(work, rv, code, inner, o, mask):
+    # `mask` (a compile-time literal) has bit i set when input i varies along the row:
+    # those come from the work buffer, every other input is a register-held scalar, and
+    # the tests below fold away at compile time.
+    s0, s1, s2, s3, s4, s5 = rv[0], rv[1], rv[_CRF], rv[4], rv[5], rv[6]
+    s6, s7, s8, s9, s10 = rv[7], rv[8], rv[9], rv[10], rv[11]
     nan_count = 0
     for j in range(inner):
         v = output_value(
             code,
-            work[0, j], work[1, j], work[_CRF, j], work[4, j], work[5, j], work[6, j],
-            work[7, j], work[8, j], work[9, j], work[10, j], work[11, j],
+            work[0, j] if mask & 1 else s0,
+            work[1, j] if mask & 2 else s1,
+            work[_CRF, j] if mask & _CRF_BIT else s2,
+            work[4, j] if mask & 16 else s3,
+            work[5, j] if mask & 32 else s4,
+            work[6, j] if mask & 64 else s5,
+            work[7, j] if mask & 128 else s6,
+            work[8, j] if mask & 256 else s7,
+            work[9, j] if mask & 512 else s8,
+            work[10, j] if mask & 1024 else s9,
+            work[11, j] if mask & 2048 else s10,
         )
         o[j] = v
         nan_count += v != v
     return nan_count
 
 
-def _evaluate_row(work, code, inner, o):
-    # One loop per output code, each called with a literal code: after inlining, the
-    # formula's dispatch on `code` folds away and the loop body is straight-line code
-    # that LLVM vectorizes (measured: ~3x faster than dispatching inside the loop).
-    if code == 0:
-        return _row_loop(work, 0, inner, o)
-    if code == 1:
-        return _row_loop(work, 1, inner, o)
-    if code == 2:
-        return _row_loop(work, 2, inner, o)
-    if code == 3:
-        return _row_loop(work, 3, inner, o)
-    if code == 4:
-        return _row_loop(work, 4, inner, o)
-    if code == 5:
-        return _row_loop(work, 5, inner, o)
-    if code == 6:
-        return _row_loop(work, 6, inner, o)
-    if code == 7:
-        return _row_loop(work, 7, inner, o)
-    if code == 8:
-        return _row_loop(work, 8, inner, o)
-    if code == 9:
-        return _row_loop(work, 9, inner, o)
-    if code == 10:
-        return _row_loop(work, 10, inner, o)
-    if code == 11:
-        return _row_loop(work, 11, inner, o)
-    if code == 12:
-        return _row_loop(work, 12, inner, o)
-    if code == 13:
-        return _row_loop(work, 13, inner, o)
-    return _row_loop(work, code, inner, o)
-
-
-_fill_row = numba.njit(inline="always", error_model="numpy")(_fill_row)
+_fill_block = numba.njit(inline="always", error_model="numpy")(_fill_block)
+_row_scalars = numba.njit(inline="always", error_model="numpy")(_row_scalars)
 _row_loop = numba.njit(inline="always", error_model="numpy")(_row_loop)
-_evaluate_row = numba.njit(inline="always", error_model="numpy")(_evaluate_row)
 
 
-def _materialize(table, bind, shape, codes, out, nan_counts, n_blocks):
-    """Fill ``out[k].reshape(rows, inner)`` with output ``codes[k]`` for every chunk point.
+def _make_kernel(mask: int, codes: tuple[int, ...]):
+    # Closure constants: Numba compiles them in (dead branches pruned) and keys its on-disk
+    # cache on them. MASK: which inputs vary along the innermost axis; W<k>: whether output
+    # code k is wanted, so that only the requested outputs' loops are compiled.
+    MASK = mask  # noqa: N806
+    W0, W1, W2, W3, W4, W5, W6, W7, W8, W9, W10, W11, W12, W13 = (  # noqa: N806
+        k in codes for k in range(14))
 
-    ``table``/``bind``/``shape`` as in ``ChunkInputs``; ``out`` is (n_outputs, rows, inner)
-    of float32 or float64; ``nan_counts[k]`` receives the number of NaN values of output k.
-    Rows are split into ``n_blocks`` blocks (the units of parallel work), each with its own
-    scratch buffer: 1 for a serial call, a few per thread for a parallel one.
-    """
-    ndim = shape.shape[0]
+    def _evaluate_row(work, rv, code, inner, o):
+        # One loop per output code, each called with a literal code: after inlining, the
+        # formula's dispatch on `code` folds away and the loop body is straight-line code
+        # that LLVM vectorizes (measured: ~3x faster than dispatching inside the loop).
+        if W0 and code == 0:
+            return _row_loop(work, rv, 0, inner, o, MASK)
+        if W1 and code == 1:
+            return _row_loop(work, rv, 1, inner, o, MASK)
+        if W2 and code == 2:
+            return _row_loop(work, rv, 2, inner, o, MASK)
+        if W3 and code == 3:
+            return _row_loop(work, rv, 3, inner, o, MASK)
+        if W4 and code == 4:
+            return _row_loop(work, rv, 4, inner, o, MASK)
+        if W5 and code == 5:
+            return _row_loop(work, rv, 5, inner, o, MASK)
+        if W6 and code == 6:
+            return _row_loop(work, rv, 6, inner, o, MASK)
+        if W7 and code == 7:
+            return _row_loop(work, rv, 7, inner, o, MASK)
+        if W8 and code == 8:
+            return _row_loop(work, rv, 8, inner, o, MASK)
+        if W9 and code == 9:
+            return _row_loop(work, rv, 9, inner, o, MASK)
+        if W10 and code == 10:
+            return _row_loop(work, rv, 10, inner, o, MASK)
+        if W11 and code == 11:
+            return _row_loop(work, rv, 11, inner, o, MASK)
+        if W12 and code == 12:
+            return _row_loop(work, rv, 12, inner, o, MASK)
+        if W13 and code == 13:
+            return _row_loop(work, rv, 13, inner, o, MASK)
+        return 0  # unreachable: the kernel is built for exactly the codes it is given
+
+    _evaluate_row = numba.njit(inline="always", error_model="numpy")(_evaluate_row)
+
+    def _materialize(table, bind, shape, codes, out, nan_counts, n_blocks):
+        """Fill ``out[k].reshape(rows, inner)`` with output ``codes[k]`` for every chunk point.
+
+        ``table``/``bind``/``shape`` as in ``ChunkInputs``; ``out`` is (n_outputs, rows, inner)
+        of float32 or float64; ``nan_counts[k]`` receives the number of NaN values of output k.
+        Rows are split into ``n_blocks`` blocks (the units of parallel work), each with its own
+        scratch buffer: 1 for a serial call, a few per thread for a parallel one. ``MASK`` (a
+        constant of the closure, see :func:`inner_mask`) says which inputs vary along the
+        innermost axis: each input is read from the work buffer or held in a register.
+        """
+        ndim = shape.shape[0]
+        last = ndim - 1
+        inner = shape[last]
+        rows = out.shape[1]
+        n_out = codes.shape[0]
+        crf_inner = bind[_RATE] == last or bind[_LIFE] == last
+        n_blocks = max(1, min(rows, n_blocks))
+        counts = np.zeros((n_blocks, n_out), dtype=np.int64)
+        for b in numba.prange(n_blocks):
+            r0 = b * rows // n_blocks
+            r1 = (b + 1) * rows // n_blocks
+            work = np.empty((_NIN + 1, inner), dtype=np.float64)
+            rv = np.empty(_NIN + 1, dtype=np.float64)
+            idx = np.zeros(ndim, dtype=np.int64)
+            _fill_block(work, table, bind, inner, last)
+            for r in range(r0, r1):
+                rem = r  # decode the row's outer indices: once per row, not per point
+                for d in range(last - 1, -1, -1):
+                    idx[d] = rem % shape[d]
+                    rem //= shape[d]
+                _row_scalars(rv, work, table, bind, idx, inner, last, crf_inner)
+                for k in range(n_out):
+                    counts[b, k] += _evaluate_row(work, rv, codes[k], inner, out[k, r])
+        for k in range(n_out):
+            nan_counts[k] = counts[:, k].sum()
+
+    return _materialize
+
+
+def inner_mask(bind: np.ndarray, ndim: int) -> int:
+    """Bit i set when input i is bound to the innermost axis (bit 12: the capital recovery
+    factor, when its rate or lifetime is)."""
     last = ndim - 1
-    inner = shape[last]
-    rows = out.shape[1]
-    n_out = codes.shape[0]
-    n_blocks = max(1, min(rows, n_blocks))
-    counts = np.zeros((n_blocks, n_out), dtype=np.int64)
-    for b in numba.prange(n_blocks):
-        r0 = b * rows // n_blocks
-        r1 = (b + 1) * rows // n_blocks
-        work = np.empty((_NIN + 1, inner), dtype=np.float64)
-        idx = np.zeros(ndim, dtype=np.int64)
-        first = True
-        for r in range(r0, r1):
-            rem = r  # decode the row's outer indices: once per row, not per point
-            for d in range(last - 1, -1, -1):
-                idx[d] = rem % shape[d]
-                rem //= shape[d]
-            _fill_row(work, table, bind, idx, inner, last, not first)
-            first = False
-            for k in range(n_out):
-                counts[b, k] += _evaluate_row(work, codes[k], inner, out[k, r])
-    for k in range(n_out):
-        nan_counts[k] = counts[:, k].sum()
+    mask = sum(1 << i for i in range(_NIN) if int(bind[i]) == last)
+    if int(bind[_RATE]) == last or int(bind[_LIFE]) == last:
+        mask |= _CRF_BIT
+    return mask
 
 
 def _source_fingerprint() -> str:
@@ -183,24 +224,32 @@ def _renamed(fn, name: str):
 
 
 _FINGERPRINT = _source_fingerprint()
-#: One thread per call: for use inside Dask's threaded scheduler (releases the GIL).
-materialize_serial = _cached(
-    numba.njit(nogil=True, error_model="numpy")(_renamed(_materialize, "_materialize_serial")),
-    _FINGERPRINT)
-#: All cores in one call: for in-memory use outside Dask.
-materialize_parallel = _cached(
-    numba.njit(nogil=True, parallel=True, error_model="numpy")(
-        _renamed(_materialize, "_materialize_parallel")),
-    _FINGERPRINT)
+_KERNELS: dict[tuple[int, tuple[int, ...], bool], object] = {}
+_KERNELS_LOCK = threading.Lock()
+
+
+def kernel_for(mask: int, codes: tuple[int, ...], parallel: bool):
+    """The compiled kernel for one innermost-axis ``mask`` and set of output ``codes``:
+    serial (one thread, GIL released, for Dask's threads) or parallel (Numba's threads, for
+    in-memory use). Compiled on first use (a few seconds) and cached on disk; a sweep uses
+    one mask and one set of outputs, so one compilation per kind of sweep."""
+    key = (mask, tuple(sorted(set(codes))), parallel)
+    with _KERNELS_LOCK:
+        if key in _KERNELS:
+            return _KERNELS[key]
+        wanted = "_".join(map(str, key[1]))
+        name = f"_materialize_{'parallel' if parallel else 'serial'}_m{mask}_c{wanted}"
+        fn = _renamed(_make_kernel(mask, key[1]), name)
+        jit = numba.njit(nogil=True, parallel=parallel, error_model="numpy")
+        _KERNELS[key] = _cached(jit(fn), _FINGERPRINT)
+        return _KERNELS[key]
 
 
 def materialize(table: np.ndarray, bind: np.ndarray, shape: np.ndarray, codes: np.ndarray,
                 out: np.ndarray, *, parallel: bool = False) -> np.ndarray:
     """Evaluate one chunk into ``out`` (n_outputs, rows, inner); return NaN counts per output."""
     nan_counts = np.zeros(codes.shape[0], dtype=np.int64)
-    if parallel:
-        materialize_parallel(table, bind, shape, codes, out, nan_counts,
-                             4 * numba.get_num_threads())
-    else:
-        materialize_serial(table, bind, shape, codes, out, nan_counts, 1)
+    fn = kernel_for(inner_mask(bind, shape.shape[0]), tuple(int(c) for c in codes), parallel)
+    n_blocks = 4 * numba.get_num_threads() if parallel else 1
+    fn(table, bind, shape, codes, out, nan_counts, n_blocks)
     return nan_counts

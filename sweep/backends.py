@@ -9,7 +9,7 @@ from typing import Protocol
 
 import numpy as np
 
-from sweep.formulas import IN, OUT, OUTPUTS
+from sweep.formulas import IN, OUT
 from sweep.planner import ChunkInputs
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,9 @@ class Backend(Protocol):
         that many elements of ``dtype`` to write into (the engine reuses one per thread)."""
         ...
 
-    def warm_up(self, dtype: np.dtype) -> None:
-        """Compile and load whatever the first chunk would otherwise pay for."""
+    def warm_up(self, inputs: ChunkInputs, codes: np.ndarray, dtype: np.dtype) -> None:
+        """Compile and load what chunks like ``inputs`` (same bindings) computing ``codes``
+        need, so that the first chunk does not pay for it."""
         ...
 
 
@@ -154,7 +155,7 @@ class NumpyBackend:
                 out[k] = np.broadcast_to(values, inputs.shape)
         return out, stats_of(out)
 
-    def warm_up(self, dtype: np.dtype) -> None:
+    def warm_up(self, inputs: ChunkInputs, codes: np.ndarray, dtype: np.dtype) -> None:
         pass
 
 
@@ -195,12 +196,12 @@ class NumbaBackend:
         hi = np.fmax.reduce(flat, axis=1).astype(np.float64)
         return out.reshape((len(codes), *shape)), ChunkStats(counts, lo, hi)
 
-    def warm_up(self, dtype: np.dtype) -> None:
-        table = np.ones((len(IN.__dict__), 2), dtype=np.float64)
-        bind = np.full(len(IN.__dict__), -1, dtype=np.int64)
-        bind[0] = 1
-        inputs = ChunkInputs(table=table, bind=bind, shape=(1, 2))
-        self.compute(inputs, np.arange(len(OUTPUTS), dtype=np.int64), np.dtype(dtype))
+    def warm_up(self, inputs: ChunkInputs, codes: np.ndarray, dtype: np.dtype) -> None:
+        # the kernel is specialized on which inputs vary along the innermost axis and on the
+        # set of outputs: a one-point chunk with the same bindings compiles the same kernel
+        tiny = ChunkInputs(table=inputs.table[:, :1].copy(), bind=inputs.bind,
+                           shape=(1,) * len(inputs.shape))
+        self.compute(tiny, codes, np.dtype(dtype))
 
 
 # --------------------------------------------------------------------------- factory

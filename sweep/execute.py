@@ -122,7 +122,7 @@ def run_plan(
     wall0 = time.perf_counter()
     plan.check_disk()
     be = get_backend(backend) if isinstance(backend, str) else backend
-    be.warm_up(plan.dtype)
+    be.warm_up(plan.chunk_inputs(next(plan.keys())), plan.output_codes, plan.dtype)
     zstore.prepare_target(plan.store, overwrite)
     zstore.create(plan, be.name, be.device)
 

@@ -18,10 +18,16 @@ def test_fingerprint_covers_the_formulas_and_the_kernel():
     assert Path(cpu.__file__).name == "cpu.py" and Path(formulas.__file__).name == "formulas.py"
 
 
-def test_serial_and_parallel_builds_have_separate_cache_entries():
-    names = {cpu.materialize_serial.py_func.__qualname__,
-             cpu.materialize_parallel.py_func.__qualname__}
-    assert names == {"_materialize_serial", "_materialize_parallel"}
+def test_each_specialization_has_its_own_cache_entry():
+    # Numba's cache key ignores compiler flags: serial and parallel builds, and kernels
+    # built for other masks or outputs, must be functions of their own names
+    a = cpu.kernel_for(1, (1, 2), parallel=False)
+    b = cpu.kernel_for(1, (1, 2), parallel=True)
+    c = cpu.kernel_for(3, (1, 2), parallel=False)
+    d = cpu.kernel_for(1, (2,), parallel=False)
+    names = {k.py_func.__qualname__ for k in (a, b, c, d)}
+    assert len(names) == 4
+    assert cpu.kernel_for(1, (2, 1, 2), parallel=False) is a   # the set of codes matters
 
 
 def _square(x):

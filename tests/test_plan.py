@@ -15,7 +15,7 @@ from sweep.config import spec_from_dict
 from sweep.planner import PlanError, auto_chunks, make_plan
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(shape=st.lists(st.integers(1, 40), min_size=1, max_size=4),
        target=st.integers(8, 4096))
 def test_chunk_keys_tile_the_grid_exactly_once(shape, target):
