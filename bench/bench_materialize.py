@@ -27,7 +27,7 @@ median of ``--repeat`` timed runs; output bytes are ``points x 2 outputs x 4 B``
    real configuration, without the store).
 4. ``zarr_write_*``: Zarr v3 writes of precomputed chunks (the kernel's results) into a new
    store under ``--out``, same shape and chunks, ``--workers`` threads, one chunk per task:
-   with the engine's codec (``sweep.store.codec()``) and with no compression.
+   with each of the engine's codecs (``sweep.store.codec(name)``) and with none.
 5. ``sweep_run``: ``sweep.run(spec, store=..., overwrite=True, progress=False,
    backend="numba", num_workers=--workers)`` end to end, wall clock around the call
    (the engine's own ``RunResult.seconds``, compute + write only, is kept in the JSON).
@@ -347,6 +347,8 @@ def ratios(by: dict[str, Result]) -> list[dict]:
         ("numba_dask", "numpy_plain", 3.5, "x"),
         ("sweep_run", "zarr_write_codec", 0.80, "%"),
         ("zarr_write_codec", "zarr_write_none", None, "%"),
+        ("zarr_write_zstd_bitshuffle", "zarr_write_codec", None, "%"),
+        ("zarr_write_lz4", "zarr_write_codec", None, "%"),
     ]
     out = []
     for num, den, target, unit in rows:
@@ -458,10 +460,15 @@ def main(argv: list[str] | None = None) -> int:
         add("numba_dask", f"serial kernel, Dask threads ({workers}), results discarded", times)
 
         # 4. Zarr writes of the precomputed chunks
-        for label, compressors, what in (
-            ("codec", (zstore.codec(),), "engine codec (Blosc zstd-1 + shuffle)"),
-            ("none", None, "no compression"),
+        for label, name, what in (
+            ("codec", "zstd", "engine's default codec `zstd` (Blosc zstd-1 + shuffle)"),
+            ("zstd_bitshuffle", "zstd-bitshuffle", "codec `zstd-bitshuffle` (Blosc zstd-1 + "
+             "bitshuffle)"),
+            ("lz4", "lz4", "codec `lz4` (Blosc lz4-5 + shuffle)"),
+            ("none", "none", "no compression"),
         ):
+            compressor = zstore.codec(name)
+            compressors = (compressor,) if compressor is not None else None
             path = tmp / f"zarr_write_{label}.zarr"
             times, _ = measure(
                 functools.partial(zarr_write, path, plan, chunks, compressors, workers), repeat,

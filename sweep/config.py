@@ -86,6 +86,7 @@ class SweepSpec(_Strict):
     dtype: Literal["float64", "float32"] = "float64"
     chunks: Literal["auto"] | dict[str, int] = "auto"
     backend: Literal["auto", "numpy", "numba", "cuda", "cupy"] = "auto"
+    codec: Literal["zstd", "zstd-bitshuffle", "lz4", "none"] = "zstd"
     store: str | None = None
     notes: list[str] = Field(default_factory=list)
 

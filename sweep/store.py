@@ -35,9 +35,22 @@ class IncompleteStoreWarning(UserWarning):
     """Opened a store whose run did not finish: some chunks may read as fill values."""
 
 
-def codec() -> BloscCodec:
-    """The compressor: Blosc zstd level 1 with byte shuffle (faster and smaller than zarr's
-    default on these arrays; see bench/RESULTS.md)."""
+def codec(name: str = "zstd") -> BloscCodec | None:
+    """The compressor for a sweep file's ``codec`` (see bench/RESULTS.md for the measurements):
+
+    - ``zstd`` (default): Blosc zstd level 1 with byte shuffle: faster and smaller than
+      zarr's default;
+    - ``zstd-bitshuffle``: Blosc zstd level 1 with bit shuffle: several times smaller on
+      smooth outputs, about half the encode speed;
+    - ``lz4``: Blosc lz4 level 5 with byte shuffle: fastest, compresses only repetitive data;
+    - ``none``: no compression.
+    """
+    if name == "none":
+        return None
+    if name == "lz4":
+        return BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
+    if name == "zstd-bitshuffle":
+        return BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle")
     return BloscCodec(cname="zstd", clevel=1, shuffle="shuffle")
 
 
@@ -127,8 +140,11 @@ def _versions() -> dict[str, str]:
 def create(plan: Plan, backend: str, device: str) -> None:
     """Write the template (metadata and coordinates, no output data) to ``plan.store``."""
     ds = template(plan, backend, device)
+    compressor = codec(plan.spec.codec)
     encoding = {
-        name: {"chunks": plan.chunk_shape, "compressors": (codec(),), "fill_value": np.nan}
+        name: {"chunks": plan.chunk_shape,
+               "compressors": (compressor,) if compressor is not None else None,
+               "fill_value": np.nan}
         for name in plan.outputs
     }
     plan.store.parent.mkdir(parents=True, exist_ok=True)

@@ -177,3 +177,17 @@ def test_load_config_public_api_round_trip(tmp_path):
     spec = load_config(REPO / "configs" / "hopper-vs-blackwell.yaml")
     assert spec.name == "hopper-vs-blackwell"
     assert get_backend("numpy").name == "numpy"
+
+
+@pytest.mark.parametrize("codec", ["zstd", "zstd-bitshuffle", "lz4", "none"])
+def test_every_codec_stores_the_same_values(tmp_path, codec):
+    spec = spec_from_dict(small_spec_dict(codec=codec, dtype="float32"))
+    run(spec, store=tmp_path / "c.zarr", progress=False, backend="numpy")
+    ds = open_result(tmp_path / "c.zarr")
+    compressors = ds["usd_per_mtok"].encoding.get("compressors") or ()
+    if codec == "none":
+        assert compressors == ()
+    else:
+        assert compressors[0].to_dict()["configuration"]["cname"] == codec.split("-")[0]
+    np.testing.assert_array_equal(ds["usd_per_mtok"].values,
+                                  reference(spec)[0].astype(np.float32))
