@@ -230,6 +230,18 @@ def numpy_plain(plan: Plan) -> tuple[np.ndarray, np.ndarray]:
     return usd_per_mtok, tokens_per_s_per_mw
 
 
+def numpy_meshgrid(plan: Plan) -> tuple[np.ndarray, np.ndarray]:
+    """The formulas evaluated on full-size input grids (``np.meshgrid``), float32: the
+    other thing a user writes, with a full-size temporary per operation."""
+    g, tps, util, elec = np.meshgrid(*(a.coord.astype(np.float32) for a in plan.axes),
+                                     indexing="ij")
+    kw, pue = np.float32(KW_PER_GPU), np.float32(PUE)
+    usd_per_gpu_hour = g + kw * pue * elec
+    usd_per_mtok = usd_per_gpu_hour / (tps * util * np.float32(3600)) * np.float32(1e6)
+    tokens_per_s_per_mw = tps * np.float32(1000) / (kw * pue)
+    return usd_per_mtok, tokens_per_s_per_mw
+
+
 def numba_parallel(plan: Plan, backend) -> list[tuple[ChunkKey, np.ndarray]]:
     """The engine's Numba kernel with its own threads, every chunk, kept in memory."""
     codes, dtype = plan.output_codes, plan.dtype
@@ -237,18 +249,45 @@ def numba_parallel(plan: Plan, backend) -> list[tuple[ChunkKey, np.ndarray]]:
             for key in plan.keys()]  # noqa: SIM118 (a Plan, not a dict)
 
 
+#: One output buffer per worker thread, kept across repeats as the engine keeps its own.
+_BUFFERS = threading.local()
+
+
 def numba_dask(plan: Plan, backend, workers: int) -> None:
     """The serial kernel, one chunk per task on Dask's threaded scheduler, each thread
     writing into one reused buffer as the engine does; results dropped."""
     codes, dtype = plan.output_codes, plan.dtype
     size = len(codes) * math.prod(plan.chunk_shape)
-    local = threading.local()
+    local = _BUFFERS
 
     def task(key: ChunkKey) -> int:
-        if getattr(local, "buf", None) is None:
+        if getattr(local, "buf", None) is None or local.buf.size < size:
             local.buf = np.empty(size, dtype=dtype)
         _, stats = backend.compute(plan.chunk_inputs(key), codes, dtype, local.buf)
         return int(stats.nan_counts.sum())
+
+    tasks = [dask.delayed(task, pure=False)(key) for key in plan.keys()]  # noqa: SIM118
+    dask.compute(*tasks, scheduler="threads", num_workers=workers)
+
+
+def numba_kernel_only(plan: Plan, workers: int) -> None:
+    """The bare compiled kernel (``sweep.kernels.cpu.materialize``: values and NaN counts,
+    no extremes, no Python-side statistics), one chunk per task on Dask's threads, reused
+    buffers: how much of ``numba_dask`` is the arithmetic itself."""
+    from sweep.kernels import cpu
+
+    codes, dtype = plan.output_codes, plan.dtype
+    size = len(codes) * math.prod(plan.chunk_shape)
+    local = _BUFFERS
+
+    def task(key: ChunkKey) -> int:
+        if getattr(local, "buf", None) is None or local.buf.size < size:
+            local.buf = np.empty(size, dtype=dtype)
+        inputs = plan.chunk_inputs(key)
+        rows = math.prod(key.shape[:-1])
+        out = local.buf[: len(codes) * key.size].reshape(len(codes), rows, key.shape[-1])
+        return int(cpu.materialize(inputs.table, inputs.bind, np.asarray(key.shape),
+                                   codes, out).sum())
 
     tasks = [dask.delayed(task, pure=False)(key) for key in plan.keys()]  # noqa: SIM118
     dask.compute(*tasks, scheduler="threads", num_workers=workers)
@@ -345,6 +384,9 @@ def ratios(by: dict[str, Result]) -> list[dict]:
         ("numba_dask", "ceiling_fill_fresh", None, "%"),
         ("numba_parallel", "numpy_plain", 3.5, "x"),
         ("numba_dask", "numpy_plain", 3.5, "x"),
+        ("numba_kernel_only", "numpy_plain", None, "x"),
+        ("numba_dask", "numpy_meshgrid", None, "x"),
+        ("numba_kernel_only", "ceiling_fill_fresh", None, "%"),
         ("sweep_run", "zarr_write_codec", 0.80, "%"),
         ("zarr_write_codec", "zarr_write_none", None, "%"),
         ("zarr_write_zstd_bitshuffle", "zarr_write_codec", None, "%"),
@@ -441,6 +483,9 @@ def main(argv: list[str] | None = None) -> int:
         # 2. plain NumPy
         times, ref = measure(lambda: numpy_plain(plan), repeat)
         add("numpy_plain", "formulas as written, NumPy float32 broadcasting, one thread", times)
+        times, _ = measure(lambda: numpy_meshgrid(plan), repeat)
+        add("numpy_meshgrid", "formulas on full-size np.meshgrid inputs, float32, one thread",
+            times)
 
         # 3. the engine's kernel, in memory
         par = get_backend("numba", parallel=True)
@@ -458,6 +503,9 @@ def main(argv: list[str] | None = None) -> int:
         ser.warm_up(plan.chunk_inputs(next(plan.keys())), plan.output_codes, plan.dtype)
         times, _ = measure(lambda: numba_dask(plan, ser, workers), repeat)
         add("numba_dask", f"serial kernel, Dask threads ({workers}), results discarded", times)
+        times, _ = measure(lambda: numba_kernel_only(plan, workers), repeat)
+        add("numba_kernel_only", f"bare compiled kernel (no extremes), Dask threads ({workers})",
+            times)
 
         # 4. Zarr writes of the precomputed chunks
         for label, name, what in (

@@ -66,7 +66,7 @@ def _thread_buffer(n: int, dtype: np.dtype) -> np.ndarray:
     return buf
 
 
-def _chunk_task(plan: Plan, key: ChunkKey, backend: Backend) -> ChunkStats:
+def _chunk_task(plan: Plan, key: ChunkKey, backend: Backend, arrays: list) -> ChunkStats:
     try:
         n = len(plan.outputs) * math.prod(plan.chunk_shape)
         values, stats = compute_chunk(plan, key, backend, _thread_buffer(n, plan.dtype))
@@ -74,7 +74,7 @@ def _chunk_task(plan: Plan, key: ChunkKey, backend: Backend) -> ChunkStats:
             name: {"nan_count": int(stats.nan_counts[k]), "min": _json_float(stats.minima[k]),
                    "max": _json_float(stats.maxima[k])}
             for k, name in enumerate(plan.outputs)
-        }})
+        }}, arrays)
     except Exception as exc:
         region = ", ".join(f"{d}[{s.start}:{s.stop}]" for d, s in key.region(plan.dims).items())
         raise ChunkError(f"chunk {key.name} ({region}) of {plan.store}: "
@@ -125,9 +125,11 @@ def run_plan(
     be.warm_up(plan.chunk_inputs(next(plan.keys())), plan.output_codes, plan.dtype)
     zstore.prepare_target(plan.store, overwrite)
     zstore.create(plan, be.name, be.device)
+    arrays = zstore.open_outputs(plan)
 
     tasks = [
-        dask.delayed(_chunk_task, pure=False)(plan, key, be, dask_key_name=f"chunk-{key.name}")
+        dask.delayed(_chunk_task, pure=False)(plan, key, be, arrays,
+                                              dask_key_name=f"chunk-{key.name}")
         for key in plan.keys()
     ]
     sizes = {f"chunk-{key.name}": key.size for key in plan.keys()}

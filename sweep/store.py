@@ -155,15 +155,23 @@ def create(plan: Plan, backend: str, device: str) -> None:
         MARKERS, attributes={"description": "token-sweep chunk completion markers"})
 
 
-def write_chunk(plan: Plan, key: ChunkKey, values: np.ndarray, info: dict[str, Any]) -> None:
+def open_outputs(plan: Plan) -> list[zarr.Array]:
+    """The store's output arrays, opened once per run and shared by the chunk tasks."""
+    group = zarr.open_group(plan.store, mode="r+", zarr_format=3)
+    return [group[name] for name in plan.outputs]
+
+
+def write_chunk(plan: Plan, key: ChunkKey, values: np.ndarray, info: dict[str, Any],
+                arrays: list[zarr.Array] | None = None) -> None:
     """Write one chunk of every output by region, then its completion marker (last).
 
-    ``info`` (JSON-able: NaN counts, extremes) is kept in the marker. Writing the same
+    ``info`` (JSON-able: NaN counts, extremes) is kept in the marker; ``arrays`` are the
+    output arrays from :func:`open_outputs` (opened here when not given). Writing the same
     chunk again writes the same bytes, so a retried task is harmless.
     """
-    group = zarr.open_group(plan.store, mode="r+", zarr_format=3)
-    for k, name in enumerate(plan.outputs):
-        group[name][key.slices] = values[k]
+    arrays = arrays if arrays is not None else open_outputs(plan)
+    for k, array in enumerate(arrays):
+        array[key.slices] = values[k]
     marker = {"key": list(key.index), "start": list(key.start), "stop": list(key.stop), **info}
     path = plan.store / MARKERS / f"{key.name}.json"
     tmp = path.with_name(f"{key.name}.json.tmp")
