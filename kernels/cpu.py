@@ -89,48 +89,13 @@ _row_loop = numba.njit(inline="always", error_model="numpy")(_row_loop)
 
 
 def _make_kernel(mask: int, codes: tuple[int, ...]):
-    # Closure constants: Numba compiles them in (dead branches pruned) and keys its on-disk
-    # cache on them. MASK: which inputs vary along the innermost axis; W<k>: whether output
-    # code k is wanted, so that only the requested outputs' loops are compiled.
+    # Closure constants, plain ints and bools only (Numba pickles the closure into its
+    # on-disk cache key; a function object there would never match): Numba compiles them
+    # in, pruning the dead branches. MASK: which inputs vary along the innermost axis;
+    # W<k>: whether output code k is wanted, so only the requested outputs are compiled.
     MASK = mask  # noqa: N806
     W0, W1, W2, W3, W4, W5, W6, W7, W8, W9, W10, W11, W12, W13 = (  # noqa: N806
         k in codes for k in range(14))
-
-    def _evaluate_row(work, rv, code, inner, o):
-        # One loop per output code, each called with a literal code: after inlining, the
-        # formula's dispatch on `code` folds away and the loop body is straight-line code
-        # that LLVM vectorizes (measured: ~3x faster than dispatching inside the loop).
-        if W0 and code == 0:
-            return _row_loop(work, rv, 0, inner, o, MASK)
-        if W1 and code == 1:
-            return _row_loop(work, rv, 1, inner, o, MASK)
-        if W2 and code == 2:
-            return _row_loop(work, rv, 2, inner, o, MASK)
-        if W3 and code == 3:
-            return _row_loop(work, rv, 3, inner, o, MASK)
-        if W4 and code == 4:
-            return _row_loop(work, rv, 4, inner, o, MASK)
-        if W5 and code == 5:
-            return _row_loop(work, rv, 5, inner, o, MASK)
-        if W6 and code == 6:
-            return _row_loop(work, rv, 6, inner, o, MASK)
-        if W7 and code == 7:
-            return _row_loop(work, rv, 7, inner, o, MASK)
-        if W8 and code == 8:
-            return _row_loop(work, rv, 8, inner, o, MASK)
-        if W9 and code == 9:
-            return _row_loop(work, rv, 9, inner, o, MASK)
-        if W10 and code == 10:
-            return _row_loop(work, rv, 10, inner, o, MASK)
-        if W11 and code == 11:
-            return _row_loop(work, rv, 11, inner, o, MASK)
-        if W12 and code == 12:
-            return _row_loop(work, rv, 12, inner, o, MASK)
-        if W13 and code == 13:
-            return _row_loop(work, rv, 13, inner, o, MASK)
-        return 0  # unreachable: the kernel is built for exactly the codes it is given
-
-    _evaluate_row = numba.njit(inline="always", error_model="numpy")(_evaluate_row)
 
     def _materialize(table, bind, shape, codes, out, nan_counts, n_blocks):
         """Fill ``out[k].reshape(rows, inner)`` with output ``codes[k]`` for every chunk point.
@@ -164,7 +129,39 @@ def _make_kernel(mask: int, codes: tuple[int, ...]):
                     rem //= shape[d]
                 _row_scalars(rv, work, table, bind, idx, inner, last, crf_inner)
                 for k in range(n_out):
-                    counts[b, k] += _evaluate_row(work, rv, codes[k], inner, out[k, r])
+                    code = codes[k]
+                    o = out[k, r]
+                    # one loop per wanted output code, each with a literal code: the formula's
+                    # dispatch on `code` folds away and the loop body is straight-line code
+                    # that LLVM vectorizes (measured: ~3x faster than dispatching in the loop)
+                    if W0 and code == 0:
+                        counts[b, k] += _row_loop(work, rv, 0, inner, o, MASK)
+                    elif W1 and code == 1:
+                        counts[b, k] += _row_loop(work, rv, 1, inner, o, MASK)
+                    elif W2 and code == 2:
+                        counts[b, k] += _row_loop(work, rv, 2, inner, o, MASK)
+                    elif W3 and code == 3:
+                        counts[b, k] += _row_loop(work, rv, 3, inner, o, MASK)
+                    elif W4 and code == 4:
+                        counts[b, k] += _row_loop(work, rv, 4, inner, o, MASK)
+                    elif W5 and code == 5:
+                        counts[b, k] += _row_loop(work, rv, 5, inner, o, MASK)
+                    elif W6 and code == 6:
+                        counts[b, k] += _row_loop(work, rv, 6, inner, o, MASK)
+                    elif W7 and code == 7:
+                        counts[b, k] += _row_loop(work, rv, 7, inner, o, MASK)
+                    elif W8 and code == 8:
+                        counts[b, k] += _row_loop(work, rv, 8, inner, o, MASK)
+                    elif W9 and code == 9:
+                        counts[b, k] += _row_loop(work, rv, 9, inner, o, MASK)
+                    elif W10 and code == 10:
+                        counts[b, k] += _row_loop(work, rv, 10, inner, o, MASK)
+                    elif W11 and code == 11:
+                        counts[b, k] += _row_loop(work, rv, 11, inner, o, MASK)
+                    elif W12 and code == 12:
+                        counts[b, k] += _row_loop(work, rv, 12, inner, o, MASK)
+                    elif W13 and code == 13:
+                        counts[b, k] += _row_loop(work, rv, 13, inner, o, MASK)
         for k in range(n_out):
             nan_counts[k] = counts[:, k].sum()
 
