@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -262,13 +263,52 @@ def parse_text(text: str, fmt: str, source: str | None = None) -> dict[str, Any]
     return data
 
 
+#: Top-level keys with defaults: a bad value there can be dropped to check the rest.
+_DEFAULTED = ("constants", "outputs", "dtype", "chunks", "backend", "codec", "store", "notes")
+
+
+def _salvage(data: dict[str, Any], err: ValidationError) -> dict[str, Any] | None:
+    """``data`` without the parts pydantic rejected, when they can be dropped without
+    changing what the rest means: unknown keys, and bad values of top-level keys that have a
+    default. ``None`` when some error is of another kind."""
+    drops: list[tuple[Any, ...]] = []
+    for e in err.errors(include_url=False):
+        loc = tuple(e["loc"])
+        if e["type"] == "extra_forbidden" or (loc and loc[0] in _DEFAULTED):
+            drops.append(loc if e["type"] == "extra_forbidden" else loc[:1])
+        else:
+            return None
+    pruned = copy.deepcopy(data)
+    for loc in drops:
+        node: Any = pruned
+        for key in loc[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(loc[-1], None)
+    return pruned
+
+
 def spec_from_dict(data: dict[str, Any], source: str | None = None) -> SweepSpec:
     """Validate a mapping into a :class:`SweepSpec`; raise :class:`ConfigError` listing every
-    problem at once."""
+    problem at once.
+
+    The model's own checks (ranges, bindings, outputs) run only on a structurally valid
+    mapping; when the structural problems are unknown keys or bad values of keys that have
+    defaults, the rest is checked without them, so that those problems are reported too.
+    """
     try:
         return SweepSpec.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(source, problems_from_validation_error(err)) from None
+        problems = problems_from_validation_error(err)
+        pruned = _salvage(data, err)
+        if pruned is not None:
+            try:
+                SweepSpec.model_validate(pruned)
+            except ValidationError as again:
+                seen = {p.path for p in problems}
+                problems += [p for p in problems_from_validation_error(again)
+                             if p.path not in seen]
+        raise ConfigError(source, problems) from None
 
 
 def load_config(path: str | Path) -> SweepSpec:

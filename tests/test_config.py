@@ -200,3 +200,14 @@ def test_cli_error_line_has_file_path_value_and_expectation(write_file, capsys):
     err = capsys.readouterr().err
     assert f"{p}: axes.utilization.values[1]: utilization must be a finite number in " \
            "[0, 1] 1 (got 1.5)" in err
+
+
+def test_unknown_keys_do_not_hide_the_other_problems():
+    d = small_spec_dict()
+    d["outptus"] = ["usd_per_mtok"]                        # unknown key (structural)
+    d["dtype"] = "float16"                                 # bad value of a defaulted key
+    d["axes"]["utilization"]["linspace"]["start"] = -1.0   # out of range (model check)
+    d["constants"]["pue"] = 0.5                            # out of range (model check)
+    found = problems(d)
+    paths = sorted(line.split(" |")[0] for line in found)
+    assert paths == ["axes.utilization.linspace.start", "constants.pue", "dtype", "outptus"]

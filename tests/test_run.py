@@ -191,3 +191,12 @@ def test_every_codec_stores_the_same_values(tmp_path, codec):
         assert compressors[0].to_dict()["configuration"]["cname"] == codec.split("-")[0]
     np.testing.assert_array_equal(ds["usd_per_mtok"].values,
                                   reference(spec)[0].astype(np.float32))
+
+
+def test_progress_bar_reports_chunks_when_asked_and_is_quiet_otherwise(tmp_path, capsys):
+    spec = spec_from_dict(small_spec_dict(chunks={"utilization": 1}))
+    run(spec, store=tmp_path / "p.zarr", progress=True)
+    err = capsys.readouterr().err
+    assert "3/3" in err and "chunks" in err and "Mpoints/s" in err
+    run(spec, store=tmp_path / "q.zarr", progress=None)   # not a terminal under pytest
+    assert capsys.readouterr().err == ""
