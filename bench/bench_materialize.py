@@ -253,21 +253,31 @@ def numba_parallel(plan: Plan, backend) -> list[tuple[ChunkKey, np.ndarray]]:
 _BUFFERS = threading.local()
 
 
+def _each_chunk_on_dask(plan: Plan, workers: int, body) -> None:
+    """Run ``body(key, buffer)`` for every chunk, one Dask task each, on the threaded
+    scheduler; ``buffer`` is the calling thread's reused output buffer."""
+    size = len(plan.outputs) * math.prod(plan.chunk_shape)
+
+    def task(key: ChunkKey) -> int:
+        buf = getattr(_BUFFERS, "buf", None)
+        if buf is None or buf.size < size or buf.dtype != plan.dtype:
+            buf = _BUFFERS.buf = np.empty(size, dtype=plan.dtype)
+        return body(key, buf)
+
+    tasks = [dask.delayed(task, pure=False)(key) for key in plan.keys()]  # noqa: SIM118
+    dask.compute(*tasks, scheduler="threads", num_workers=workers)
+
+
 def numba_dask(plan: Plan, backend, workers: int) -> None:
     """The serial kernel, one chunk per task on Dask's threaded scheduler, each thread
     writing into one reused buffer as the engine does; results dropped."""
     codes, dtype = plan.output_codes, plan.dtype
-    size = len(codes) * math.prod(plan.chunk_shape)
-    local = _BUFFERS
 
-    def task(key: ChunkKey) -> int:
-        if getattr(local, "buf", None) is None or local.buf.size < size:
-            local.buf = np.empty(size, dtype=dtype)
-        _, stats = backend.compute(plan.chunk_inputs(key), codes, dtype, local.buf)
+    def body(key: ChunkKey, buf: np.ndarray) -> int:
+        _, stats = backend.compute(plan.chunk_inputs(key), codes, dtype, buf)
         return int(stats.nan_counts.sum())
 
-    tasks = [dask.delayed(task, pure=False)(key) for key in plan.keys()]  # noqa: SIM118
-    dask.compute(*tasks, scheduler="threads", num_workers=workers)
+    _each_chunk_on_dask(plan, workers, body)
 
 
 def numba_kernel_only(plan: Plan, workers: int) -> None:
@@ -276,21 +286,16 @@ def numba_kernel_only(plan: Plan, workers: int) -> None:
     buffers: how much of ``numba_dask`` is the arithmetic itself."""
     from sweep.kernels import cpu
 
-    codes, dtype = plan.output_codes, plan.dtype
-    size = len(codes) * math.prod(plan.chunk_shape)
-    local = _BUFFERS
+    codes = plan.output_codes
 
-    def task(key: ChunkKey) -> int:
-        if getattr(local, "buf", None) is None or local.buf.size < size:
-            local.buf = np.empty(size, dtype=dtype)
+    def body(key: ChunkKey, buf: np.ndarray) -> int:
         inputs = plan.chunk_inputs(key)
         rows = math.prod(key.shape[:-1])
-        out = local.buf[: len(codes) * key.size].reshape(len(codes), rows, key.shape[-1])
+        out = buf[: len(codes) * key.size].reshape(len(codes), rows, key.shape[-1])
         return int(cpu.materialize(inputs.table, inputs.bind, np.asarray(key.shape),
                                    codes, out).sum())
 
-    tasks = [dask.delayed(task, pure=False)(key) for key in plan.keys()]  # noqa: SIM118
-    dask.compute(*tasks, scheduler="threads", num_workers=workers)
+    _each_chunk_on_dask(plan, workers, body)
 
 
 def zarr_write(path: Path, plan: Plan, chunks: list[tuple[ChunkKey, np.ndarray]],

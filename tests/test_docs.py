@@ -12,20 +12,15 @@ from sweep.model import INPUT_SPECS, OUTPUT_SPECS
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name", INPUTS)
-def test_model_doc_lists_every_input_with_its_unit(name):
+@pytest.mark.parametrize(
+    ("name", "unit"),
+    [(n, INPUT_SPECS[n].unit) for n in INPUTS] + [(n, OUTPUT_SPECS[n].unit) for n in OUTPUTS],
+)
+def test_model_doc_lists_every_input_and_output_with_its_unit(name, unit):
     text = (REPO / "docs" / "model.md").read_text()
     row = next((line for line in text.splitlines() if line.startswith(f"| `{name}` |")), None)
     assert row is not None, name
-    assert f"| {INPUT_SPECS[name].unit} |" in row
-
-
-@pytest.mark.parametrize("name", OUTPUTS)
-def test_model_doc_lists_every_output_with_its_unit(name):
-    text = (REPO / "docs" / "model.md").read_text()
-    row = next((line for line in text.splitlines() if line.startswith(f"| `{name}` |")), None)
-    assert row is not None, name
-    assert f"| {OUTPUT_SPECS[name].unit} |" in row
+    assert f"| {unit} |" in row
 
 
 def test_readme_opens_with_the_two_quick_start_commands():
