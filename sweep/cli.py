@@ -14,6 +14,16 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sweep",
@@ -31,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--backend", choices=("auto", "numpy", "numba", "cuda", "cupy"),
                      help="compute backend (default: the file's 'backend', else auto)")
     run.add_argument("--overwrite", action="store_true", help="replace an existing store")
-    run.add_argument("--workers", type=int, default=None,
+    run.add_argument("--workers", type=_positive_int, default=None,
                      help="Dask threads (default: one per core)")
     bar = run.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None,
@@ -118,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (PlanError, BackendUnavailable, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except ChunkError as exc:
+    except (ChunkError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
 

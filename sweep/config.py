@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import copy
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -22,6 +24,51 @@ from pydantic_core import PydanticCustomError
 from sweep.presets import PRESET_INPUTS, load_presets
 from sweep.validation import Problem, _suggest, semantic_problems
 
+_SCIENTIFIC = re.compile(r"^[+-]?\d+(\.\d*)?[eE][+-]?\d+$")
+
+
+def _number(value: Any) -> Any:
+    # No silent coercion of true/false or of quoted text into numbers; the one string let
+    # through is PyYAML's reading of 1e3 (YAML 1.1 wants a dot) as text.
+    if isinstance(value, bool):
+        raise ValueError("a number, not true/false")
+    if isinstance(value, str):
+        if _SCIENTIFIC.match(value.strip()):
+            return float(value)
+        raise ValueError("a number, not text")
+    return value
+
+
+def _integer(value: Any) -> Any:
+    if isinstance(value, bool | str):
+        raise ValueError("a whole number, not true/false or text")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_number)]
+Integer = Annotated[int, BeforeValidator(_integer)]
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key repeated in one mapping (PyYAML keeps the last)."""
+
+
+def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode,
+                                deep: bool = False) -> dict:
+    seen: set = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping", node.start_mark, f"duplicate key {key!r}",
+                key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+                                 _mapping_without_duplicates)
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
@@ -30,25 +77,25 @@ class _Strict(BaseModel):
 class Linspace(_Strict):
     """``num`` evenly spaced values from ``start`` to ``stop``, both included."""
 
-    start: float
-    stop: float
-    num: int = Field(ge=1)
+    start: Number
+    stop: Number
+    num: Integer = Field(ge=1)
 
 
 class Geomspace(_Strict):
     """``num`` values evenly spaced on a log scale from ``start`` to ``stop`` (both > 0)."""
 
-    start: float
-    stop: float
-    num: int = Field(ge=1)
+    start: Number
+    stop: Number
+    num: Integer = Field(ge=1)
 
 
 class Arange(_Strict):
     """Values ``start, start + step, ...`` below ``stop`` (as ``numpy.arange``)."""
 
-    start: float
-    stop: float
-    step: float = Field(gt=0)
+    start: Number
+    stop: Number
+    step: Number = Field(gt=0)
 
 
 class AxisSpec(_Strict):
@@ -56,14 +103,14 @@ class AxisSpec(_Strict):
     named after the input it sweeps) or categorical (``labels`` with ``set``, or ``presets``
     with an optional ``set`` that adds or overrides inputs)."""
 
-    values: list[float] | None = None
+    values: list[Number] | None = None
     linspace: Linspace | None = None
     geomspace: Geomspace | None = None
     arange: Arange | None = None
     labels: list[str] | None = None
     presets: list[str] | None = None
     precision: Literal["fp4", "fp8", "bf16"] | None = None
-    set: dict[str, list[float]] | None = None
+    set: dict[str, list[Number]] | None = None
 
     @property
     def kinds(self) -> list[str]:
@@ -82,14 +129,15 @@ class SweepSpec(_Strict):
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=200)
     axes: dict[str, AxisSpec] = Field(min_length=1)
-    constants: dict[str, float] = Field(default_factory=dict)
+    constants: dict[str, Number] = Field(default_factory=dict)
     outputs: list[str] = Field(default_factory=lambda: ["usd_per_mtok"], min_length=1)
     dtype: Literal["float64", "float32"] = "float64"
-    chunks: Literal["auto"] | dict[str, int] = "auto"
+    chunks: Literal["auto"] | dict[str, Integer] = "auto"
     backend: Literal["auto", "numpy", "numba", "cuda", "cupy"] = "auto"
     codec: Literal["zstd", "zstd-bitshuffle", "lz4", "none"] = "zstd"
     store: str | None = None
     notes: list[str] = Field(default_factory=list)
+    headline: dict[str, Number] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check(self) -> SweepSpec:
@@ -254,7 +302,7 @@ def problems_from_validation_error(err: ValidationError) -> list[Problem]:
 def parse_text(text: str, fmt: str, source: str | None = None) -> dict[str, Any]:
     """Parse YAML (``fmt='yaml'``) or TOML (``fmt='toml'``) text into a mapping."""
     try:
-        data = tomllib.loads(text) if fmt == "toml" else yaml.safe_load(text)
+        data = tomllib.loads(text) if fmt == "toml" else yaml.load(text, _UniqueKeyLoader)
     except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
         problem = Problem("", fmt.upper(), f"valid {fmt.upper()}: {exc}")
         raise ConfigError(source, [problem]) from exc
@@ -264,7 +312,8 @@ def parse_text(text: str, fmt: str, source: str | None = None) -> dict[str, Any]
 
 
 #: Top-level keys with defaults: a bad value there can be dropped to check the rest.
-_DEFAULTED = ("constants", "outputs", "dtype", "chunks", "backend", "codec", "store", "notes")
+_DEFAULTED = ("constants", "outputs", "dtype", "chunks", "backend", "codec", "store", "notes",
+              "headline")
 
 
 def _salvage(data: dict[str, Any], err: ValidationError) -> dict[str, Any] | None:
@@ -274,8 +323,12 @@ def _salvage(data: dict[str, Any], err: ValidationError) -> dict[str, Any] | Non
     drops: list[tuple[Any, ...]] = []
     for e in err.errors(include_url=False):
         loc = tuple(e["loc"])
-        if e["type"] == "extra_forbidden" or (loc and loc[0] in _DEFAULTED):
-            drops.append(loc if e["type"] == "extra_forbidden" else loc[:1])
+        if e["type"] == "extra_forbidden":
+            drops.append(loc)
+        elif loc and loc[0] in _DEFAULTED:
+            # a bad entry of a mapping (constants.x, chunks.x) goes alone; else the whole key
+            keep = 2 if loc[0] in ("constants", "chunks") and len(loc) > 1 else 1
+            drops.append(loc[:keep])
         else:
             return None
     pruned = copy.deepcopy(data)

@@ -53,23 +53,31 @@ def compute_chunk(plan: Plan, key: ChunkKey, backend: Backend,
     return backend.compute(plan.chunk_inputs(key), plan.output_codes, plan.dtype, out)
 
 
-_scratch = threading.local()
+class BufferPool:
+    """One output buffer per worker thread, reused chunk after chunk for one run, and freed
+    with the pool: a fresh allocation per chunk pays the kernel's first touch of every page
+    (measured at about half the kernel's speed)."""
+
+    def __init__(self, size: int, dtype: np.dtype):
+        self.size = size
+        self.dtype = dtype
+        self._buffers: dict[int, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def get(self) -> np.ndarray:
+        """The calling thread's buffer."""
+        ident = threading.get_ident()
+        with self._lock:
+            buf = self._buffers.get(ident)
+            if buf is None:
+                buf = self._buffers[ident] = np.empty(self.size, dtype=self.dtype)
+        return buf
 
 
-def _thread_buffer(n: int, dtype: np.dtype) -> np.ndarray:
-    """One output buffer per worker thread, reused chunk after chunk: a fresh allocation
-    per chunk pays the kernel's first touch of every page (measured at about half the
-    kernel's speed)."""
-    buf = getattr(_scratch, "buffer", None)
-    if buf is None or buf.size < n or buf.dtype != dtype:
-        buf = _scratch.buffer = np.empty(n, dtype=dtype)
-    return buf
-
-
-def _chunk_task(plan: Plan, key: ChunkKey, backend: Backend, arrays: list) -> ChunkStats:
+def _chunk_task(plan: Plan, key: ChunkKey, backend: Backend, arrays: list,
+                buffers: BufferPool) -> ChunkStats:
     try:
-        n = len(plan.outputs) * math.prod(plan.chunk_shape)
-        values, stats = compute_chunk(plan, key, backend, _thread_buffer(n, plan.dtype))
+        values, stats = compute_chunk(plan, key, backend, buffers.get())
         zstore.write_chunk(plan, key, values, {"outputs": {
             name: {"nan_count": int(stats.nan_counts[k]), "min": _json_float(stats.minima[k]),
                    "max": _json_float(stats.maxima[k])}
@@ -110,9 +118,10 @@ def run_plan(
 ) -> RunResult:
     """Run a :class:`~sweep.planner.Plan`: materialize every output into ``plan.store``.
 
-    Order: the disk-space check, the backend (and its JIT compilation), and only then the
-    target is replaced (with ``overwrite``) and the template written, so that a failure
-    before computing leaves any existing store untouched. Chunks run on Dask's threaded
+    Order: the disk-space and target checks, the backend (and its JIT compilation), the
+    template built in memory, and only then is the target replaced (with ``overwrite``) and
+    the template written, so that a failure before computing leaves any existing store
+    untouched. Chunks run on Dask's threaded
     scheduler with ``num_workers`` threads (default: one per core), each computing one chunk
     of every output in one kernel call and writing it by region, then its completion
     marker. The store is marked ``complete`` only after every chunk has its marker.
@@ -121,14 +130,15 @@ def run_plan(
     """
     wall0 = time.perf_counter()
     plan.check_disk()
+    zstore.check_target(plan.store, overwrite)
     be = get_backend(backend) if isinstance(backend, str) else backend
     be.warm_up(plan.chunk_inputs(next(plan.keys())), plan.output_codes, plan.dtype)
-    zstore.prepare_target(plan.store, overwrite)
-    zstore.create(plan, be.name, be.device)
+    zstore.create(plan, be.name, be.device, overwrite=overwrite)
     arrays = zstore.open_outputs(plan)
+    buffers = BufferPool(len(plan.outputs) * math.prod(plan.chunk_shape), plan.dtype)
 
     tasks = [
-        dask.delayed(_chunk_task, pure=False)(plan, key, be, arrays,
+        dask.delayed(_chunk_task, pure=False)(plan, key, be, arrays, buffers,
                                               dask_key_name=f"chunk-{key.name}")
         for key in plan.keys()
     ]

@@ -25,7 +25,8 @@ class Input:
         """The valid range in words, for error messages."""
         lo = "[" if self.low_inclusive else "("
         hi = "]" if self.high_inclusive else ")"
-        return f"a finite number in {lo}{_fmt(self.low)}, {_fmt(self.high)}{hi} {self.unit}"
+        unit = "(dimensionless)" if self.unit == "1" else self.unit
+        return f"a finite number in {lo}{_fmt(self.low)}, {_fmt(self.high)}{hi} {unit}"
 
     def accepts(self, value: float) -> bool:
         """Whether ``value`` lies in the valid range (NaN and inf never do)."""
@@ -70,8 +71,7 @@ INPUT_SPECS: dict[str, Input] = {
               "rental price, or any all-in hourly price given directly", 0.0, 0.0, 1.0e4),
         Input("capex_usd_per_gpu", "USD/GPU",
               "owned hardware, all-in per GPU (server, network, storage share)", 0.0, 0.0, 1.0e7),
-        Input("lifetime_years", "years", "depreciation life", 5.0, 0.0, 100.0,
-              low_inclusive=False),
+        Input("lifetime_years", "years", "depreciation life", 5.0, 0.1, 100.0),
         Input("cost_of_capital", "1/year",
               "annual rate; the capital recovery factor turns capex into an hourly cost",
               0.08, 0.0, 1.0),

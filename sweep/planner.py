@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import itertools
 import json
@@ -169,27 +171,41 @@ class Plan:
         return ChunkInputs(table=table, bind=bind, shape=key.shape)
 
     # ---------------------------------------------------------------- identity
-    def normalized(self) -> dict:
-        """The normalized config (JSON-able): what defines the stored values."""
-        spec = self.spec.model_dump(mode="json", exclude={"store", "backend"})
+    @functools.cached_property
+    def _normalized(self) -> dict:
+        # where the store goes, which backend ran and how the summary reads do not change
+        # the stored values
+        spec = self.spec.model_dump(mode="json",
+                                    exclude={"store", "backend", "notes", "headline"})
+        axes = {}
+        for a in self.axes:
+            digest = hashlib.sha256()
+            for name, values in sorted(a.binds.items()):
+                digest.update(name.encode())
+                digest.update(np.ascontiguousarray(values, dtype="<f8").tobytes())
+            entry: dict = {"length": len(a), "binds_sha256": digest.hexdigest()}
+            if a.categorical:   # small: labels and the values they set, spelled out
+                entry["labels"] = [str(c) for c in a.coord]
+                entry["binds"] = {k: v.tolist() for k, v in a.binds.items()}
+            axes[a.name] = entry
         return {
             "spec": spec,
-            "axes": {
-                a.name: {
-                    "coord": [str(c) for c in a.coord] if a.categorical else a.coord.tolist(),
-                    "binds": {k: v.tolist() for k, v in a.binds.items()},
-                }
-                for a in self.axes
-            },
+            "axes": axes,
             "constants": self.constants,
             "chunk_shape": list(self.chunk_shape),
             "engine_version": __version__,
         }
 
-    @property
+    def normalized(self) -> dict:
+        """The normalized config (JSON-able, small even for long axes): the validated spec,
+        per axis its length and a SHA-256 of the values it sets (the values themselves are
+        the store's coordinates), the constants, the chunking and the engine version."""
+        return copy.deepcopy(self._normalized)
+
+    @functools.cached_property
     def config_hash(self) -> str:
-        """SHA-256 of the normalized config, engine version, dtype and chunking."""
-        blob = json.dumps(self.normalized(), sort_keys=True, separators=(",", ":"))
+        """SHA-256 of the normalized config: what defines the stored values."""
+        blob = json.dumps(self._normalized, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 
     # ---------------------------------------------------------------- checks

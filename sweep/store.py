@@ -63,15 +63,21 @@ def is_store(path: Path) -> bool:
     return (path / "zarr.json").is_file()
 
 
-def prepare_target(path: Path, overwrite: bool) -> None:
-    """Refuse an existing target unless ``overwrite``; never delete what is not a Zarr store."""
-    if not path.exists():
-        return
-    if not overwrite:
-        raise StoreError(f"{path} already exists; pass --overwrite to replace it")
-    if not path.is_dir() or not is_store(path):
-        raise StoreError(f"{path} exists and is not a Zarr store; refusing to delete it")
-    shutil.rmtree(path)
+def check_target(path: Path, overwrite: bool) -> None:
+    """Refuse, before anything is written, a target that exists (unless ``overwrite``), that
+    is not a Zarr store (never deleted), or whose folder cannot be created or written."""
+    if path.exists():
+        if not overwrite:
+            raise StoreError(f"{path} already exists; pass --overwrite to replace it")
+        if not path.is_dir() or not is_store(path):
+            raise StoreError(f"{path} exists and is not a Zarr store; refusing to delete it")
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise StoreError(f"cannot create {path}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise StoreError(f"cannot create {path}: {parent} is not writable")
 
 
 def _coord(axis) -> np.ndarray:
@@ -107,6 +113,7 @@ def template(plan: Plan, backend: str, device: str) -> xr.Dataset:
     attrs = {
         "title": f"token-sweep {plan.spec.name}",
         "sweep_name": plan.spec.name,
+        "sweep_spec": plan.spec.model_dump_json(),
         "sweep_config": json.dumps(plan.normalized(), sort_keys=True),
         "sweep_config_hash": plan.config_hash,
         "sweep_version": __version__,
@@ -137,8 +144,14 @@ def _versions() -> dict[str, str]:
     }
 
 
-def create(plan: Plan, backend: str, device: str) -> None:
-    """Write the template (metadata and coordinates, no output data) to ``plan.store``."""
+def create(plan: Plan, backend: str, device: str, overwrite: bool = False) -> None:
+    """Write the template (metadata and coordinates, no output data) to ``plan.store``.
+
+    The template is built in memory first; only then is an existing store replaced (with
+    ``overwrite``, after :func:`check_target`'s refusals), so a failure to build it loses
+    nothing.
+    """
+    check_target(plan.store, overwrite)
     ds = template(plan, backend, device)
     compressor = codec(plan.spec.codec)
     encoding = {
@@ -147,6 +160,8 @@ def create(plan: Plan, backend: str, device: str) -> None:
                "fill_value": np.nan}
         for name in plan.outputs
     }
+    if plan.store.exists():
+        shutil.rmtree(plan.store)
     plan.store.parent.mkdir(parents=True, exist_ok=True)
     ds.to_zarr(plan.store, mode="w-", compute=False, zarr_format=3, consolidated=False,
                encoding=encoding)
@@ -209,8 +224,13 @@ def open_result(path: str | Path, **kwargs: Any) -> xr.Dataset:
     path = Path(path)
     if not is_store(path):
         raise StoreError(f"{path} is not a Zarr store (no zarr.json)")
-    ds = xr.open_zarr(path, consolidated=False, **kwargs)
+    try:
+        ds = xr.open_zarr(path, consolidated=False, **kwargs)
+    except (KeyError, ValueError) as exc:
+        raise StoreError(f"{path} cannot be opened as an xarray Dataset: {exc}") from exc
     status = ds.attrs.get("sweep_status")
+    if status is None:
+        raise StoreError(f"{path} was not written by token-sweep (no sweep_status attribute)")
     if status != STATUS_COMPLETE:
         total = int(ds.attrs.get("sweep_n_chunks", 0))
         done = len(read_markers(path))

@@ -32,9 +32,16 @@ def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
     return out
 
 
+def _spec(ds: xr.Dataset) -> dict:
+    """The sweep file as validated, from the store's ``sweep_spec`` attribute."""
+    return json.loads(ds.attrs.get("sweep_spec", "{}"))
+
+
 def reference_point(ds: xr.Dataset, categorical: str) -> dict[str, float]:
-    """For the headline table: on each numeric axis, the coordinate nearest the input's
-    default (the middle value for inputs without one)."""
+    """For the headline table: on each numeric axis, the coordinate nearest the sweep file's
+    ``headline`` value for it, else nearest the input's default (the middle value for inputs
+    without one)."""
+    wanted = _spec(ds).get("headline", {}) or {}
     point = {}
     for dim in ds[output_names(ds)[0]].dims:
         if dim == categorical:
@@ -44,6 +51,7 @@ def reference_point(ds: xr.Dataset, categorical: str) -> dict[str, float]:
             point[dim] = coord[0]
             continue
         default = INPUT_SPECS[dim].default if dim in INPUT_SPECS else None
+        default = wanted.get(dim, default)
         if default is None:
             point[dim] = float(coord[len(coord) // 2])
         else:
@@ -53,8 +61,7 @@ def reference_point(ds: xr.Dataset, categorical: str) -> dict[str, float]:
 
 def output_names(ds: xr.Dataset) -> list[str]:
     """The outputs in the order the sweep file listed them."""
-    config = json.loads(ds.attrs.get("sweep_config", "{}"))
-    listed = config.get("spec", {}).get("outputs", [])
+    listed = _spec(ds).get("outputs", [])
     return [o for o in listed if o in ds.data_vars] or sorted(ds.data_vars)
 
 
@@ -91,6 +98,13 @@ def headline(ds: xr.Dataset) -> list[str]:
                 tail = f" ({1 / r:.3g}x lower)" if 0 < r < 1 else ""
                 parts.append(f"{o} x{r:.3g}{tail}")
             lines.append(f"  {lab}: " + "; ".join(parts))
+            inputs = [n for n in ds.coords if n != cat and ds[n].dims == (cat,)]
+            if inputs:
+                ratios = []
+                for n in inputs:
+                    a, b = float(ds[n].sel({cat: lab})), float(ds[n].sel({cat: base}))
+                    ratios.append(f"{n} x{a / b:.3g}" if b else f"{n} n/a")
+                lines.append("    inputs: " + "; ".join(ratios))
     if "gpu_hour_usd" in ds.coords and "tokens_per_s_per_gpu" in ds.coords \
             and ds["gpu_hour_usd"].dims == (cat,) and ds["tokens_per_s_per_gpu"].dims == (cat,):
         lines.append("rent only, full utilization: gpu_hour_usd / (tokens_per_s_per_gpu x 3600)"
@@ -108,7 +122,7 @@ def describe(ds: xr.Dataset) -> str:
     a = ds.attrs
     outputs = output_names(ds)
     dims = ds[outputs[0]].dims if outputs else ()
-    n = int(np.prod([ds.sizes[d] for d in dims], dtype=np.float64)) if dims else 0
+    n = math.prod(int(ds.sizes[d]) for d in dims) if dims else 0
     lines = [
         f"{a.get('title', 'sweep')}  [{a.get('sweep_status', '?')}]",
         "  dims      " + " x ".join(f"{d}={ds.sizes[d]}" for d in dims) + f"  ({n:,} points)",
@@ -134,7 +148,6 @@ def describe(ds: xr.Dataset) -> str:
         lines.append("  NaN = a zero denominator (zero throughput, utilization, power or price)")
     if outputs:
         lines += headline(ds)
-    config = json.loads(a.get("sweep_config", "{}"))
-    for note in config.get("spec", {}).get("notes", []):
+    for note in _spec(ds).get("notes", []):
         lines.append(f"note: {note}")
     return "\n".join(lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,9 +46,20 @@ def _check_value(path: str, input_name: str, value: float) -> Problem | None:
     return Problem(path, value, f"{input_name} must be {spec.expected()}")
 
 
-def _axis_problems(name: str, spec: AxisSpec) -> list[Problem]:
+_AXIS_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def _axis_problems(name: str, spec: AxisSpec, needed: set[str]) -> list[Problem]:
     out: list[Problem] = []
     base = f"axes.{name}"
+    if not _AXIS_NAME.match(name):
+        out.append(Problem(base, name, "an axis name of letters, digits and _, starting with "
+                           "a letter (it names a dimension and a Zarr array)"))
+        return out
+    if name in OUTPUT_SPECS:
+        out.append(Problem(base, name, "an axis name that is not an output name (the output "
+                           "is stored under that name)"))
+        return out
     kinds = spec.kinds
     if len(kinds) != 1:
         out.append(Problem(base, kinds or "no values",
@@ -117,7 +129,7 @@ def _axis_problems(name: str, spec: AxisSpec) -> list[Problem]:
             for input_name, value in table[label].inputs(precision).items():
                 if input_name in (spec.set or {}):
                     continue
-                if value is None:
+                if value is None and input_name in needed:
                     out.append(Problem(f"{base}.precision", precision,
                                        f"a precision that preset {label!r} supports for "
                                        f"{input_name} (one of {', '.join(PRECISIONS)})"))
@@ -182,18 +194,18 @@ def semantic_problems(spec: SweepSpec) -> list[Problem]:
         else:
             bound_at[input_name] = where
 
+    needed = {n for o in spec.outputs if o in OUTPUT_SPECS for n in OUTPUT_SPECS[o].needs}
     for name, axis in spec.axes.items():
-        problems = _axis_problems(name, axis)
-        out.extend(problems)
-        if problems:
-            continue
+        out.extend(_axis_problems(name, axis, needed))
+        # bind what the axis sets even when it has problems, so that no false "input not
+        # set" follows from them
         if axis.categorical:
-            names = set(axis.set or {})
+            names = {n for n in (axis.set or {}) if n in INPUT_SPECS}
             if axis.presets is not None:
                 names |= set(PRESET_INPUTS)
             for input_name in sorted(names, key=inputs.index):
                 bind(input_name, f"axes.{name}")
-        else:
+        elif name in INPUT_SPECS:
             bind(name, f"axes.{name}")
     for name, value in spec.constants.items():
         path = f"constants.{name}"
@@ -220,6 +232,13 @@ def semantic_problems(spec: SweepSpec) -> list[Problem]:
             if INPUT_SPECS[needed].default is None and needed not in bound_at:
                 out.append(Problem(path, name, f"an input it needs, {needed}, set as a constant "
                                    "or on an axis (it has no default)"))
+    for axis_name in spec.headline:
+        path = f"headline.{axis_name}"
+        axis = spec.axes.get(axis_name)
+        if axis is None or axis.categorical:
+            numeric = [n for n, a in spec.axes.items() if not a.categorical]
+            out.append(Problem(path, axis_name, "a numeric axis name, one of "
+                               + ", ".join(numeric) + _suggest(axis_name, numeric)))
     if isinstance(spec.chunks, dict):
         for axis_name, size in spec.chunks.items():
             path = f"chunks.{axis_name}"

@@ -104,7 +104,20 @@ def problems(data: dict) -> list[str]:
         (lambda d: d["axes"]["electricity_usd_per_kwh"].update(values=[float("nan")]),
          "axes.electricity_usd_per_kwh.values[0]", "finite number"),
         (lambda d: d["axes"]["electricity_usd_per_kwh"].update(values=["cheap"]),
-         "axes.electricity_usd_per_kwh.values[0]", "valid number"),
+         "axes.electricity_usd_per_kwh.values[0]", "a number, not text"),
+        (lambda d: d["axes"]["electricity_usd_per_kwh"].update(values=[True]),
+         "axes.electricity_usd_per_kwh.values[0]", "not true/false"),
+        (lambda d: d["constants"].update(kw_per_gpu="1.5"), "constants.kw_per_gpu",
+         "a number, not text"),
+        (lambda d: d.update(chunks={"utilization": True}), "chunks.utilization",
+         "a whole number"),
+        (lambda d: d["axes"].update(usd_per_mtok={"labels": ["x"],
+                                                  "set": {"pue": [1.1]}}),
+         "axes.usd_per_mtok", "not an output name"),
+        (lambda d: d["axes"].update({"a/b": {"labels": ["x"], "set": {"pue": [1.1]}}}),
+         "axes.a/b", "letters, digits and _"),
+        (lambda d: d["axes"].update(_sweep_chunks={"labels": ["x"], "set": {"pue": [1.1]}}),
+         "axes._sweep_chunks", "starting with a letter"),
         (lambda d: d["axes"].update(pue={"geomspace": {"start": 0.0, "stop": 2.0, "num": 3}}),
          "axes.pue.geomspace.start", "cannot reach or cross zero"),
         (lambda d: d["constants"].update(utilization=0.5), "constants.utilization",
@@ -143,6 +156,21 @@ def test_every_problem_is_reported_at_once():
     assert len(found) == 4, found
 
 
+def test_a_bad_axis_does_not_cause_false_missing_input_errors():
+    d = small_spec_dict()
+    d["axes"]["platform"]["set"]["gpu_hour_usd"] = [1.0]        # wrong length
+    found = problems(d)
+    assert len(found) == 1 and "one per label" in found[0], found
+
+
+def test_duplicate_yaml_keys_are_refused(write_file, capsys):
+    p = write_file("dup.yaml", "name: d\naxes:\n  pue: {values: [1.1]}\n  pue: {values: [1.3]}\n"
+                   "constants: {tokens_per_s_per_gpu: 1}\n")
+    assert main(["plan", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert "duplicate key 'pue'" in err and str(p) in err
+
+
 def test_yaml_one_e_three_without_a_dot_is_still_a_number(write_file):
     # PyYAML reads 1e3 (no dot) as a string; the model coerces it to a float
     p = write_file("n.yaml", "name: n\naxes:\n  tokens_per_s_per_gpu: {values: [1e3, 2.5e3]}\n")
@@ -163,10 +191,13 @@ def test_presets_axis_sets_price_power_and_peak_flops():
     assert axis.binds["gpu_hour_usd"][1] == 2.65
 
 
-def test_fp4_on_hopper_is_refused():
-    found = problems({"name": "p", "axes": {"platform": {"presets": ["HGX H100"],
-                                                           "precision": "fp4"}}})
+def test_fp4_on_hopper_is_refused_only_when_peak_flops_are_needed():
+    axes = {"platform": {"presets": ["HGX H100"], "precision": "fp4",
+                         "set": {"tokens_per_s_per_gpu": [100.0]}}}
+    found = problems({"name": "p", "axes": axes, "outputs": ["pflops_per_usd_hour"]})
     assert any("axes.platform.precision" in x and "supports" in x for x in found), found
+    spec = spec_from_dict({"name": "p", "axes": axes, "outputs": ["usd_per_mtok"]})
+    assert spec.axes["platform"].precision == "fp4"
 
 
 BAD_FILES = {
@@ -199,7 +230,7 @@ def test_cli_error_line_has_file_path_value_and_expectation(write_file, capsys):
     assert main(["plan", str(p)]) == 2
     err = capsys.readouterr().err
     assert f"{p}: axes.utilization.values[1]: utilization must be a finite number in " \
-           "[0, 1] 1 (got 1.5)" in err
+           "[0, 1] (dimensionless) (got 1.5)" in err
 
 
 def test_unknown_keys_do_not_hide_the_other_problems():

@@ -36,9 +36,8 @@ def test_article_numbers_recomputed_by_the_formulas():
     assert round(h200, 2) == 4.35
     assert gb300 == pytest.approx(0.12268518, rel=1e-6)
     assert h200 / gb300 == pytest.approx(35.47, rel=1e-3)     # "35x lower"
-    assert pytest.approx(66.67, rel=1e-3) == 6000 / 90         # "65x" tokens/s per GPU
-    # 4.20 implies about 93.25 tokens/s
-    assert pytest.approx(93.25, rel=1e-3) == 1.41 / (4.20 / 1e6 * 3600)
+    # the printed 4.20 implies about 93.25 tokens/s, through the same formula
+    assert f.usd_per_mtok(1.41, 93.25, 1.0) == pytest.approx(4.20, rel=1e-3)
 
 
 @pytest.mark.parametrize("name", ["numpy", "numba"])
@@ -123,3 +122,21 @@ def test_cost_rises_with_price_and_falls_with_throughput_and_utilization(
     assert mtok(price, tps * bump, util) < base
     if util * bump <= 1.0:
         assert mtok(price, tps, util * bump) < base
+
+
+@pytest.mark.parametrize("name", ["numpy", "numba"])
+def test_engine_cost_rises_with_price_and_falls_with_throughput_and_utilization(name):
+    spec = spec_from_dict({
+        "name": "mono",
+        "axes": {"gpu_hour_usd": {"geomspace": {"start": 0.5, "stop": 20, "num": 7}},
+                 "tokens_per_s_per_gpu": {"geomspace": {"start": 10, "stop": 1e4, "num": 6}},
+                 "utilization": {"linspace": {"start": 0.05, "stop": 1.0, "num": 9}}},
+        "constants": {"capex_usd_per_gpu": 25000.0, "opex_usd_per_gpu_hour": 0.2},
+        "outputs": ["usd_per_mtok"], "dtype": "float64",
+    })
+    plan = make_plan(spec)
+    (key,) = list(plan.keys())
+    (cost,), _ = compute_chunk(plan, key, get_backend(name))
+    assert (np.diff(cost, axis=0) > 0).all()     # price up, cost up
+    assert (np.diff(cost, axis=1) < 0).all()     # throughput up, cost down
+    assert (np.diff(cost, axis=2) < 0).all()     # utilization up, cost down

@@ -147,6 +147,9 @@ def test_cli_run_show_and_plan_on_the_default_sweep(tmp_path, capsys):
     assert "GB300 NVL72: 2.65 / (6000 x 3600) x 1e6 = 0.1227 USD/Mtok" in out
     assert "printed 4.20" in out
     assert "tokens_per_s_per_mw x51.9" in out
+    assert "by platform at utilization=1, electricity_usd_per_kwh=0:" in out
+    assert "usd_per_mtok x0.0282 (35.5x lower)" in out        # the article's "35x"
+    assert "tokens_per_s_per_gpu x66.7" in out                 # the article's "65x"
     assert main(["run", cfg, "--store", str(target), "--no-progress"]) == 2
     assert "already exists" in capsys.readouterr().err
     assert main(["run", cfg, "--store", str(target), "--no-progress", "--overwrite"]) == 0
@@ -200,3 +203,36 @@ def test_progress_bar_reports_chunks_when_asked_and_is_quiet_otherwise(tmp_path,
     assert "3/3" in err and "chunks" in err and "Mpoints/s" in err
     run(spec, store=tmp_path / "q.zarr", progress=None)   # not a terminal under pytest
     assert capsys.readouterr().err == ""
+
+
+def test_overwrite_keeps_the_old_store_when_the_new_template_fails(tmp_path, small_spec,
+                                                                   monkeypatch):
+    target = tmp_path / "s.zarr"
+    run(small_spec, store=target, progress=False)
+
+    def broken_template(*args, **kwargs):
+        raise RuntimeError("template failed")
+
+    monkeypatch.setattr("sweep.store.template", broken_template)
+    with pytest.raises(RuntimeError, match="template failed"):
+        run(small_spec, store=target, progress=False, overwrite=True)
+    assert open_result(target).attrs["sweep_status"] == "complete"
+
+
+def test_cli_refuses_bad_workers_and_unusable_targets(tmp_path, capsys):
+    cfg = str(REPO / "configs" / "hopper-vs-blackwell.yaml")
+    with pytest.raises(SystemExit) as info:
+        main(["run", cfg, "--workers", "0"])
+    assert info.value.code == 2
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    assert main(["run", cfg, "--store", str(blocker / "x.zarr"), "--no-progress"]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_show_refuses_a_store_token_sweep_did_not_write(tmp_path, capsys):
+    import zarr
+
+    zarr.open_group(tmp_path / "other.zarr", mode="w", zarr_format=3)
+    assert main(["show", str(tmp_path / "other.zarr")]) == 2
+    assert "not written by token-sweep" in capsys.readouterr().err
