@@ -16,9 +16,10 @@ What is timed (each: one untimed warm-up run, which also pays any JIT compile, t
 median of ``--repeat`` timed runs; output bytes are ``points x 2 outputs x 4 B``):
 
 1. ``ceiling_*``: write-only fill of the same bytes, the limit for materializing:
-   ``ndarray.fill`` into a preallocated (already touched) array, into a freshly allocated
-   one (first-touch page faults included: what the engine pays, since every kernel call
-   allocates its output), and a Numba ``prange`` fill of a fresh array (all threads).
+   ``ndarray.fill`` into a preallocated (already touched) array (the like-for-like ceiling
+   for the engine, which reuses one output buffer per thread), into a freshly allocated one
+   (first-touch page faults included: what the in-memory API pays per call), and a Numba
+   ``prange`` fill of a fresh array (all threads).
 2. ``numpy_plain``: the formulas as a user writes them, plain NumPy broadcasting of
    float32 1-D axes (one thread, full-size temporaries).
 3. ``numba_parallel``: ``get_backend("numba", parallel=True).compute(...)`` over the plan's
@@ -396,6 +397,7 @@ def ratios(by: dict[str, Result]) -> list[dict]:
         ("zarr_write_codec", "zarr_write_none", None, "%"),
         ("zarr_write_zstd_bitshuffle", "zarr_write_codec", None, "%"),
         ("zarr_write_lz4", "zarr_write_codec", None, "%"),
+        ("zarr_write_codec", "zarr_write_zarr_default", None, "%"),
     ]
     out = []
     for num, den, target, unit in rows:
@@ -519,9 +521,13 @@ def main(argv: list[str] | None = None) -> int:
              "bitshuffle)"),
             ("lz4", "lz4", "codec `lz4` (Blosc lz4-5 + shuffle)"),
             ("none", "none", "no compression"),
+            ("zarr_default", "zarr-default", "zarr's own default compressor (Zstd level 0)"),
         ):
-            compressor = zstore.codec(name)
-            compressors = (compressor,) if compressor is not None else None
+            if name == "zarr-default":
+                compressors = "auto"
+            else:
+                compressor = zstore.codec(name)
+                compressors = (compressor,) if compressor is not None else None
             path = tmp / f"zarr_write_{label}.zarr"
             times, _ = measure(
                 functools.partial(zarr_write, path, plan, chunks, compressors, workers), repeat,
