@@ -14,6 +14,12 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
+def _human_bytes(n: int) -> str:
+    from sweep.planner import _human
+
+    return _human(n)
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -76,6 +82,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
+    from sweep.backends import default_workers
     from sweep.config import load_config
     from sweep.planner import make_plan
 
@@ -83,6 +90,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     print(plan.describe())
     plan.check_disk()
     print("  disk      ok")
+    workers = default_workers()
+    plan.check_memory(workers)
+    print(f"  memory    ok ({workers} task(s) of {_human_bytes(plan.bytes_per_task())} at once)")
     return EXIT_OK
 
 

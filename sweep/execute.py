@@ -129,7 +129,9 @@ def run_plan(
     ``progress``: ``True``/``False`` to force the progress bar; ``None`` shows it on a terminal.
     """
     wall0 = time.perf_counter()
+    workers = num_workers or default_workers()
     plan.check_disk()
+    plan.check_memory(workers)
     zstore.check_target(plan.store, overwrite)
     be = get_backend(backend) if isinstance(backend, str) else backend
     be.warm_up(plan.chunk_inputs(next(plan.keys())), plan.output_codes, plan.dtype)
@@ -145,8 +147,7 @@ def run_plan(
     sizes = {f"chunk-{key.name}": key.size for key in plan.keys()}
     t0 = time.perf_counter()
     with ChunkProgress(sizes, enabled=progress, label=plan.spec.name):
-        results = dask.compute(*tasks, scheduler="threads",
-                               num_workers=num_workers or default_workers())
+        results = dask.compute(*tasks, scheduler="threads", num_workers=workers)
     seconds = time.perf_counter() - t0
 
     n_out = len(plan.outputs)

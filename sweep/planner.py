@@ -8,6 +8,7 @@ import hashlib
 import itertools
 import json
 import math
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -222,6 +223,27 @@ class Plan:
                 f"({self.n_points:,} points x {len(self.outputs)} output(s) x "
                 f"{self.dtype.itemsize} B) but {parent} has {_human(free)} free; "
                 "use fewer points or outputs, dtype: float32, or another store location"
+            )
+
+    def bytes_per_task(self) -> int:
+        """Memory one chunk task holds: its output buffer (every output) and the kernel's
+        float64 scratch rows (one per input, the length of the innermost axis)."""
+        outputs = len(self.outputs) * math.prod(self.chunk_shape) * self.dtype.itemsize
+        return outputs + (len(INPUTS) + 1) * self.chunk_shape[-1] * 8
+
+    def check_memory(self, workers: int, fraction: float = 0.5) -> None:
+        """Refuse (before anything is written) chunks whose tasks, ``workers`` at a time,
+        would hold more than ``fraction`` of this machine's memory."""
+        try:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):  # not available on this platform
+            return
+        need = self.bytes_per_task() * workers
+        if need > fraction * total:
+            raise PlanError(
+                f"chunks of {self.chunk_shape} need {_human(need)} for {workers} parallel "
+                f"task(s), over {fraction:.0%} of this machine's {_human(total)}; use smaller "
+                "`chunks` (or `chunks: auto`)"
             )
 
     def describe(self) -> str:

@@ -96,3 +96,17 @@ def test_planning_computes_nothing(monkeypatch, small_spec):
     plan = make_plan(small_spec)
     assert "points      24" in plan.describe()
     assert plan.chunk_inputs(next(plan.keys())).table.shape[0] == 12
+
+
+def test_memory_guard_refuses_chunks_too_big_for_the_machine(tmp_path, monkeypatch):
+    d = small_spec_dict(chunks={"utilization": 3})
+    plan = make_plan(spec_from_dict(d))
+    plan.check_memory(workers=2)   # tiny chunks pass
+    monkeypatch.setattr("os.sysconf", lambda name: 1024 if name == "SC_PAGE_SIZE" else 1)
+    with pytest.raises(PlanError, match=r"over 50% of this machine's 1.0 KiB"):
+        plan.check_memory(workers=2)
+    from sweep import run
+
+    with pytest.raises(PlanError):
+        run(spec_from_dict(d), store=tmp_path / "m.zarr", progress=False)
+    assert not (tmp_path / "m.zarr").exists()
