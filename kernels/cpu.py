@@ -4,9 +4,10 @@ The kernel receives the chunk as a table of per-axis input values (see
 ``sweep.planner.ChunkInputs``) and never forms full-size input arrays. It walks the chunk
 row by row (a row = all positions of the innermost axis), decodes a row's outer indices
 once per row (never an integer division per point), and loops the innermost axis
-contiguously. The model formulas are the scalar functions of ``sweep.formulas``,
-compiled here with ``numba.njit(inline="always")``; no ``fastmath`` (it may compile
-the NaN checks away).
+contiguously. The model formulas are the scalar functions of ``sweep.formulas``, compiled
+here with ``numba.njit`` (LLVM inlines them); no ``fastmath`` (it may compile the NaN
+checks away). One kernel is compiled per sweep shape (:func:`kernel_for`) and cached on
+disk.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def _row_scalars(rv, work, table, bind, idx, inner, last, crf_inner):
 
 
 def _row_loop(work, rv, code, inner, o, mask):
-    # `mask` (a compile-time literal) has bit i set when input i varies along the row:
+    # `mask` (a compile-time constant) has bit i set when input i varies along the row:
     # those come from the work buffer, every other input is a register-held scalar, and
     # the tests below fold away at compile time.
     s0, s1, s2, s3, s4, s5 = rv[0], rv[1], rv[_CRF], rv[4], rv[5], rv[6]
@@ -212,8 +213,8 @@ def _cached(dispatcher, fingerprint: str):
 
 
 def _renamed(fn, name: str):
-    # Numba's cache key ignores compiler flags: the serial and the parallel build need
-    # functions of their own names, or they would load each other's machine code.
+    # Numba's cache key ignores compiler flags: each build (serial or parallel, per mask and
+    # outputs) needs a function of its own name, or builds would load each other's code.
     clone = types.FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__,
                                fn.__closure__)
     clone.__qualname__ = name

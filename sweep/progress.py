@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from typing import Any
 
 from dask.callbacks import Callback
@@ -44,7 +43,6 @@ class ChunkProgress(Callback):
         self._progress: Progress | None = None
         self._task: Any = None
         self._points = 0
-        self.started = time.perf_counter()
 
     def __enter__(self) -> ChunkProgress:
         if self.enabled:
