@@ -197,8 +197,9 @@ class NumbaBackend:
             inputs.table, inputs.bind, np.asarray(shape, dtype=np.int64),
             np.ascontiguousarray(codes, dtype=np.int64), out, parallel=self.parallel,
         )
-        # Extremes with NumPy's SIMD fmin/fmax reductions (NaN-skipping): measured ~3x
-        # cheaper than tracking them inside the kernel, where they stop vectorization. An
+        # Extremes with NumPy's SIMD fmin/fmax reductions (NaN-skipping): 2-3x cheaper than
+        # tracking them inside the kernel, where they stop vectorization (a micro-benchmark
+        # while developing it; bench/RESULTS.md has the kernel with and without them). An
         # output that reads no input of the innermost axis is constant along each row, so
         # its first column holds every value it takes.
         lo = np.empty(len(codes))

@@ -14,12 +14,6 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
-def _human_bytes(n: int) -> str:
-    from sweep.planner import _human
-
-    return _human(n)
-
-
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -84,7 +78,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_plan(args: argparse.Namespace) -> int:
     from sweep.backends import default_workers
     from sweep.config import load_config
-    from sweep.planner import make_plan
+    from sweep.planner import human_bytes, make_plan
 
     plan = make_plan(load_config(args.file), args.store)
     print(plan.describe())
@@ -92,7 +86,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     print("  disk      ok")
     workers = default_workers()
     plan.check_memory(workers)
-    print(f"  memory    ok ({workers} task(s) of {_human_bytes(plan.bytes_per_task())} at once)")
+    print(f"  memory    ok ({workers} task(s) of {human_bytes(plan.bytes_per_task())} at once)")
     return EXIT_OK
 
 

@@ -213,15 +213,13 @@ class Plan:
     def check_disk(self) -> None:
         """Refuse (before anything is written) when the uncompressed output would not fit
         on the target's disk."""
-        parent = self.store.absolute()
-        while not parent.exists():
-            parent = parent.parent
+        parent = nearest_existing(self.store)
         free = shutil.disk_usage(parent).free
         if self.bytes_total > free:
             raise PlanError(
-                f"the sweep needs {_human(self.bytes_total)} uncompressed "
+                f"the sweep needs {human_bytes(self.bytes_total)} uncompressed "
                 f"({self.n_points:,} points x {len(self.outputs)} output(s) x "
-                f"{self.dtype.itemsize} B) but {parent} has {_human(free)} free; "
+                f"{self.dtype.itemsize} B) but {parent} has {human_bytes(free)} free; "
                 "use fewer points or outputs, dtype: float32, or another store location"
             )
 
@@ -241,8 +239,8 @@ class Plan:
         need = self.bytes_per_task() * workers
         if need > fraction * total:
             raise PlanError(
-                f"chunks of {self.chunk_shape} need {_human(need)} for {workers} parallel "
-                f"task(s), over {fraction:.0%} of this machine's {_human(total)}; use smaller "
+                f"chunks of {self.chunk_shape} need {human_bytes(need)} for {workers} parallel "
+                f"task(s), over {fraction:.0%} of this machine's {human_bytes(total)}; use smaller "
                 "`chunks` (or `chunks: auto`)"
             )
 
@@ -255,8 +253,8 @@ class Plan:
             f"  points      {self.n_points:,}",
             f"  outputs     {', '.join(self.outputs)} ({self.spec.dtype})",
             f"  chunks      {self.chunk_shape} -> {self.n_chunks:,} chunk(s) of <= "
-            f"{_human(self.bytes_per_chunk)} per output",
-            f"  size        {_human(self.bytes_total)} uncompressed",
+            f"{human_bytes(self.bytes_per_chunk)} per output",
+            f"  size        {human_bytes(self.bytes_total)} uncompressed",
             f"  store       {self.store}",
             f"  backend     {self.spec.backend}",
             f"  config hash {self.config_hash[:16]}",
@@ -275,7 +273,16 @@ class Plan:
         return "\n".join(lines)
 
 
-def _human(n: float) -> str:
+def nearest_existing(path: Path) -> Path:
+    """``path`` itself if it exists, else its nearest existing ancestor (absolute)."""
+    found = Path(path).absolute()
+    while not found.exists():
+        found = found.parent
+    return found
+
+
+def human_bytes(n: float) -> str:
+    """A byte count for people: ``'32.0 MiB'``."""
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if abs(n) < 1024 or unit == "PiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

@@ -19,7 +19,7 @@ from zarr.codecs import BloscCodec
 
 from sweep._version import __version__
 from sweep.model import INPUT_SPECS, OUTPUT_SPECS
-from sweep.planner import ChunkKey, Plan
+from sweep.planner import ChunkKey, Plan, nearest_existing
 
 #: The Zarr group (inside the store) whose folder holds one JSON marker per finished chunk.
 MARKERS = "_sweep_chunks"
@@ -71,9 +71,7 @@ def check_target(path: Path, overwrite: bool) -> None:
             raise StoreError(f"{path} already exists; pass --overwrite to replace it")
         if not path.is_dir() or not is_store(path):
             raise StoreError(f"{path} exists and is not a Zarr store; refusing to delete it")
-    parent = path.absolute().parent
-    while not parent.exists():
-        parent = parent.parent
+    parent = nearest_existing(path.absolute().parent)
     if not parent.is_dir():
         raise StoreError(f"cannot create {path}: {parent} is a file, not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
