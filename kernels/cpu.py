@@ -134,8 +134,8 @@ def _make_kernel(mask: int, codes: tuple[int, ...]):
                     o = out[k, r]
                     # one loop per wanted output code, each with a literal code: the formula's
                     # dispatch on `code` folds away and the loop body is straight-line code
-                    # that LLVM vectorizes (~3x faster than dispatching in the loop, measured on this
-                    # machine while developing it; not a benchmark row)
+                    # that LLVM vectorizes (~3x faster than dispatching in the loop,
+                    # measured while developing it; not a benchmark row)
                     if W0 and code == 0:
                         counts[b, k] += _row_loop(work, rv, 0, inner, o, MASK)
                     elif W1 and code == 1:
