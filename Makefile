@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test plan bench lint clean
+.PHONY: run test plan bench lint clean gpu-wheels gpu-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,14 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_materialize.py
+
+# On this machine: put the wheels a GPU machine lacks into .whl/ (see bench/README.md).
+gpu-wheels: $(STAMP)
+	bash bench/gpu_wheels.sh
+
+# On a GPU machine (no .venv needed there): GPU tests on the device + GPU benchmark.
+gpu-check:
+	bash bench/gpu_check.sh
 
 clean:
 	rm -rf $(VENV) results build *.egg-info

@@ -78,6 +78,18 @@ class Backend(Protocol):
         need, so that the first chunk does not pay for it."""
         ...
 
+    def host_buffer(self, size: int, dtype: np.dtype) -> np.ndarray:
+        """A host buffer of ``size`` elements for ``compute``'s ``out``, allocated by (and
+        for) the calling worker thread: plain memory on the CPU, pinned memory on a GPU."""
+        ...
+
+
+class _HostMemory:
+    """``host_buffer`` for the CPU backends: plain NumPy memory."""
+
+    def host_buffer(self, size: int, dtype: np.dtype) -> np.ndarray:
+        return np.empty(size, dtype=dtype)
+
 
 # --------------------------------------------------------------------------- numpy
 
@@ -146,7 +158,7 @@ def broadcast_inputs(inputs: ChunkInputs) -> dict[str, np.ndarray]:
     return out
 
 
-class NumpyBackend:
+class NumpyBackend(_HostMemory):
     """The reference: plain NumPy broadcasting in float64, obviously right, one thread."""
 
     name = "numpy"
@@ -170,7 +182,7 @@ class NumpyBackend:
 # --------------------------------------------------------------------------- numba
 
 
-class NumbaBackend:
+class NumbaBackend(_HostMemory):
     """Fused Numba CPU kernel (``sweep.kernels.cpu``).
 
     ``parallel=False`` (the engine's default) runs one thread per call and releases the
@@ -223,10 +235,21 @@ class NumbaBackend:
 
 
 def choose_auto() -> str:
-    """The backend ``auto`` means here: a GPU backend when one is usable, else ``numba``."""
-    # GPU backends arrive with their own module; until then the CPU kernel is the choice.
-    choice = "numba"
-    log.info("backend auto -> %s (no GPU backend in this build)", choice)
+    """The backend ``auto`` means here: a GPU backend when one is usable, else ``numba``.
+
+    The reason is logged at INFO (``sweep run -v`` shows it). Numba's CUDA simulator never
+    counts as a usable GPU.
+    """
+    try:
+        from sweep import gpu
+    except ImportError as exc:  # pragma: no cover - sweep.gpu imports nothing optional
+        log.info("backend auto -> numba (GPU backends unavailable: %s)", exc)
+        return "numba"
+    choice, why = gpu.usable_gpu_backend()
+    if choice is None:
+        log.info("backend auto -> numba (%s)", why)
+        return "numba"
+    log.info("backend auto -> %s (%s)", choice, why)
     return choice
 
 
@@ -236,7 +259,8 @@ def get_backend(name: str = "auto", *, parallel: bool = False) -> Backend:
     Raises
     ------
     BackendUnavailable
-        for a backend that cannot run here (never a silent fallback to another one).
+        for a backend that cannot run here, with one line saying what is missing (no
+        driver, no cupy, no device); never a silent fallback to another backend.
     """
     if name == "auto":
         name = choose_auto()
@@ -244,11 +268,14 @@ def get_backend(name: str = "auto", *, parallel: bool = False) -> Backend:
         return NumpyBackend()
     if name == "numba":
         return NumbaBackend(parallel=parallel)
-    if name in ("cuda", "cupy"):
-        raise BackendUnavailable(
-            f"backend {name!r} is not available: this build of token-sweep has no GPU "
-            "kernels yet; use --backend numba or numpy"
-        )
+    if name == "cuda":
+        from sweep.gpu import CudaBackend
+
+        return CudaBackend()
+    if name == "cupy":
+        from sweep.gpu import CupyBackend
+
+        return CupyBackend()
     raise BackendUnavailable(f"unknown backend {name!r}; expected one of auto, "
                              + ", ".join(BACKENDS))
 

@@ -1,19 +1,45 @@
-"""Shared fixtures: backends by availability, sweep files on disk, small specs."""
+"""Shared fixtures: backends by availability, sweep files on disk, small specs.
+
+GPU code runs in Numba's CUDA simulator unless ``TOKEN_SWEEP_REAL_GPU=1`` (set by
+``make gpu-check`` on a GPU machine): the variable must be set before Numba is imported,
+so it is set here, when pytest loads this file.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import pytest
+if os.environ.get("TOKEN_SWEEP_REAL_GPU") == "1":
+    os.environ.pop("NUMBA_ENABLE_CUDASIM", None)
+else:
+    os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
 
-from sweep.config import spec_from_dict
+import pytest  # noqa: E402
+
+from sweep.config import spec_from_dict  # noqa: E402
 
 CPU_BACKENDS = ["numpy", "numba"]
+ALL_BACKENDS = [*CPU_BACKENDS, "cuda", "cupy"]
 
 
-@pytest.fixture(params=CPU_BACKENDS)
+def gpu_backend_problem(name: str) -> str | None:
+    """Why GPU backend ``name`` cannot run in this test session (None: it can; ``cuda``
+    runs in the CUDA simulator without a GPU)."""
+    from sweep import gpu
+
+    return gpu.cuda_problem() if name == "cuda" else gpu.cupy_problem()
+
+
+@pytest.fixture(params=[*CPU_BACKENDS, *(pytest.param(n, marks=pytest.mark.gpu)
+                                         for n in ("cuda", "cupy"))])
 def backend_name(request) -> str:
-    """Each backend that runs on this machine (GPU backends join in their own issue)."""
+    """Each backend that runs here: numpy and numba always, cuda on a GPU or in the CUDA
+    simulator, cupy on a GPU with CuPy."""
+    if request.param in ("cuda", "cupy"):
+        problem = gpu_backend_problem(request.param)
+        if problem:
+            pytest.skip(f"backend {request.param}: {problem}")
     return request.param
 
 

@@ -35,6 +35,8 @@ def wheel(tmp_path_factory) -> Path:
 def test_wheel_layout(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert "sweep/kernels/cpu.py" in names
+    assert "sweep/kernels/cuda.py" in names and "sweep/gpu.py" in names
+    assert "sweep/kernels/materialize.cu" in names   # the cupy backend's CUDA C source
     assert "sweep/kernels/__init__.py" in names
     assert "sweep/data/presets.yaml" in names
     assert not any(n.startswith("kernels/") for n in names)
@@ -47,7 +49,8 @@ def test_installed_wheel_imports_sweep_kernels(wheel, tmp_path):
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
                     "--target", str(target), str(wheel)], check=True, capture_output=True)
-    code = ("import sweep, sweep.kernels.cpu as k; "
+    code = ("import sweep, sweep.kernels.cpu as k, sweep.gpu as g; "
+            "assert '__global__' in g.cuda_c_source(); "
             f"assert sweep.__file__.startswith({str(target)!r}), sweep.__file__; "
             "import importlib.util as u; assert u.find_spec('kernels') is None; print('ok')")
     env = {**os.environ, "PYTHONPATH": str(target)}

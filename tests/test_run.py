@@ -162,13 +162,6 @@ def test_cli_run_show_and_plan_on_the_default_sweep(tmp_path, capsys):
     assert float(at["usd_per_mtok"]) == pytest.approx(4.352, rel=1e-3)
 
 
-def test_cli_gpu_backend_without_gpu_is_exit_2(tmp_path, capsys):
-    cfg = str(REPO / "configs" / "hopper-vs-blackwell.yaml")
-    assert main(["run", cfg, "--store", str(tmp_path / "g.zarr"), "--backend", "cuda"]) == 2
-    assert "backend 'cuda' is not available" in capsys.readouterr().err
-    assert not (tmp_path / "g.zarr").exists()
-
-
 def test_python_dash_m_sweep_works():
     out = subprocess.run([sys.executable, "-m", "sweep", "plan",
                           str(REPO / "configs" / "hopper-vs-blackwell.yaml")],

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Fetch, into .whl/, the wheels the one-shot GPU check needs on a GPU machine without network:
+# token-sweep itself (built here) and the runtime dependencies that machine lacks (its image
+# has Python 3.12 with numpy, numba, numba-cuda, cupy-cuda13x, xarray, pyyaml, rich, pytest
+# and hypothesis; see bench/README.md). Versions are those of this checkout's .venv, so the
+# GPU machine runs what the tests here ran. Run from the repository root after `make test`.
+set -euo pipefail
+PY=.venv/bin/python
+[ -x "$PY" ] || { echo "gpu_wheels.sh: run 'make test' first (needs .venv)" >&2; exit 2; }
+grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
+rm -rf .whl && mkdir -p .whl
+
+# the runtime closure of token-sweep that the GPU image does not have
+NAMES="pydantic pydantic-core annotated-types typing-inspection dask distributed zict tornado
+tblib locket partd importlib-metadata lazy-importer numcodecs zarr google-crc32c donfig tzdata"
+SPECS=""
+for n in $NAMES; do
+    v=$("$PY" -c "import importlib.metadata as m, sys; print(m.version(sys.argv[1]))" "$n")
+    SPECS="$SPECS $n==$v"
+done
+# shellcheck disable=SC2086
+"$PY" -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+    --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
+    --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+    --platform manylinux1_x86_64 -d .whl $SPECS
+"$PY" -m pip wheel --quiet --no-deps -w .whl .
+ls .whl
+du -sh .whl

@@ -1,0 +1,345 @@
+"""GPU backends: ``cuda`` (Numba CUDA kernels) and ``cupy`` (CuPy with a CUDA C kernel).
+
+Both compute a chunk on a device and copy it back into pinned host memory, from which the
+engine writes it by region. Each Dask worker thread gets a slot of its own: a device
+(threads are spread round-robin over every visible device, ``CUDA_VISIBLE_DEVICES``
+respected), a non-default CUDA stream, a device output buffer and a pinned host buffer.
+So while one thread's chunk is copied back and written to Zarr, another thread's chunk is
+computing: the copy-back of one chunk overlaps the compute of the next.
+
+Nothing here is imported by the base install: ``numba-cuda`` and ``cupy`` are the optional
+``gpu`` extras, imported only when a GPU backend is asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import logging
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from sweep.backends import BackendUnavailable, ChunkStats, _output_array
+from sweep.planner import ChunkInputs
+
+log = logging.getLogger(__name__)
+
+GPU_EXTRA = "pip install 'token-sweep[gpu]'"
+
+# --------------------------------------------------------------------------- availability
+
+
+def simulated() -> bool:
+    """Whether Numba's CUDA simulator is on (``NUMBA_ENABLE_CUDASIM=1`` before import)."""
+    try:
+        from numba import cuda
+    except ImportError:
+        return False
+    return bool(cuda.config.ENABLE_CUDASIM)
+
+
+def cuda_problem(*, allow_simulator: bool = True) -> str | None:
+    """``None`` when the ``cuda`` backend can run here, else one line saying what is missing.
+
+    The simulator counts as usable only with ``allow_simulator`` (``numba.cuda.is_available()``
+    is True under the simulator, so it is checked first).
+    """
+    try:
+        from numba import cuda
+    except ImportError:
+        return f"numba-cuda is not installed ({GPU_EXTRA})"
+    if cuda.config.ENABLE_CUDASIM:
+        return None if allow_simulator else "only Numba's CUDA simulator is on (no real GPU)"
+    try:
+        if cuda.is_available():
+            return None if len(cuda.gpus) > 0 else "no CUDA device is visible"
+        error = cuda.cuda_error()
+    except Exception as exc:  # noqa: BLE001 - any driver failure is "not usable", said plainly
+        error = str(exc)
+    if error:
+        return "no CUDA driver: " + " ".join(str(error).split())
+    return "no CUDA device is visible"
+
+
+def cupy_problem() -> str | None:
+    """``None`` when the ``cupy`` backend can run here, else one line saying what is missing.
+
+    Importing CuPy succeeds without a GPU; the device count asks the driver.
+    """
+    try:
+        cupy = importlib.import_module("cupy")
+    except ImportError:
+        return f"cupy is not installed ({GPU_EXTRA})"
+    except Exception as exc:  # noqa: BLE001 - a broken CuPy install
+        return f"cupy cannot be imported: {type(exc).__name__}: {exc}"
+    try:
+        n = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # noqa: BLE001 - no driver, or a driver too old for this CuPy
+        return "no CUDA driver for cupy: " + " ".join(str(exc).split())
+    return None if n > 0 else "no CUDA device is visible"
+
+
+def usable_gpu_backend() -> tuple[str | None, str]:
+    """The GPU backend ``auto`` should take (``cuda``, else ``cupy``, else ``None``) and why.
+
+    The CUDA simulator never counts here: it runs about 10^5 times slower than the CPU.
+    """
+    problem = cuda_problem(allow_simulator=False)
+    if problem is None:
+        return "cuda", "a CUDA device is usable through Numba"
+    cupy_issue = cupy_problem()
+    if cupy_issue is None:
+        return "cupy", f"cuda backend unusable ({problem}); cupy is"
+    return None, f"no usable GPU: cuda: {problem}; cupy: {cupy_issue}"
+
+
+# --------------------------------------------------------------------------- shared parts
+
+
+class _Slot:
+    """One worker thread's device, stream and buffers."""
+
+    def __init__(self, device: int, stream):
+        self.device = device
+        self.stream = stream
+        self.buffers: dict[str, object] = {}
+
+
+class _SlotsPerThread:
+    """A :class:`_Slot` per calling thread, devices dealt round-robin."""
+
+    def __init__(self, n_devices: int, make_stream):
+        self._n = max(1, n_devices)
+        self._make_stream = make_stream
+        self._next = itertools.count()
+        self._local = threading.local()
+        self._lock = threading.Lock()
+
+    def device_for_thread(self) -> int:
+        """The device the calling thread uses (assigned on its first call)."""
+        dev = getattr(self._local, "device", None)
+        if dev is None:
+            with self._lock:
+                dev = self._local.device = next(self._next) % self._n
+        return dev
+
+    def get(self) -> _Slot:
+        """The calling thread's slot; call with its device current."""
+        slot = getattr(self._local, "slot", None)
+        if slot is None:
+            slot = self._local.slot = _Slot(self.device_for_thread(), self._make_stream())
+        return slot
+
+
+def _chunk_geometry(inputs: ChunkInputs, codes: np.ndarray) -> tuple[int, int, int]:
+    shape = inputs.shape
+    rows = int(np.prod(shape[:-1], dtype=np.int64)) if len(shape) > 1 else 1
+    return len(codes), rows, int(shape[-1])
+
+
+def _round_extremes(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    # rounding to the storage dtype is monotonic: the extremes of the stored values are the
+    # rounded float64 extremes
+    with np.errstate(over="ignore"):
+        return values.astype(dtype).astype(np.float64)
+
+
+# --------------------------------------------------------------------------- cuda
+
+
+class CudaBackend:
+    """Numba CUDA kernels (``sweep.kernels.cuda``), one thread per point.
+
+    Under ``NUMBA_ENABLE_CUDASIM=1`` the same code path runs in Numba's CUDA simulator (for
+    tests: about 10^5 times slower than the CPU). ``block_threads`` and ``rows_per_thread``
+    shape the launch (defaults: 128 and 4 on a GPU; 32 and 16 in the simulator, whose cost
+    grows with the number of blocks and their size). The simulator cannot run two launches
+    at once, so there they are serialized.
+    """
+
+    name = "cuda"
+    _SIMULATOR_LOCK = threading.Lock()
+
+    def __init__(self, block_threads: int | None = None, rows_per_thread: int | None = None):
+        problem = cuda_problem()
+        if problem is not None:
+            raise BackendUnavailable(f"backend 'cuda' is not available: {problem}")
+        from numba import cuda
+
+        from sweep.kernels import cuda as kernels
+
+        self._cuda = cuda
+        self._k = kernels
+        self.simulated = bool(cuda.config.ENABLE_CUDASIM)
+        if self.simulated:
+            # the simulator runs each block as Python threads and polls them at barriers;
+            # the default 5 ms thread switch interval makes each barrier cost milliseconds
+            sys.setswitchinterval(min(sys.getswitchinterval(), 1e-4))
+            log.warning("backend cuda runs in Numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1):"
+                        " correct but very slow, for tests only")
+        self.block_threads = block_threads or (32 if self.simulated else kernels.BLOCK_THREADS)
+        self.rows_per_thread = rows_per_thread or (16 if self.simulated
+                                                   else kernels.ROWS_PER_THREAD)
+        self.n_devices = len(cuda.gpus)
+        self.device = self._describe()
+        self._slots = _SlotsPerThread(self.n_devices, cuda.stream)
+
+    def _describe(self) -> str:
+        if self.simulated:
+            return "cuda-simulator"
+        names = []
+        for i in range(self.n_devices):
+            gpu = self._cuda.gpus[i]
+            name = gpu.name.decode() if isinstance(gpu.name, bytes) else str(gpu.name)
+            cc = ".".join(map(str, gpu.compute_capability))
+            names.append(f"cuda:{i} {name} (cc {cc})")
+        return ", ".join(names)
+
+    def host_buffer(self, size: int, dtype: np.dtype) -> np.ndarray:
+        """A pinned (page-locked) host buffer, allocated in the calling thread's device
+        context, so that copies into it run asynchronously at full speed."""
+        with self._cuda.gpus[self._slots.device_for_thread()]:
+            return self._cuda.pinned_array(size, dtype=dtype)
+
+    def _device_buffer(self, slot: _Slot, size: int, dtype: np.dtype):
+        key = f"out-{np.dtype(dtype).str}"
+        buf = slot.buffers.get(key)
+        if buf is None or buf.size < size:
+            buf = slot.buffers[key] = self._cuda.device_array(size, dtype=dtype)
+        return buf
+
+    def compute(self, inputs: ChunkInputs, codes: np.ndarray, dtype: np.dtype,
+                out: np.ndarray | None = None) -> tuple[np.ndarray, ChunkStats]:
+        cuda = self._cuda
+        dtype = np.dtype(dtype)
+        n_out, rows, inner = _chunk_geometry(inputs, codes)
+        n = n_out * rows * inner
+        with cuda.gpus[self._slots.device_for_thread()]:
+            slot = self._slots.get()
+            s = slot.stream
+            d_out = self._device_buffer(slot, n, dtype)[:n].reshape((n_out, rows, inner))
+            d_table = cuda.to_device(np.ascontiguousarray(inputs.table), stream=s)
+            d_bind = cuda.to_device(np.ascontiguousarray(inputs.bind, dtype=np.int64), stream=s)
+            d_shape = cuda.to_device(np.asarray(inputs.shape, dtype=np.int64), stream=s)
+            d_codes = cuda.to_device(np.ascontiguousarray(codes, dtype=np.int64), stream=s)
+            d_count = cuda.to_device(np.zeros(n_out, dtype=np.int64), stream=s)
+            d_lo = cuda.to_device(np.full(n_out, np.nan), stream=s)
+            d_hi = cuda.to_device(np.full(n_out, np.nan), stream=s)
+            grid, block, per_thread = self._k.launch_config(rows, inner, self.block_threads,
+                                                            self.rows_per_thread)
+            launch = self._k.materialize_kernel[grid, block, s]
+            args = (d_table, d_bind, d_shape, d_codes, d_out, d_count, d_lo, d_hi, per_thread)
+            if self.simulated:
+                with self._SIMULATOR_LOCK:
+                    launch(*args)
+            else:
+                launch(*args)
+            host = _output_array(out, (n_out, rows, inner), dtype)
+            d_out.copy_to_host(host, stream=s)
+            counts = d_count.copy_to_host(stream=s)
+            lo = d_lo.copy_to_host(stream=s)
+            hi = d_hi.copy_to_host(stream=s)
+            s.synchronize()
+        stats = ChunkStats(counts.astype(np.int64), _round_extremes(lo, dtype),
+                           _round_extremes(hi, dtype))
+        return host.reshape((n_out, *inputs.shape)), stats
+
+    def warm_up(self, inputs: ChunkInputs, codes: np.ndarray, dtype: np.dtype) -> None:
+        # one compilation per output dtype (the kernel takes bindings and codes as data)
+        tiny = ChunkInputs(table=inputs.table[:, :1].copy(), bind=inputs.bind,
+                           shape=(1,) * len(inputs.shape))
+        self.compute(tiny, codes, np.dtype(dtype))
+
+
+# --------------------------------------------------------------------------- cupy
+
+def cuda_c_source() -> str:
+    """The text of the cupy backend's CUDA C kernels (``sweep/kernels/materialize.cu``)."""
+    from sweep import kernels
+
+    return (Path(kernels.__file__).parent / "materialize.cu").read_text()
+
+
+class CupyBackend:
+    """CuPy device arrays and a CUDA C kernel (``kernels/materialize.cu``, compiled by CuPy's
+    NVRTC): an independent second implementation of the model on the GPU. NaN counts and
+    extremes come from CuPy reductions on the device."""
+
+    name = "cupy"
+    THREADS = 256
+
+    def __init__(self):
+        problem = cupy_problem()
+        if problem is not None:
+            raise BackendUnavailable(f"backend 'cupy' is not available: {problem}")
+        import cupy
+
+        self._cp = cupy
+        self._module = cupy.RawModule(code=cuda_c_source(), options=("--std=c++17",))
+        self.n_devices = cupy.cuda.runtime.getDeviceCount()
+        names = []
+        for i in range(self.n_devices):
+            props = cupy.cuda.runtime.getDeviceProperties(i)
+            name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+            names.append(f"cuda:{i} {name} (cc {props['major']}.{props['minor']})")
+        self.device = ", ".join(names)
+        self._slots = _SlotsPerThread(self.n_devices,
+                                      lambda: cupy.cuda.Stream(non_blocking=True))
+
+    def host_buffer(self, size: int, dtype: np.dtype) -> np.ndarray:
+        """A pinned host buffer (CuPy's pinned memory pool) for asynchronous copies."""
+        import cupyx
+
+        with self._cp.cuda.Device(self._slots.device_for_thread()):
+            return cupyx.empty_pinned((size,), dtype=dtype)
+
+    def compute(self, inputs: ChunkInputs, codes: np.ndarray, dtype: np.dtype,
+                out: np.ndarray | None = None) -> tuple[np.ndarray, ChunkStats]:
+        cp = self._cp
+        dtype = np.dtype(dtype)
+        n_out, rows, inner = _chunk_geometry(inputs, codes)
+        n_points = rows * inner
+        kernel = self._module.get_function(
+            "materialize_f32" if dtype == np.float32 else "materialize_f64")
+        with cp.cuda.Device(self._slots.device_for_thread()):
+            slot = self._slots.get()
+            with slot.stream:
+                key = f"out-{dtype.str}"
+                buf = slot.buffers.get(key)
+                if buf is None or buf.size < n_out * n_points:
+                    buf = slot.buffers[key] = cp.empty(n_out * n_points, dtype=dtype)
+                d_out = buf[: n_out * n_points].reshape((n_out, rows, inner))
+                table = np.ascontiguousarray(inputs.table)
+                d_table = cp.asarray(table)
+                d_bind = cp.asarray(np.asarray(inputs.bind, dtype=np.int64))
+                d_shape = cp.asarray(np.asarray(inputs.shape, dtype=np.int64))
+                d_codes = cp.asarray(np.asarray(codes, dtype=np.int64))
+                blocks = int(min(-(-n_points // self.THREADS), 65535 * 16))
+                kernel((blocks,), (self.THREADS,), (
+                    d_table, np.int64(table.shape[1]), d_bind, d_shape,
+                    np.int32(len(inputs.shape)), d_codes, np.int32(n_out), d_out,
+                    np.int64(n_points)))
+                flat = d_out.reshape(n_out, n_points)
+                nan = cp.isnan(flat)
+                counts = nan.sum(axis=1)
+                lo = cp.where(nan, cp.inf, flat).min(axis=1)
+                hi = cp.where(nan, -cp.inf, flat).max(axis=1)
+                host = _output_array(out, (n_out, rows, inner), dtype)
+                d_out.get(stream=slot.stream, out=host)
+                counts, lo, hi = counts.get(), lo.get(), hi.get()
+                slot.stream.synchronize()
+        counts = counts.astype(np.int64)
+        all_nan = counts == n_points
+        lo = np.where(all_nan, np.nan, lo.astype(np.float64))
+        hi = np.where(all_nan, np.nan, hi.astype(np.float64))
+        return host.reshape((n_out, *inputs.shape)), ChunkStats(counts, lo, hi)
+
+    def warm_up(self, inputs: ChunkInputs, codes: np.ndarray, dtype: np.dtype) -> None:
+        tiny = ChunkInputs(table=inputs.table[:, :1].copy(), bind=inputs.bind,
+                           shape=(1,) * len(inputs.shape))
+        self.compute(tiny, codes, np.dtype(dtype))
+
+
