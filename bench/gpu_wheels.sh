@@ -10,9 +10,11 @@ PY=.venv/bin/python
 grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
 rm -rf .whl && mkdir -p .whl
 
-# the runtime closure of token-sweep that the GPU image does not have
+# the runtime closure of token-sweep that the GPU image does not have, and the small pure
+# Python dependencies it should have but that cost nothing to carry
 NAMES="pydantic pydantic-core annotated-types typing-inspection dask distributed zict tornado
-tblib locket partd importlib-metadata lazy-importer numcodecs zarr google-crc32c donfig tzdata"
+tblib locket partd importlib-metadata lazy-importer numcodecs zarr google-crc32c donfig tzdata
+typing-extensions toolz cloudpickle fsspec click zipp"
 SPECS=""
 for n in $NAMES; do
     v=$("$PY" -c "import importlib.metadata as m, sys; print(m.version(sys.argv[1]))" "$n")

@@ -24,6 +24,32 @@ def _positive_int(text: str) -> int:
     return value
 
 
+_UNITS = {"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9,
+          "T": 1e12, "TB": 1e12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+
+def _size(text: str) -> int:
+    """``'500GB'``, ``'1.5TiB'``, ``'2e9'``: a byte count."""
+    t = text.strip().upper().replace(" ", "")
+    num = t.rstrip("KMGTIB")
+    unit = t[len(num):]
+    try:
+        value = float(num) * _UNITS[unit]
+    except (ValueError, KeyError):
+        value = -1
+    if value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a size such as 500GB, 1.5TiB or 2e9 (bytes), got {text!r}")
+    return int(value)
+
+
+def _cluster(text: str) -> int:
+    kind, _, n = text.partition(":")
+    if kind != "local" or not n.isdigit() or int(n) < 1:
+        raise argparse.ArgumentTypeError(f"expected local:N (N worker processes), got {text!r}")
+    return int(n)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sweep",
@@ -40,9 +66,24 @@ def _parser() -> argparse.ArgumentParser:
                      "else results/<name>.zarr)")
     run.add_argument("--backend", choices=("auto", "numpy", "numba", "cuda", "cupy"),
                      help="compute backend (default: the file's 'backend', else auto)")
-    run.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    mode = run.add_mutually_exclusive_group()
+    mode.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    mode.add_argument("--resume", action="store_true",
+                      help="continue an interrupted run: compute only the chunks without a "
+                      "completion marker (refused if the file's config differs from the store's)")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the plan and the pre-flight checks; write nothing")
     run.add_argument("--workers", type=_positive_int, default=None,
                      help="Dask threads (default: one per core)")
+    run.add_argument("--disk-budget", type=_size, default=None, metavar="SIZE",
+                     help="refuse outputs larger than SIZE uncompressed (e.g. 500GB)")
+    run.add_argument("--max-chunks", type=_positive_int, default=None, metavar="N",
+                     help="refuse plans of more than N chunks (default 100000)")
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run on a running dask.distributed scheduler (tcp://HOST:PORT)")
+    where.add_argument("--cluster", type=_cluster, metavar="local:N",
+                       help="start a local cluster of N worker processes for this run")
     bar = run.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None,
                      help="always show the progress bar")
@@ -57,36 +98,149 @@ def _parser() -> argparse.ArgumentParser:
                           "extremes, provenance")
     show.add_argument("store")
 
+    verify = sub.add_parser("verify", help="check every chunk of a store against its "
+                            "completion marker; exit 1 naming each bad chunk")
+    verify.add_argument("store")
+    verify.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+
+    repair = sub.add_parser("repair", help="recompute exactly the chunks `sweep verify` flags, "
+                            "then verify again")
+    repair.add_argument("store")
+    repair.add_argument("--backend", choices=("auto", "numpy", "numba", "cuda", "cupy"),
+                        help="compute backend (default: the one that wrote the store)")
+    repair.add_argument("--workers", type=_positive_int, default=None)
+    repair.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+
     sub.add_parser("presets", help="list the platform presets with their sources")
     return p
 
 
+def _client(args: argparse.Namespace):
+    """A dask.distributed client for --scheduler / --cluster (None: local threads), and what
+    to close afterwards."""
+    if getattr(args, "scheduler", None) is None and getattr(args, "cluster", None) is None:
+        return None, []
+    import os
+
+    from distributed import Client, LocalCluster
+
+    if args.scheduler:
+        client = Client(args.scheduler)
+        return client, [client]
+    n = args.cluster
+    cluster = LocalCluster(n_workers=n, processes=True, dashboard_address=None,
+                           threads_per_worker=max(1, (os.cpu_count() or 1) // n))
+    client = Client(cluster)
+    return client, [client, cluster]
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    from sweep import open_result, run
+    from sweep import open_result
     from sweep.config import load_config
+    from sweep.execute import run_plan
+    from sweep.planner import make_plan
     from sweep.summary import describe
 
     spec = load_config(args.file)
-    result = run(spec, store=args.store, backend=args.backend, overwrite=args.overwrite,
-                 progress=args.progress, num_workers=args.workers)
+    plan = make_plan(spec, args.store)
+    if args.dry_run:
+        return _dry_run(plan, args)
+    client, to_close = _client(args)
+    try:
+        result = run_plan(plan, backend=args.backend or spec.backend,
+                          overwrite=args.overwrite, resume=args.resume,
+                          progress=args.progress, num_workers=args.workers, client=client,
+                          disk_budget=args.disk_budget, max_chunks=args.max_chunks)
+    finally:
+        for thing in to_close:
+            thing.close()
     ds = open_result(result.store)
     print(describe(ds))
+    if args.resume:
+        print(f"resumed: computed {result.n_computed} of {plan.n_chunks} chunk(s), "
+              f"{result.n_skipped} were already complete")
     print(f"wrote {result.store}")
     return EXIT_OK
 
 
-def _cmd_plan(args: argparse.Namespace) -> int:
+def _dry_run(plan, args: argparse.Namespace) -> int:
+    """``sweep run --dry-run`` and ``sweep plan``: the plan and every pre-flight check."""
+    from sweep import store as zstore
     from sweep.backends import default_workers
-    from sweep.config import load_config
-    from sweep.planner import human_bytes, make_plan
+    from sweep.planner import PlanError, human_bytes
 
-    plan = make_plan(load_config(args.file), args.store)
     print(plan.describe())
-    plan.check_disk()
-    print("  disk      ok")
-    workers = default_workers()
-    plan.check_memory(workers)
-    print(f"  memory    ok ({workers} task(s) of {human_bytes(plan.bytes_per_task())} at once)")
+    workers = getattr(args, "workers", None) or default_workers()
+    resume = getattr(args, "resume", False)
+    checks = [
+        ("chunks", lambda: plan.check_chunk_count(getattr(args, "max_chunks", None)),
+         f"{plan.n_chunks:,} chunk(s)"),
+        ("disk", lambda: plan.check_disk(getattr(args, "disk_budget", None)),
+         f"{human_bytes(plan.bytes_total)} uncompressed at most"),
+        ("memory", lambda: plan.check_memory(workers),
+         f"{workers} task(s) of {human_bytes(plan.bytes_per_task())} at once"),
+    ]
+    if getattr(args, "dry_run", False):
+        if resume and zstore.is_store(plan.store):
+            from sweep.execute import check_same_config
+
+            checks.append(("resume", lambda: check_same_config(
+                plan, zstore.store_attrs(plan.store)), f"{plan.store} has the same config"))
+        else:
+            checks.append(("target", lambda: zstore.check_target(
+                plan.store, getattr(args, "overwrite", False)), str(plan.store)))
+    failed = 0
+    for name, check, what in checks:
+        try:
+            check()
+            print(f"  {name:<9} ok ({what})")
+        except (PlanError, zstore.StoreError) as exc:
+            failed += 1
+            print(f"  {name:<9} REFUSED: {exc}")
+    if failed:
+        print(f"{failed} check(s) refused; nothing was written", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from sweep.config import load_config
+    from sweep.planner import make_plan
+
+    return _dry_run(make_plan(load_config(args.file), args.store), args)
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from sweep.verify import verify_store
+
+    report = verify_store(args.store, progress=args.progress)
+    print(report.describe())
+    if report.findings:
+        print(f"run `sweep repair {args.store}` to recompute the {len(report.flagged)} "
+              "flagged chunk(s)", file=sys.stderr)
+        return EXIT_FAILED
+    if report.status != "complete":
+        print(f"every chunk verifies, but the store is marked {report.status!r}: the run "
+              "that wrote it did not finish", file=sys.stderr)
+        return EXIT_FAILED
+    print("ok: every chunk matches its marker")
+    return EXIT_OK
+
+
+def _cmd_repair(args: argparse.Namespace) -> int:
+    from sweep.verify import repair_store
+
+    before, after = repair_store(args.store, backend=args.backend, progress=args.progress,
+                                 num_workers=args.workers)
+    print(before.describe())
+    if before.ok and before.status == "complete":
+        print("nothing to repair")
+        return EXIT_OK
+    print(f"recomputed {len(before.flagged)} chunk(s): {', '.join(before.flagged) or '-'}")
+    print(after.describe())
+    if after.findings or after.status != "complete":
+        return EXIT_FAILED
+    print("ok: every chunk matches its marker")
     return EXIT_OK
 
 
@@ -122,7 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sweep.planner import PlanError
     from sweep.store import StoreError
 
-    commands = {"run": _cmd_run, "plan": _cmd_plan, "show": _cmd_show, "presets": _cmd_presets}
+    commands = {"run": _cmd_run, "plan": _cmd_plan, "show": _cmd_show, "presets": _cmd_presets,
+                "verify": _cmd_verify, "repair": _cmd_repair}
     try:
         return commands[args.command](args)
     except ConfigError as exc:

@@ -1,7 +1,13 @@
-"""Running a plan on Dask: one task per chunk key computes every output and writes it by region."""
+"""Running a plan on Dask: one task per chunk key computes every output and writes it by region.
+
+Locally on Dask's threaded scheduler (the default), or on a ``dask.distributed`` cluster
+(``client``): a running scheduler or a LocalCluster of worker processes. Runs resume: the
+chunks that have a marker for the same config are skipped, the others recomputed in full.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
@@ -12,10 +18,11 @@ from pathlib import Path
 import dask
 import numpy as np
 
+from sweep import faults
 from sweep import store as zstore
 from sweep.backends import Backend, ChunkStats, default_workers, get_backend
 from sweep.config import SweepSpec
-from sweep.planner import ChunkKey, Plan, make_plan
+from sweep.planner import ChunkKey, Plan, PlanError, human_bytes, make_plan
 from sweep.progress import ChunkProgress
 
 log = logging.getLogger(__name__)
@@ -35,6 +42,8 @@ class RunResult:
     nan_counts: dict[str, int]
     minima: dict[str, float] = field(default_factory=dict)
     maxima: dict[str, float] = field(default_factory=dict)
+    n_computed: int = 0
+    n_skipped: int = 0
 
     @property
     def store(self) -> Path:
@@ -45,6 +54,11 @@ class RunResult:
     def points_per_second(self) -> float:
         """Grid points per second of the chunk phase (compute and write, all chunks)."""
         return self.plan.n_points / self.seconds if self.seconds > 0 else float("nan")
+
+    @property
+    def resumed(self) -> bool:
+        """Whether some chunks were already done (a resumed run)."""
+        return self.n_skipped > 0
 
 
 def compute_chunk(plan: Plan, key: ChunkKey, backend: Backend,
@@ -79,8 +93,9 @@ class BufferPool:
 
 
 def _chunk_task(plan: Plan, key: ChunkKey, backend: Backend, arrays: list,
-                buffers: BufferPool) -> ChunkStats:
+                buffers: BufferPool) -> str:
     try:
+        faults.before_chunk(key.name)
         values, stats = compute_chunk(plan, key, backend, buffers.get())
         zstore.write_chunk(plan, key, values, {"outputs": {
             name: {"nan_count": int(stats.nan_counts[k]), "min": _json_float(stats.minima[k]),
@@ -88,10 +103,33 @@ def _chunk_task(plan: Plan, key: ChunkKey, backend: Backend, arrays: list,
             for k, name in enumerate(plan.outputs)
         }}, arrays)
     except Exception as exc:
-        region = ", ".join(f"{d}[{s.start}:{s.stop}]" for d, s in key.region(plan.dims).items())
-        raise ChunkError(f"chunk {key.name} ({region}) of {plan.store}: "
-                         f"{type(exc).__name__}: {exc}") from exc
-    return stats
+        raise ChunkError(f"chunk {_where(plan, key)}: {type(exc).__name__}: {exc}") from exc
+    faults.after_marker(key.name)
+    return key.name
+
+
+def _where(plan: Plan, key: ChunkKey) -> str:
+    region = ", ".join(f"{d}[{s.start}:{s.stop}]" for d, s in key.region(plan.dims).items())
+    return f"{key.name} ({region}) of {plan.store}"
+
+
+# One backend, output arrays and buffer pool per worker process of a distributed run (for
+# the run in progress only: a new run replaces them).
+_PROCESS_STATE: dict[tuple[str, str, str], tuple[Backend, list, BufferPool]] = {}
+_PROCESS_LOCK = threading.Lock()
+
+
+def _remote_chunk_task(plan: Plan, key: ChunkKey, backend_name: str) -> str:
+    ident = (str(plan.store), plan.config_hash, backend_name)
+    with _PROCESS_LOCK:
+        state = _PROCESS_STATE.get(ident)
+        if state is None:
+            _PROCESS_STATE.clear()
+            be = get_backend(backend_name)
+            state = _PROCESS_STATE[ident] = (
+                be, zstore.open_outputs(plan),
+                BufferPool(len(plan.outputs) * math.prod(plan.chunk_shape), plan.dtype, be))
+    return _chunk_task(plan, key, *state)
 
 
 def run(
@@ -100,16 +138,67 @@ def run(
     store: str | Path | None = None,
     backend: str | None = None,
     overwrite: bool = False,
+    resume: bool = False,
     progress: bool | None = None,
     num_workers: int | None = None,
+    client=None,
+    disk_budget: int | None = None,
+    max_chunks: int | None = None,
 ) -> RunResult:
     """Materialize every output of ``spec`` over its grid into a Zarr store.
 
     ``store`` overrides the file's ``store``; ``backend`` its ``backend``. See
-    :func:`run_plan` for what happens, in which order.
+    :func:`run_plan` for the rest, and for what happens in which order.
     """
     return run_plan(make_plan(spec, store), backend=backend or spec.backend,
-                    overwrite=overwrite, progress=progress, num_workers=num_workers)
+                    overwrite=overwrite, resume=resume, progress=progress,
+                    num_workers=num_workers, client=client, disk_budget=disk_budget,
+                    max_chunks=max_chunks)
+
+
+def config_differences(stored: dict, current: dict, prefix: str = "") -> list[str]:
+    """Dotted paths where two normalized configs differ (``Plan.normalized()``)."""
+    if isinstance(stored, dict) and isinstance(current, dict):
+        out = []
+        for k in sorted(set(stored) | set(current), key=str):
+            path = f"{prefix}.{k}" if prefix else str(k)
+            if k not in stored or k not in current:
+                out.append(path)
+            else:
+                out.extend(config_differences(stored[k], current[k], path))
+        return out
+    return [] if stored == current else [prefix or "(config)"]
+
+
+def check_same_config(plan: Plan, attrs: dict) -> None:
+    """Refuse to add to a store written from another config, naming what differs."""
+    if attrs.get("sweep_config_hash") == plan.config_hash:
+        return
+    try:
+        stored = json.loads(attrs.get("sweep_config", "{}"))
+    except ValueError:
+        stored = {}
+    diff = config_differences(stored, plan.normalized())
+    shown = ", ".join(diff[:8]) + (f" and {len(diff) - 8} more" if len(diff) > 8 else "")
+    raise zstore.StoreError(
+        f"{plan.store} was written from another config (hash "
+        f"{str(attrs.get('sweep_config_hash'))[:16]}, this file gives {plan.config_hash[:16]}); "
+        f"refusing to resume into it. Differing: {shown or 'unknown'}. Run with --overwrite "
+        "to start again, or write to another --store")
+
+
+def check_cluster_memory(plan: Plan, client, fraction: float = 0.6) -> None:
+    """Refuse chunks whose tasks, one per worker thread, would pass ``fraction`` (Dask's
+    default target) of a worker's memory limit."""
+    need = plan.bytes_per_task()
+    for addr, w in client.scheduler_info().get("workers", {}).items():
+        limit, threads = w.get("memory_limit") or 0, w.get("nthreads") or 1
+        if limit and need * threads > fraction * limit:
+            raise PlanError(
+                f"chunks of {plan.chunk_shape} need {human_bytes(need)} per task, "
+                f"{human_bytes(need * threads)} for the {threads} thread(s) of worker {addr}, "
+                f"over {fraction:.0%} of its memory limit {human_bytes(limit)}; use smaller "
+                "`chunks` or workers with more memory")
 
 
 def run_plan(
@@ -117,58 +206,168 @@ def run_plan(
     *,
     backend: str | Backend = "auto",
     overwrite: bool = False,
+    resume: bool = False,
+    redo: set[str] | frozenset[str] = frozenset(),
     progress: bool | None = None,
     num_workers: int | None = None,
+    client=None,
+    disk_budget: int | None = None,
+    max_chunks: int | None = None,
 ) -> RunResult:
     """Run a :class:`~sweep.planner.Plan`: materialize every output into ``plan.store``.
 
-    Order: the disk-space and target checks, the backend (and its JIT compilation), the
-    template built in memory, and only then is the target replaced (with ``overwrite``) and
-    the template written, so that a failure before computing leaves any existing store
-    untouched. Chunks run on Dask's threaded
-    scheduler with ``num_workers`` threads (default: one per core), each computing one chunk
-    of every output in one kernel call and writing it by region, then its completion
-    marker. The store is marked ``complete`` only after every chunk has its marker.
+    Order: the pre-flight checks (chunk count against ``max_chunks``, output size against
+    the disk's free space or ``disk_budget``, per-task memory against this machine or each
+    worker of ``client``, the target), the backend (and its JIT compilation), and only then
+    a write. A fresh run builds the template in memory before it replaces any existing store
+    (with ``overwrite``). With ``resume`` and an existing store, the store's config hash must
+    equal the plan's (else :class:`~sweep.store.StoreError`, nothing written) and only the
+    chunks without a marker (and those named in ``redo``) are computed, in full.
+
+    Chunks run on Dask's threaded scheduler with ``num_workers`` threads (default: one per
+    core), or on the ``dask.distributed`` ``client``'s workers; each task computes one chunk
+    of every output in one kernel call, writes it by region, then its marker. The store is
+    marked ``complete`` only after every chunk has its marker. A failed chunk raises
+    :class:`ChunkError` naming it; the chunks already written keep their markers, so the run
+    can be resumed.
 
     ``progress``: ``True``/``False`` to force the progress bar; ``None`` shows it on a terminal.
     """
     wall0 = time.perf_counter()
     workers = num_workers or default_workers()
-    plan.check_disk()
-    plan.check_memory(workers)
-    zstore.check_target(plan.store, overwrite)
+    plan.check_chunk_count(max_chunks)
+    resuming = resume and zstore.is_store(plan.store)
+    if resuming:
+        attrs = zstore.store_attrs(plan.store)
+        check_same_config(plan, attrs)
+        markers = zstore.read_markers(plan.store)
+        todo = [k for k in plan.keys() if k.name in redo
+                or markers.get(k.name, {}).get("config_hash") != plan.config_hash]
+        plan.check_disk(disk_budget, points=sum(k.size for k in todo))
+    else:
+        plan.check_disk(disk_budget)
+        zstore.check_target(plan.store, overwrite)
+        todo = list(plan.keys())
+    if client is not None:
+        check_cluster_memory(plan, client)
+    else:
+        plan.check_memory(workers)
     be = get_backend(backend) if isinstance(backend, str) else backend
-    be.warm_up(plan.chunk_inputs(next(plan.keys())), plan.output_codes, plan.dtype)
-    zstore.create(plan, be.name, be.device, overwrite=overwrite)
+    if hasattr(be, "check_memory") and client is None:
+        be.check_memory(plan, workers)
+    if todo:
+        be.warm_up(plan.chunk_inputs(todo[0]), plan.output_codes, plan.dtype)
+    if resuming:
+        for name in redo:
+            zstore.remove_marker(plan.store, name)
+        if todo:
+            zstore.set_status(plan.store, zstore.STATUS_RUNNING)
+        log.info("resuming %s: %d of %d chunk(s) to compute", plan.store, len(todo),
+                 plan.n_chunks)
+    else:
+        zstore.create(plan, be.name, be.device, overwrite=overwrite)
+
+    t0 = time.perf_counter()
+    if client is None:
+        _run_local(plan, todo, be, workers, progress)
+    else:
+        _run_distributed(plan, todo, be.name, client, progress)
+    seconds = time.perf_counter() - t0
+    return _finish(plan, be.name, seconds, len(todo), wall0)
+
+
+def _run_local(plan: Plan, keys: list[ChunkKey], be: Backend, workers: int,
+               progress: bool | None) -> None:
     arrays = zstore.open_outputs(plan)
     buffers = BufferPool(len(plan.outputs) * math.prod(plan.chunk_shape), plan.dtype, be)
-
     tasks = [
         dask.delayed(_chunk_task, pure=False)(plan, key, be, arrays, buffers,
                                               dask_key_name=f"chunk-{key.name}")
-        for key in plan.keys()
+        for key in keys
     ]
-    sizes = {f"chunk-{key.name}": key.size for key in plan.keys()}
-    t0 = time.perf_counter()
+    sizes = {f"chunk-{key.name}": key.size for key in keys}
     with ChunkProgress(sizes, enabled=progress, label=plan.spec.name):
-        results = dask.compute(*tasks, scheduler="threads", num_workers=workers)
-    seconds = time.perf_counter() - t0
+        dask.compute(*tasks, scheduler="threads", num_workers=workers)
 
+
+def _run_distributed(plan: Plan, keys: list[ChunkKey], backend_name: str, client,
+                     progress: bool | None) -> None:
+    """Every chunk as a future on the cluster; waits for all of them, so that a failing
+    chunk (even one that keeps killing workers) leaves every other chunk recorded."""
+    from distributed import as_completed
+
+    tag = plan.config_hash[:12]
+    sizes = {f"chunk-{key.name}": key.size for key in keys}
+    failed: list[tuple[ChunkKey, BaseException]] = []
+    with ChunkProgress(sizes, enabled=progress, label=plan.spec.name) as bar:
+        futures = {
+            client.submit(_remote_chunk_task, plan, key, backend_name, pure=False,
+                          key=f"chunk-{key.name}-{tag}"): key
+            for key in keys
+        }
+        for future in as_completed(futures):
+            key = futures[future]
+            if future.status == "error":
+                failed.append((key, future.exception()))
+            else:
+                bar.done(f"chunk-{key.name}")
+        # When a worker dies, every task assigned to it counts as suspect, so a chunk that
+        # kills workers can take innocent chunks down with it. Chunks lost that way get one
+        # more try each, alone on the cluster: only the culprit fails again.
+        killed = [key for key, exc in failed if _is_killed_worker(exc)]
+        failed = [(key, exc) for key, exc in failed if not _is_killed_worker(exc)]
+        for attempt, key in enumerate(sorted(killed)):
+            future = client.submit(_remote_chunk_task, plan, key, backend_name, pure=False,
+                                   key=f"chunk-{key.name}-{tag}-alone{attempt}")
+            try:
+                future.result()
+                bar.done(f"chunk-{key.name}")
+            except Exception as exc:  # noqa: BLE001 - collected and reported below
+                failed.append((key, exc))
+    if failed:
+        key, exc = min(failed, key=lambda kv: kv[0])
+        if _is_killed_worker(exc):
+            why = ("its task killed every worker that ran it (KilledWorker: out of memory, or "
+                   "a crash in the kernel)")
+        else:
+            why = f"{type(exc).__name__}: {exc}"
+        others = ", ".join(k.name for k, _ in sorted(failed, key=lambda kv: kv[0])[1:6])
+        raise ChunkError(
+            f"chunk {_where(plan, key)}: {why}"
+            + (f"; {len(failed) - 1} more chunk(s) failed ({others})" if len(failed) > 1
+               else "")
+            + f"; the other {len(keys) - len(failed)} chunk(s) are recorded: fix the cause "
+            "and rerun with --resume")
+
+
+def _is_killed_worker(exc: BaseException) -> bool:
+    return type(exc).__name__ == "KilledWorker"
+
+
+def _finish(plan: Plan, backend: str, seconds: float, n_computed: int,
+            wall0: float) -> RunResult:
+    """Aggregate the markers' statistics, mark the store complete, build the result."""
+    markers = zstore.read_markers(plan.store)
     n_out = len(plan.outputs)
     nan_counts = np.zeros(n_out, dtype=np.int64)
     lo = np.full(n_out, np.nan)
     hi = np.full(n_out, np.nan)
-    for s in results:
-        nan_counts += s.nan_counts
-        lo = np.fmin(lo, s.minima)   # fmin/fmax skip NaN (chunks with no finite value)
-        hi = np.fmax(hi, s.maxima)
+    for key in plan.keys():
+        stats = markers.get(key.name, {}).get("outputs", {})
+        for k, name in enumerate(plan.outputs):
+            s = stats.get(name, {})
+            nan_counts[k] += int(s.get("nan_count", 0))
+            lo[k] = np.fmin(lo[k], _from_json(s.get("min")))   # fmin/fmax skip NaN
+            hi[k] = np.fmax(hi[k], _from_json(s.get("max")))
     result = RunResult(
         plan=plan,
-        backend=be.name,
+        backend=backend,
         seconds=seconds,
         nan_counts={o: int(c) for o, c in zip(plan.outputs, nan_counts, strict=True)},
         minima={o: float(v) for o, v in zip(plan.outputs, lo, strict=True)},
         maxima={o: float(v) for o, v in zip(plan.outputs, hi, strict=True)},
+        n_computed=n_computed,
+        n_skipped=plan.n_chunks - n_computed,
     )
     summary = {
         o: {"nan_count": result.nan_counts[o], "min": _json_float(result.minima[o]),
@@ -180,6 +379,7 @@ def run_plan(
         "sweep_elapsed_s": round(seconds, 3),
         "sweep_points_per_s": round(result.points_per_second, 1),
         "sweep_wall_s": round(time.perf_counter() - wall0, 3),
+        "sweep_chunks_computed_last_run": n_computed,
     })
     for o, c in result.nan_counts.items():
         if c:
@@ -193,3 +393,8 @@ def _json_float(x: float) -> float | str | None:
     if np.isnan(x):
         return None
     return float(x) if np.isfinite(x) else ("inf" if x > 0 else "-inf")
+
+
+def _from_json(x: float | str | None) -> float:
+    """The inverse of :func:`_json_float`."""
+    return np.nan if x is None else float(x)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import logging
+import math
 import sys
 import threading
 from pathlib import Path
@@ -198,6 +199,25 @@ class CudaBackend:
             names.append(f"cuda:{i} {name} (cc {cc})")
         return ", ".join(names)
 
+    def check_memory(self, plan, workers: int, fraction: float = 0.8) -> None:
+        """Refuse (before anything is written) chunks whose device buffers, one per worker
+        thread sharing a device, would pass ``fraction`` of that device's free memory."""
+        if self.simulated:
+            return
+        from sweep.planner import PlanError, human_bytes
+
+        per_thread = len(plan.outputs) * math.prod(plan.chunk_shape) * plan.dtype.itemsize
+        threads = -(-workers // max(1, self.n_devices))
+        for i in range(self.n_devices):
+            with self._cuda.gpus[i]:
+                free, _total = self._cuda.current_context().get_memory_info()
+            if per_thread * threads > fraction * free:
+                raise PlanError(
+                    f"chunks of {plan.chunk_shape} need {human_bytes(per_thread)} of device "
+                    f"memory per worker thread, {human_bytes(per_thread * threads)} for the "
+                    f"{threads} thread(s) on cuda:{i}, over {fraction:.0%} of its "
+                    f"{human_bytes(free)} free; use smaller `chunks` or fewer --workers")
+
     def host_buffer(self, size: int, dtype: np.dtype) -> np.ndarray:
         """A pinned (page-locked) host buffer, allocated in the calling thread's device
         context, so that copies into it run asynchronously at full speed."""
@@ -211,27 +231,65 @@ class CudaBackend:
             buf = slot.buffers[key] = self._cuda.device_array(size, dtype=dtype)
         return buf
 
+    def _small_buffers(self, slot: _Slot, width: int):
+        """The slot's device copies of a chunk's table, bindings, shape, codes and statistics,
+        and pinned host staging for them: allocated once per slot (reallocated only for a
+        wider table), because an allocation on the device synchronizes every stream."""
+        bufs = slot.buffers.get("small")
+        if bufs is None or bufs["table"].shape[1] < width:
+            cuda = self._cuda
+            n_in, n_out, max_dims = 12, 14, 12
+            host = {"table": cuda.pinned_array((n_in, width), np.float64),
+                    "ints": cuda.pinned_array(n_in + max_dims + n_out, np.int64),
+                    "count": cuda.pinned_array(n_out, np.int64),
+                    "lo": cuda.pinned_array(n_out, np.float64),
+                    "hi": cuda.pinned_array(n_out, np.float64)}
+            bufs = slot.buffers["small"] = {
+                "host": host,
+                "table": cuda.device_array((n_in, width), np.float64),
+                "bind": cuda.device_array(n_in, np.int64),
+                "shape": {d: cuda.device_array(d, np.int64) for d in range(1, max_dims + 1)},
+                "codes": {k: cuda.device_array(k, np.int64) for k in range(1, n_out + 1)},
+                "count": cuda.device_array(n_out, np.int64),
+                "lo": cuda.device_array(n_out, np.float64),
+                "hi": cuda.device_array(n_out, np.float64),
+            }
+        return bufs
+
     def compute(self, inputs: ChunkInputs, codes: np.ndarray, dtype: np.dtype,
                 out: np.ndarray | None = None) -> tuple[np.ndarray, ChunkStats]:
         cuda = self._cuda
         dtype = np.dtype(dtype)
         n_out, rows, inner = _chunk_geometry(inputs, codes)
         n = n_out * rows * inner
+        ndim = len(inputs.shape)
         with cuda.gpus[self._slots.device_for_thread()]:
             slot = self._slots.get()
             s = slot.stream
             d_out = self._device_buffer(slot, n, dtype)[:n].reshape((n_out, rows, inner))
-            d_table = cuda.to_device(np.ascontiguousarray(inputs.table), stream=s)
-            d_bind = cuda.to_device(np.ascontiguousarray(inputs.bind, dtype=np.int64), stream=s)
-            d_shape = cuda.to_device(np.asarray(inputs.shape, dtype=np.int64), stream=s)
-            d_codes = cuda.to_device(np.ascontiguousarray(codes, dtype=np.int64), stream=s)
-            d_count = cuda.to_device(np.zeros(n_out, dtype=np.int64), stream=s)
-            d_lo = cuda.to_device(np.full(n_out, np.nan), stream=s)
-            d_hi = cuda.to_device(np.full(n_out, np.nan), stream=s)
+            b = self._small_buffers(slot, inputs.table.shape[1])
+            h = b["host"]
+            # the table is padded to the slot's width: the kernel reads only valid positions
+            h["table"][:, : inputs.table.shape[1]] = inputs.table
+            h["ints"][:12] = inputs.bind
+            h["ints"][12:12 + ndim] = inputs.shape
+            h["ints"][24:24 + n_out] = codes
+            h["count"][:] = 0
+            h["lo"][:] = np.nan
+            h["hi"][:] = np.nan
+            d_shape, d_codes = b["shape"][ndim], b["codes"][n_out]
+            b["table"].copy_to_device(h["table"], stream=s)
+            b["bind"].copy_to_device(h["ints"][:12], stream=s)
+            d_shape.copy_to_device(h["ints"][12:12 + ndim], stream=s)
+            d_codes.copy_to_device(h["ints"][24:24 + n_out], stream=s)
+            for name in ("count", "lo", "hi"):
+                b[name].copy_to_device(h[name], stream=s)
+            d_count, d_lo, d_hi = b["count"][:n_out], b["lo"][:n_out], b["hi"][:n_out]
             grid, block, per_thread = self._k.launch_config(rows, inner, self.block_threads,
                                                             self.rows_per_thread)
             launch = self._k.materialize_kernel[grid, block, s]
-            args = (d_table, d_bind, d_shape, d_codes, d_out, d_count, d_lo, d_hi, per_thread)
+            args = (b["table"], b["bind"], d_shape, d_codes, d_out, d_count, d_lo, d_hi,
+                    per_thread)
             if self.simulated:
                 with self._SIMULATOR_LOCK:
                     launch(*args)
@@ -239,12 +297,13 @@ class CudaBackend:
                 launch(*args)
             host = _output_array(out, (n_out, rows, inner), dtype)
             d_out.copy_to_host(host, stream=s)
-            counts = d_count.copy_to_host(stream=s)
-            lo = d_lo.copy_to_host(stream=s)
-            hi = d_hi.copy_to_host(stream=s)
+            d_count.copy_to_host(h["count"][:n_out], stream=s)
+            d_lo.copy_to_host(h["lo"][:n_out], stream=s)
+            d_hi.copy_to_host(h["hi"][:n_out], stream=s)
             s.synchronize()
-        stats = ChunkStats(counts.astype(np.int64), _round_extremes(lo, dtype),
-                           _round_extremes(hi, dtype))
+            counts = h["count"][:n_out].copy()
+            lo, hi = h["lo"][:n_out].copy(), h["hi"][:n_out].copy()
+        stats = ChunkStats(counts, _round_extremes(lo, dtype), _round_extremes(hi, dtype))
         return host.reshape((n_out, *inputs.shape)), stats
 
     def warm_up(self, inputs: ChunkInputs, codes: np.ndarray, dtype: np.dtype) -> None:
@@ -302,10 +361,12 @@ class CupyBackend:
         dtype = np.dtype(dtype)
         n_out, rows, inner = _chunk_geometry(inputs, codes)
         n_points = rows * inner
-        kernel = self._module.get_function(
-            "materialize_f32" if dtype == np.float32 else "materialize_f64")
         with cp.cuda.Device(self._slots.device_for_thread()):
             slot = self._slots.get()
+            kernel = slot.buffers.get(f"kernel-{dtype.str}")
+            if kernel is None:   # loads the module on this device: once per thread and dtype
+                kernel = slot.buffers[f"kernel-{dtype.str}"] = self._module.get_function(
+                    "materialize_f32" if dtype == np.float32 else "materialize_f64")
             with slot.stream:
                 key = f"out-{dtype.str}"
                 buf = slot.buffers.get(key)

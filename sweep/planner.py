@@ -28,6 +28,9 @@ DEFAULT_CHUNK_BYTES = 32 * 2**20
 #: count, so that a sweep's chunking (part of its identity) is the same on every machine.
 MIN_CHUNKS = 8
 MIN_CHUNK_BYTES = 2**20
+#: Default cap on the number of chunk tasks of one run (``--max-chunks``): each is a Dask
+#: task, a file per output and a marker; past this the graph and the file count dominate.
+DEFAULT_MAX_CHUNKS = 100_000
 
 
 class PlanError(RuntimeError):
@@ -210,18 +213,34 @@ class Plan:
         return hashlib.sha256(blob.encode()).hexdigest()
 
     # ---------------------------------------------------------------- checks
-    def check_disk(self) -> None:
-        """Refuse (before anything is written) when the uncompressed output would not fit
-        on the target's disk."""
+    def check_disk(self, budget: int | None = None, points: int | None = None) -> None:
+        """Refuse (before anything is written) when the uncompressed output of ``points``
+        points (default: all) would not fit on the target's disk, or exceeds ``budget``
+        bytes when one is given."""
+        points = self.n_points if points is None else points
+        need = points * self.dtype.itemsize * len(self.outputs)
+        what = (f"{human_bytes(need)} uncompressed ({points:,} points x {len(self.outputs)} "
+                f"output(s) x {self.dtype.itemsize} B)")
+        fix = "use fewer points or outputs, dtype: float32, or another store location"
+        if budget is not None and need > budget:
+            raise PlanError(f"the sweep needs {what}, over the disk budget of "
+                            f"{human_bytes(budget)}; {fix}, or raise --disk-budget")
         parent = nearest_existing(self.store)
         free = shutil.disk_usage(parent).free
-        if self.bytes_total > free:
+        if need > free:
+            raise PlanError(f"the sweep needs {what} but {parent} has {human_bytes(free)} "
+                            f"free; {fix}")
+
+    def check_chunk_count(self, cap: int | None = None) -> None:
+        """Refuse plans of more than ``cap`` chunks (default :data:`DEFAULT_MAX_CHUNKS`)."""
+        cap = DEFAULT_MAX_CHUNKS if cap is None else cap
+        if self.n_chunks > cap:
+            bigger = tuple(min(n, 2 * c) for n, c in zip(self.shape, self.chunk_shape,
+                                                          strict=True))
             raise PlanError(
-                f"the sweep needs {human_bytes(self.bytes_total)} uncompressed "
-                f"({self.n_points:,} points x {len(self.outputs)} output(s) x "
-                f"{self.dtype.itemsize} B) but {parent} has {human_bytes(free)} free; "
-                "use fewer points or outputs, dtype: float32, or another store location"
-            )
+                f"the plan has {self.n_chunks:,} chunks of {self.chunk_shape}, over the cap of "
+                f"{cap:,} (--max-chunks); use bigger chunks (e.g. `chunks:` "
+                f"{dict(zip(self.dims, bigger, strict=True))}) or raise --max-chunks")
 
     def bytes_per_task(self) -> int:
         """Memory one chunk task holds: its output buffer (every output) and the kernel's

@@ -68,6 +68,11 @@ class ChunkProgress(Callback):
             self._progress.stop()
 
     def _posttask(self, key, result, dsk, state, worker_id) -> None:
+        self.done(key)
+
+    def done(self, key: str) -> None:
+        """Count task ``key`` as finished (called by Dask's local schedulers, or by hand for
+        futures on a distributed cluster)."""
         if self._progress is None or key not in self.sizes:
             return
         self._points += self.sizes[key]

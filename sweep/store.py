@@ -6,7 +6,9 @@ import json
 import os
 import platform
 import shutil
+import threading
 import warnings
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -68,7 +70,8 @@ def check_target(path: Path, overwrite: bool) -> None:
     is not a Zarr store (never deleted), or whose folder cannot be created or written."""
     if path.exists():
         if not overwrite:
-            raise StoreError(f"{path} already exists; pass --overwrite to replace it")
+            raise StoreError(f"{path} already exists; pass --overwrite to replace it, or --resume "
+                             "to finish an interrupted run")
         if not path.is_dir() or not is_store(path):
             raise StoreError(f"{path} exists and is not a Zarr store; refusing to delete it")
     parent = nearest_existing(path.absolute().parent)
@@ -171,25 +174,79 @@ def create(plan: Plan, backend: str, device: str, overwrite: bool = False) -> No
 def open_outputs(plan: Plan) -> list[zarr.Array]:
     """The store's output arrays, opened once per run and shared by the chunk tasks."""
     group = zarr.open_group(plan.store, mode="r+", zarr_format=3)
-    return [group[name] for name in plan.outputs]
+    arrays = [group[name] for name in plan.outputs]
+    for name, array in zip(plan.outputs, arrays, strict=True):
+        # one task = one whole Zarr chunk of each output, never part of one (two tasks
+        # writing parts of one chunk would race on its read-modify-write)
+        if tuple(array.shape) != plan.shape or tuple(array.chunks) != plan.chunk_shape:
+            raise StoreError(
+                f"{plan.store}/{name} has shape {tuple(array.shape)} in chunks of "
+                f"{tuple(array.chunks)}, the plan {plan.shape} in chunks of {plan.chunk_shape}: "
+                "task chunks would straddle Zarr chunks; refusing to write")
+    return arrays
+
+
+def digest(values: np.ndarray) -> str:
+    """Digest of decoded chunk values: ``'crc32:xxxxxxxx'``, the zlib CRC-32 of their bytes
+    (C order, native little-endian) with every NaN made the same quiet NaN, so that it does
+    not depend on the codec or on NaN payloads."""
+    values = np.ascontiguousarray(values)
+    if values.dtype.kind == "f":
+        nan = np.isnan(values)
+        if nan.any():
+            values = np.where(nan, values.dtype.type(np.nan), values)
+    return f"crc32:{zlib.crc32(values) & 0xFFFFFFFF:08x}"
+
+
+def marker_path(store: Path, key_name: str) -> Path:
+    """Where the completion marker of chunk ``key_name`` lives."""
+    return Path(store) / MARKERS / f"{key_name}.json"
 
 
 def write_chunk(plan: Plan, key: ChunkKey, values: np.ndarray, info: dict[str, Any],
                 arrays: list[zarr.Array] | None = None) -> None:
     """Write one chunk of every output by region, then its completion marker (last).
 
-    ``info`` (JSON-able: NaN counts, extremes) is kept in the marker; ``arrays`` are the
-    output arrays from :func:`open_outputs` (opened here when not given). Writing the same
-    chunk again writes the same bytes, so a retried task is harmless.
+    The marker holds the chunk key, the store's config hash, a :func:`digest` of each
+    output's values and ``info`` (JSON-able: NaN counts, extremes). ``arrays`` are the
+    output arrays from :func:`open_outputs` (opened here when not given). The task owns
+    exactly one Zarr chunk of each output and writes the same bytes every time, so a retried
+    or duplicated task is harmless; the marker is replaced atomically (temp file, rename).
     """
     arrays = arrays if arrays is not None else open_outputs(plan)
     for k, array in enumerate(arrays):
         array[key.slices] = values[k]
-    marker = {"key": list(key.index), "start": list(key.start), "stop": list(key.stop), **info}
-    path = plan.store / MARKERS / f"{key.name}.json"
-    tmp = path.with_name(f"{key.name}.json.tmp")
+    marker = {"key": list(key.index), "start": list(key.start), "stop": list(key.stop),
+              "config_hash": plan.config_hash,
+              "digest": {name: digest(values[k]) for k, name in enumerate(plan.outputs)},
+              **info}
+    path = marker_path(plan.store, key.name)
+    # unique per writer: two tasks finishing the same chunk at once never share a temp file
+    tmp = path.with_name(f"{key.name}.json.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(json.dumps(marker))
     os.replace(tmp, path)
+
+
+def remove_marker(store: Path, key_name: str) -> None:
+    """Forget that chunk ``key_name`` is done (before rewriting it)."""
+    marker_path(store, key_name).unlink(missing_ok=True)
+
+
+def set_status(store: Path, status: str, **attrs: Any) -> None:
+    """Set the store's ``sweep_status`` (and other attributes)."""
+    group = zarr.open_group(store, mode="r+", zarr_format=3)
+    group.attrs.update({**attrs, "sweep_status": status})
+
+
+def store_attrs(store: Path) -> dict[str, Any]:
+    """The attributes of a token-sweep store (:class:`StoreError` for anything else)."""
+    store = Path(store)
+    if not is_store(store):
+        raise StoreError(f"{store} is not a Zarr store (no zarr.json)")
+    attrs = dict(zarr.open_group(store, mode="r", zarr_format=3).attrs)
+    if "sweep_status" not in attrs:
+        raise StoreError(f"{store} was not written by token-sweep (no sweep_status attribute)")
+    return attrs
 
 
 def read_markers(store: Path) -> dict[str, dict]:
@@ -197,8 +254,15 @@ def read_markers(store: Path) -> dict[str, dict]:
     folder = Path(store) / MARKERS
     if not folder.is_dir():
         return {}
-    return {p.name[: -len(".json")]: json.loads(p.read_text())
-            for p in folder.glob("*.json") if p.name != "zarr.json"}
+    markers = {}
+    for p in folder.glob("*.json"):
+        if p.name == "zarr.json":
+            continue
+        try:
+            markers[p.name[: -len(".json")]] = json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue  # unreadable: the chunk counts as not done
+    return markers
 
 
 def finalize(plan: Plan, extra_attrs: dict[str, Any]) -> None:
@@ -208,9 +272,21 @@ def finalize(plan: Plan, extra_attrs: dict[str, Any]) -> None:
     if missing:
         raise StoreError(f"{plan.store}: {len(missing)} chunk(s) without a completion marker "
                          f"(first: {missing[:5]}); the store stays marked running")
-    group = zarr.open_group(plan.store, mode="r+", zarr_format=3)
-    group.attrs.update({**extra_attrs, "sweep_status": STATUS_COMPLETE,
-                        "sweep_finished": _now()})
+    # No consolidated metadata: it is not part of the Zarr v3 specification (zarr warns), and
+    # zarr's consolidation refuses a hierarchy holding non-Zarr objects such as the markers.
+    # Readers open the store without it (``open_result``); ``sweep_status`` is what they check.
+    set_status(plan.store, STATUS_COMPLETE, **extra_attrs, sweep_finished=_now())
+
+
+def _missing_chunks(ds: xr.Dataset, done: dict[str, dict]) -> list[str]:
+    """Names of the chunks (from the store's chunk shape) that have no marker."""
+    import itertools
+
+    shape = [ds.sizes[d] for d in ds[next(iter(ds.data_vars))].dims] if ds.data_vars else []
+    chunks = ds.attrs.get("sweep_chunk_shape") or shape
+    blocks = [range(-(-n // c)) for n, c in zip(shape, chunks, strict=False)]
+    return [".".join(map(str, i)) for i in itertools.product(*blocks)
+            if ".".join(map(str, i)) not in done]
 
 
 def open_result(path: str | Path, **kwargs: Any) -> xr.Dataset:
@@ -231,10 +307,13 @@ def open_result(path: str | Path, **kwargs: Any) -> xr.Dataset:
         raise StoreError(f"{path} was not written by token-sweep (no sweep_status attribute)")
     if status != STATUS_COMPLETE:
         total = int(ds.attrs.get("sweep_n_chunks", 0))
-        done = len(read_markers(path))
+        done = read_markers(path)
+        missing = _missing_chunks(ds, done)
+        shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
         warnings.warn(
-            f"{path} is INCOMPLETE (status {status!r}): {total - done} of {total} chunk(s) "
-            "have no completion marker and read as NaN; rerun the sweep with --overwrite",
+            f"{path} is INCOMPLETE (status {status!r}): {total - len(done)} of {total} chunk(s) "
+            f"have no completion marker and read as NaN (missing: {shown or '-'}); "
+            "finish it with `sweep run FILE --resume` or `sweep repair STORE`",
             IncompleteStoreWarning,
             stacklevel=2,
         )

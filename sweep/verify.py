@@ -1,0 +1,178 @@
+"""Checking a store against its completion ledger (``sweep verify``), and repairing it.
+
+Every chunk task writes its data, then a marker holding a digest of each output's values
+(``sweep.store.write_chunk``). Verifying reads every chunk back and compares: a chunk with
+no marker, a marker whose chunk file is gone (Zarr would read it as NaN without a word), a
+chunk that cannot be decoded (torn by a killed write) and a chunk whose values no longer
+match their digest (a flipped byte) are each reported with the variable and the chunk.
+Repairing recomputes exactly the chunks verify flagged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dask
+import numpy as np
+import zarr
+
+from sweep import store as zstore
+from sweep.config import SweepSpec
+from sweep.planner import ChunkKey, Plan, make_plan
+from sweep.progress import ChunkProgress
+
+MISSING_MARKER = "missing marker"
+STALE_MARKER = "marker from another config"
+MISSING_CHUNK = "missing chunk"
+TORN_CHUNK = "torn chunk"
+DIGEST_MISMATCH = "digest mismatch"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem with one chunk (of one variable, where it is about the data)."""
+
+    chunk: str
+    problem: str
+    variable: str | None = None
+    detail: str = ""
+
+    def __str__(self) -> str:
+        where = f"chunk {self.chunk}" + (f" of {self.variable}" if self.variable else "")
+        return f"{where}: {self.problem}" + (f" ({self.detail})" if self.detail else "")
+
+
+@dataclass
+class VerifyReport:
+    """What :func:`verify_store` found."""
+
+    store: Path
+    status: str
+    n_chunks: int
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """No finding (the status may still be ``running`` when no run finished it)."""
+        return not self.findings
+
+    @property
+    def flagged(self) -> list[str]:
+        """Names of the chunks with at least one finding, sorted."""
+        return sorted({f.chunk for f in self.findings})
+
+    def describe(self) -> str:
+        """The report in words."""
+        head = (f"{self.store}: status {self.status}, {self.n_chunks} chunk(s), "
+                f"{len(self.flagged)} flagged")
+        return "\n".join([head, *(f"  {f}" for f in self.findings)])
+
+
+def plan_of_store(store: str | Path, attrs: dict | None = None) -> Plan:
+    """The plan a store was written from, rebuilt from its ``sweep_spec`` attribute.
+
+    Raises :class:`~sweep.store.StoreError` when the rebuilt plan does not have the store's
+    config hash (a store written by another version of the engine, or edited attributes).
+    """
+    store = Path(store)
+    attrs = attrs if attrs is not None else zstore.store_attrs(store)
+    try:
+        spec = SweepSpec.model_validate_json(attrs["sweep_spec"])
+    except (KeyError, ValueError) as exc:
+        raise zstore.StoreError(f"{store}: cannot rebuild its sweep from the stored spec: "
+                                f"{exc}") from exc
+    plan = make_plan(spec, store)
+    if plan.config_hash != attrs.get("sweep_config_hash"):
+        raise zstore.StoreError(
+            f"{store}: the stored spec gives config hash {plan.config_hash[:16]}, the store says "
+            f"{str(attrs.get('sweep_config_hash'))[:16]}; it was written by another version "
+            "of token-sweep or its attributes were edited")
+    return plan
+
+
+def _check_chunk(plan: Plan, key: ChunkKey, marker: dict | None,
+                 arrays: dict[str, zarr.Array]) -> list[Finding]:
+    if marker is None:
+        return [Finding(key.name, MISSING_MARKER)]
+    if marker.get("config_hash") != plan.config_hash:
+        return [Finding(key.name, STALE_MARKER)]
+    found = []
+    digests = marker.get("digest") or {}
+    outputs = marker.get("outputs") or {}
+    for name, array in arrays.items():
+        expected = digests.get(name)
+        if expected is None:
+            found.append(Finding(key.name, MISSING_MARKER, name, "the marker has no digest"))
+            continue
+        chunk_file = plan.store / name / array.metadata.encode_chunk_key(key.index)
+        if not chunk_file.is_file():
+            # Zarr does not store a chunk that is all fill value (NaN): fine when the marker
+            # says every value is NaN, otherwise the data is gone
+            all_nan = outputs.get(name, {}).get("nan_count") == key.size
+            if not (all_nan and zstore.digest(np.full(key.shape, np.nan, array.dtype))
+                    == expected):
+                found.append(Finding(key.name, MISSING_CHUNK, name,
+                                     f"{chunk_file.relative_to(plan.store)} does not exist"))
+            continue
+        try:
+            values = array[key.slices]
+        except Exception as exc:  # noqa: BLE001 - any decode failure is a torn chunk
+            found.append(Finding(key.name, TORN_CHUNK, name,
+                                 f"cannot decode: {type(exc).__name__}: {exc}"[:200]))
+            continue
+        got = zstore.digest(values)
+        if got != expected:
+            found.append(Finding(key.name, DIGEST_MISMATCH, name,
+                                 f"values give {got}, the marker says {expected}"))
+    return found
+
+
+def verify_store(store: str | Path, *, progress: bool | None = None,
+                 num_workers: int | None = None) -> VerifyReport:
+    """Check every chunk of ``store`` against its marker (see the module docstring).
+
+    Reads every chunk (in parallel on Dask's threads, with a progress bar on terminals).
+    """
+    from sweep.backends import default_workers
+
+    store = Path(store)
+    attrs = zstore.store_attrs(store)
+    plan = plan_of_store(store, attrs)
+    markers = zstore.read_markers(store)
+    group = zarr.open_group(store, mode="r", zarr_format=3)
+    arrays = {name: group[name] for name in plan.outputs}
+    keys = list(plan.keys())
+    tasks = [dask.delayed(_check_chunk, pure=False)(plan, key, markers.get(key.name), arrays,
+                                                    dask_key_name=f"verify-{key.name}")
+             for key in keys]
+    sizes = {f"verify-{key.name}": key.size for key in keys}
+    with ChunkProgress(sizes, enabled=progress, label=f"verify {store.name}"):
+        results = dask.compute(*tasks, scheduler="threads",
+                               num_workers=num_workers or default_workers())
+    findings = [f for chunk in results for f in chunk]
+    return VerifyReport(store=store, status=str(attrs.get("sweep_status")),
+                        n_chunks=len(keys), findings=findings)
+
+
+def repair_store(store: str | Path, *, backend: str | None = None,
+                 progress: bool | None = None,
+                 num_workers: int | None = None) -> tuple[VerifyReport, VerifyReport]:
+    """Verify ``store``, recompute exactly the flagged chunks (and finish a run that did not
+    finish), then verify again. Returns the reports before and after.
+
+    The flagged chunks' markers are removed before they are rewritten, so an interrupted
+    repair leaves them flagged. ``backend`` defaults to the one that wrote the store.
+    """
+    from sweep.execute import run_plan
+
+    store = Path(store)
+    before = verify_store(store, progress=progress, num_workers=num_workers)
+    if before.ok and before.status == zstore.STATUS_COMPLETE:
+        return before, before
+    attrs = zstore.store_attrs(store)
+    plan = plan_of_store(store, attrs)
+    run_plan(plan, backend=backend or attrs.get("sweep_backend", "auto"), resume=True,
+             redo=frozenset(before.flagged), progress=progress, num_workers=num_workers)
+    after = verify_store(store, progress=progress, num_workers=num_workers)
+    return before, after
