@@ -128,7 +128,7 @@ def _client(args: argparse.Namespace):
         client = Client(args.scheduler)
         return client, [client]
     n = args.cluster
-    cluster = LocalCluster(n_workers=n, processes=True, dashboard_address=None,
+    cluster = LocalCluster(n_workers=n, processes=True, dashboard_address=":0",
                            threads_per_worker=max(1, (os.cpu_count() or 1) // n))
     client = Client(cluster)
     return client, [client, cluster]

@@ -314,7 +314,7 @@ def local_cluster(monkeypatch):
 
         with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}):
             cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1,
-                                               processes=True, dashboard_address=None)
+                                               processes=True, dashboard_address=":0")
         client = distributed.Client(cluster)
         opened.append((client, cluster))
         return client
@@ -352,3 +352,17 @@ def test_a_chunk_that_keeps_killing_workers_is_named_and_the_rest_recorded(
     assert sorted(zstore.read_markers(store)) == sorted(
         k.name for k in make_plan(spec, store).keys() if k.name != "1.0.1")
     assert zstore.store_attrs(store)["sweep_status"] == zstore.STATUS_RUNNING
+
+
+@pytest.mark.slow
+def test_cli_runs_on_a_scheduler_address_and_on_a_local_cluster(tmp_path, sweep_file,
+                                                                 local_cluster, capsys):
+    client = local_cluster(None)
+    address = client.scheduler.address
+    assert main(["run", str(sweep_file), "--store", str(tmp_path / "a.zarr"), "--scheduler",
+                 address, "--backend", "numba", "--no-progress"]) == 0
+    assert main(["run", str(sweep_file), "--store", str(tmp_path / "b.zarr"), "--cluster",
+                 "local:2", "--backend", "numba", "--no-progress"]) == 0
+    assert files_of(tmp_path / "a.zarr") == files_of(tmp_path / "b.zarr")
+    assert main(["verify", str(tmp_path / "b.zarr"), "--no-progress"]) == 0
+    assert "ok: every chunk matches its marker" in capsys.readouterr().out
