@@ -125,7 +125,17 @@ def _client(args: argparse.Namespace):
     from distributed import Client, LocalCluster
 
     if args.scheduler:
-        client = Client(args.scheduler)
+        from sweep.planner import PlanError
+
+        try:
+            import dask
+
+            # Dask's connect timeout (30 s by default; DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT)
+            client = Client(args.scheduler,
+                            timeout=dask.config.get("distributed.comm.timeouts.connect"))
+        except (OSError, TimeoutError) as exc:
+            raise PlanError(f"cannot reach the Dask scheduler at {args.scheduler}: {exc}; check "
+                            "the address, or use --cluster local:N") from exc
         return client, [client]
     n = args.cluster
     cluster = LocalCluster(n_workers=n, processes=True, dashboard_address=":0",
@@ -145,6 +155,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     plan = make_plan(spec, args.store)
     if args.dry_run:
         return _dry_run(plan, args)
+    if not args.resume:   # the cheap refusals before a cluster is started (run_plan repeats them)
+        from sweep import store as zstore
+
+        plan.check_chunk_count(args.max_chunks)
+        plan.check_disk(args.disk_budget)
+        zstore.check_target(plan.store, args.overwrite)
     client, to_close = _client(args)
     try:
         result = run_plan(plan, backend=args.backend or spec.backend,
@@ -175,7 +191,8 @@ def _dry_run(plan, args: argparse.Namespace) -> int:
     checks = [
         ("chunks", lambda: plan.check_chunk_count(getattr(args, "max_chunks", None)),
          f"{plan.n_chunks:,} chunk(s)"),
-        ("disk", lambda: plan.check_disk(getattr(args, "disk_budget", None)),
+        ("disk", lambda: plan.check_disk(getattr(args, "disk_budget", None),
+                                         points=_remaining_points(plan, resume)),
          f"{human_bytes(plan.bytes_total)} uncompressed at most"),
         ("memory", lambda: plan.check_memory(workers),
          f"{workers} task(s) of {human_bytes(plan.bytes_per_task())} at once"),
@@ -201,6 +218,17 @@ def _dry_run(plan, args: argparse.Namespace) -> int:
         print(f"{failed} check(s) refused; nothing was written", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
+
+
+def _remaining_points(plan, resume: bool) -> int:
+    """Points a run would compute: all, or on a resume those of chunks without a marker."""
+    from sweep import store as zstore
+
+    if not (resume and zstore.is_store(plan.store)):
+        return plan.n_points
+    markers = zstore.read_markers(plan.store)
+    return sum(k.size for k in plan.keys()
+               if markers.get(k.name, {}).get("config_hash") != plan.config_hash)
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:

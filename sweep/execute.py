@@ -44,6 +44,7 @@ class RunResult:
     maxima: dict[str, float] = field(default_factory=dict)
     n_computed: int = 0
     n_skipped: int = 0
+    points_computed: int | None = None
 
     @property
     def store(self) -> Path:
@@ -52,8 +53,10 @@ class RunResult:
 
     @property
     def points_per_second(self) -> float:
-        """Grid points per second of the chunk phase (compute and write, all chunks)."""
-        return self.plan.n_points / self.seconds if self.seconds > 0 else float("nan")
+        """Grid points per second of the chunk phase (compute and write of the chunks this
+        run computed)."""
+        points = self.plan.n_points if self.points_computed is None else self.points_computed
+        return points / self.seconds if self.seconds > 0 else float("nan")
 
     @property
     def resumed(self) -> bool:
@@ -97,13 +100,15 @@ def _chunk_task(plan: Plan, key: ChunkKey, backend: Backend, arrays: list,
     try:
         faults.before_chunk(key.name)
         values, stats = compute_chunk(plan, key, backend, buffers.get())
-        zstore.write_chunk(plan, key, values, {"outputs": {
+        zstore.write_chunk(plan, key, values, {"backend": backend.name, "outputs": {
             name: {"nan_count": int(stats.nan_counts[k]), "min": _json_float(stats.minima[k]),
                    "max": _json_float(stats.maxima[k])}
             for k, name in enumerate(plan.outputs)
         }}, arrays)
     except Exception as exc:
-        raise ChunkError(f"chunk {_where(plan, key)}: {type(exc).__name__}: {exc}") from exc
+        raise ChunkError(f"chunk {_where(plan, key)}: {type(exc).__name__}: {exc}; the chunks "
+                         "that finished are recorded: fix the cause and rerun with --resume"
+                         ) from exc
     faults.after_marker(key.name)
     return key.name
 
@@ -236,10 +241,17 @@ def run_plan(
     wall0 = time.perf_counter()
     workers = num_workers or default_workers()
     plan.check_chunk_count(max_chunks)
+    if resume and plan.store.exists() and not zstore.is_store(plan.store):
+        raise zstore.StoreError(f"{plan.store} exists and is not a Zarr store; nothing to resume")
     resuming = resume and zstore.is_store(plan.store)
     if resuming:
         attrs = zstore.store_attrs(plan.store)
         check_same_config(plan, attrs)
+        zstore.open_outputs(plan)   # the arrays exist and line up with the plan: else refuse
+        if not (plan.store / zstore.MARKERS).is_dir():
+            raise zstore.StoreError(f"{plan.store} has no {zstore.MARKERS} folder: it was not "
+                                    "created completely; rerun with --overwrite")
+        backend = _resume_backend(plan, attrs, backend)
         markers = zstore.read_markers(plan.store)
         todo = [k for k in plan.keys() if k.name in redo
                 or markers.get(k.name, {}).get("config_hash") != plan.config_hash]
@@ -258,10 +270,10 @@ def run_plan(
     if todo:
         be.warm_up(plan.chunk_inputs(todo[0]), plan.output_codes, plan.dtype)
     if resuming:
+        if todo:   # `running` first: a kill from here on never leaves `complete` behind
+            zstore.set_status(plan.store, zstore.STATUS_RUNNING)
         for name in redo:
             zstore.remove_marker(plan.store, name)
-        if todo:
-            zstore.set_status(plan.store, zstore.STATUS_RUNNING)
         log.info("resuming %s: %d of %d chunk(s) to compute", plan.store, len(todo),
                  plan.n_chunks)
     else:
@@ -273,7 +285,23 @@ def run_plan(
     else:
         _run_distributed(plan, todo, be.name, client, progress)
     seconds = time.perf_counter() - t0
-    return _finish(plan, be.name, seconds, len(todo), wall0)
+    return _finish(plan, be.name, seconds, todo, wall0)
+
+
+def _resume_backend(plan: Plan, attrs: dict, backend: str | Backend) -> str | Backend:
+    """The backend a resume must use: the one that wrote the store (``auto`` means it);
+    another one is refused, since backends differ in the last bits and the store would no
+    longer equal an uninterrupted run."""
+    stored = attrs.get("sweep_backend")
+    name = backend if isinstance(backend, str) else backend.name
+    if name == "auto" or not stored:
+        return stored or backend
+    if name != stored:
+        raise zstore.StoreError(
+            f"{plan.store} was written by backend {stored!r}; resume or repair it with "
+            f"--backend {stored} (or omit --backend), not {name!r}: backends differ in the "
+            "last bits, and a mixed store would not equal an uninterrupted run")
+    return backend
 
 
 def _run_local(plan: Plan, keys: list[ChunkKey], be: Backend, workers: int,
@@ -294,14 +322,20 @@ def _run_distributed(plan: Plan, keys: list[ChunkKey], backend_name: str, client
                      progress: bool | None) -> None:
     """Every chunk as a future on the cluster; waits for all of them, so that a failing
     chunk (even one that keeps killing workers) leaves every other chunk recorded."""
+    import dataclasses
+
     from distributed import as_completed
 
+    # workers may run elsewhere: the store's absolute path. The plan travels with each task
+    # (not scattered once: scattered data dies with the workers that hold it)
+    plan = dataclasses.replace(plan, store=plan.store.absolute())
+    shared = plan
     tag = plan.config_hash[:12]
     sizes = {f"chunk-{key.name}": key.size for key in keys}
     failed: list[tuple[ChunkKey, BaseException]] = []
     with ChunkProgress(sizes, enabled=progress, label=plan.spec.name) as bar:
         futures = {
-            client.submit(_remote_chunk_task, plan, key, backend_name, pure=False,
+            client.submit(_remote_chunk_task, shared, key, backend_name, pure=False,
                           key=f"chunk-{key.name}-{tag}"): key
             for key in keys
         }
@@ -309,6 +343,8 @@ def _run_distributed(plan: Plan, keys: list[ChunkKey], backend_name: str, client
             key = futures[future]
             if future.status == "error":
                 failed.append((key, future.exception()))
+            elif future.status == "cancelled":
+                failed.append((key, RuntimeError("the task was cancelled on the cluster")))
             else:
                 bar.done(f"chunk-{key.name}")
         # When a worker dies, every task assigned to it counts as suspect, so a chunk that
@@ -317,7 +353,7 @@ def _run_distributed(plan: Plan, keys: list[ChunkKey], backend_name: str, client
         killed = [key for key, exc in failed if _is_killed_worker(exc)]
         failed = [(key, exc) for key, exc in failed if not _is_killed_worker(exc)]
         for attempt, key in enumerate(sorted(killed)):
-            future = client.submit(_remote_chunk_task, plan, key, backend_name, pure=False,
+            future = client.submit(_remote_chunk_task, shared, key, backend_name, pure=False,
                                    key=f"chunk-{key.name}-{tag}-alone{attempt}")
             try:
                 future.result()
@@ -329,6 +365,8 @@ def _run_distributed(plan: Plan, keys: list[ChunkKey], backend_name: str, client
         if _is_killed_worker(exc):
             why = ("its task killed every worker that ran it (KilledWorker: out of memory, or "
                    "a crash in the kernel)")
+        elif isinstance(exc, ChunkError):   # already names the chunk: keep only the cause
+            why = str(exc).split(": ", 1)[-1].split("; the chunks that finished")[0]
         else:
             why = f"{type(exc).__name__}: {exc}"
         others = ", ".join(k.name for k, _ in sorted(failed, key=lambda kv: kv[0])[1:6])
@@ -344,7 +382,7 @@ def _is_killed_worker(exc: BaseException) -> bool:
     return type(exc).__name__ == "KilledWorker"
 
 
-def _finish(plan: Plan, backend: str, seconds: float, n_computed: int,
+def _finish(plan: Plan, backend: str, seconds: float, computed: list[ChunkKey],
             wall0: float) -> RunResult:
     """Aggregate the markers' statistics, mark the store complete, build the result."""
     markers = zstore.read_markers(plan.store)
@@ -366,8 +404,9 @@ def _finish(plan: Plan, backend: str, seconds: float, n_computed: int,
         nan_counts={o: int(c) for o, c in zip(plan.outputs, nan_counts, strict=True)},
         minima={o: float(v) for o, v in zip(plan.outputs, lo, strict=True)},
         maxima={o: float(v) for o, v in zip(plan.outputs, hi, strict=True)},
-        n_computed=n_computed,
-        n_skipped=plan.n_chunks - n_computed,
+        n_computed=len(computed),
+        n_skipped=plan.n_chunks - len(computed),
+        points_computed=sum(k.size for k in computed),
     )
     summary = {
         o: {"nan_count": result.nan_counts[o], "min": _json_float(result.minima[o]),
@@ -379,7 +418,7 @@ def _finish(plan: Plan, backend: str, seconds: float, n_computed: int,
         "sweep_elapsed_s": round(seconds, 3),
         "sweep_points_per_s": round(result.points_per_second, 1),
         "sweep_wall_s": round(time.perf_counter() - wall0, 3),
-        "sweep_chunks_computed_last_run": n_computed,
+        "sweep_chunks_computed_last_run": len(computed),
     })
     for o, c in result.nan_counts.items():
         if c:

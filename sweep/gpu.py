@@ -307,10 +307,16 @@ class CudaBackend:
         return host.reshape((n_out, *inputs.shape)), stats
 
     def warm_up(self, inputs: ChunkInputs, codes: np.ndarray, dtype: np.dtype) -> None:
-        # one compilation per output dtype (the kernel takes bindings and codes as data)
+        # one compilation per output dtype (the kernel takes bindings and codes as data); the
+        # one-point launch is meant to be tiny, so Numba's low-occupancy warning is silenced
+        # for it (warm-up runs before the worker threads start)
+        import warnings
+
         tiny = ChunkInputs(table=inputs.table[:, :1].copy(), bind=inputs.bind,
                            shape=(1,) * len(inputs.shape))
-        self.compute(tiny, codes, np.dtype(dtype))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Grid size .* under-utilization")
+            self.compute(tiny, codes, np.dtype(dtype))
 
 
 # --------------------------------------------------------------------------- cupy

@@ -6,7 +6,7 @@ import json
 import os
 import platform
 import shutil
-import threading
+import uuid
 import warnings
 import zlib
 from datetime import UTC, datetime
@@ -74,6 +74,13 @@ def check_target(path: Path, overwrite: bool) -> None:
                              "to finish an interrupted run")
         if not path.is_dir() or not is_store(path):
             raise StoreError(f"{path} exists and is not a Zarr store; refusing to delete it")
+        try:
+            ours = "sweep_status" in zarr.open_group(path, mode="r", zarr_format=3).attrs
+        except Exception:  # noqa: BLE001 - unreadable metadata: not provably ours
+            ours = False
+        if not ours:
+            raise StoreError(f"{path} is a Zarr store not written by token-sweep; refusing to "
+                             "delete it")
     parent = nearest_existing(path.absolute().parent)
     if not parent.is_dir():
         raise StoreError(f"cannot create {path}: {parent} is a file, not a folder")
@@ -161,14 +168,34 @@ def create(plan: Plan, backend: str, device: str, overwrite: bool = False) -> No
                "fill_value": np.nan}
         for name in plan.outputs
     }
-    if plan.store.exists():
-        shutil.rmtree(plan.store)
+    # Built complete in a sibling folder, then renamed into place: a kill during creation
+    # leaves no half-made store at the target (only a hidden ``.<name>.creating-*`` folder).
     plan.store.parent.mkdir(parents=True, exist_ok=True)
-    ds.to_zarr(plan.store, mode="w-", compute=False, zarr_format=3, consolidated=False,
-               encoding=encoding)
-    # the marker folder is a (empty) Zarr group so that zarr and xarray list it cleanly
-    zarr.open_group(plan.store, mode="r+", zarr_format=3).create_group(
-        MARKERS, attributes={"description": "token-sweep chunk completion markers"})
+    staging = plan.store.with_name(f".{plan.store.name}.creating-{uuid.uuid4().hex[:8]}")
+    try:
+        ds.to_zarr(staging, mode="w-", compute=False, zarr_format=3, consolidated=False,
+                   encoding=encoding)
+        # the marker folder is an (empty) Zarr group so that zarr and xarray list it cleanly
+        zarr.open_group(staging, mode="r+", zarr_format=3).create_group(
+            MARKERS, attributes={"description": "token-sweep chunk completion markers"})
+        if plan.store.exists():
+            shutil.rmtree(plan.store)
+        os.replace(staging, plan.store)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_coords(plan: Plan) -> None:
+    """(Re)write the store's coordinate arrays from the plan (``sweep repair``)."""
+    ds = template(plan, "", "")
+    group = zarr.open_group(plan.store, mode="r+", zarr_format=3)
+    for name, var in ds.coords.items():
+        values = np.asarray(var.values)
+        if name not in group:
+            raise StoreError(f"{plan.store}: the coordinate array {name} is missing; the store's "
+                             "structure is damaged: rerun the sweep with --overwrite")
+        group[name][...] = values
 
 
 def open_outputs(plan: Plan) -> list[zarr.Array]:
@@ -221,10 +248,14 @@ def write_chunk(plan: Plan, key: ChunkKey, values: np.ndarray, info: dict[str, A
               "digest": {name: digest(values[k]) for k, name in enumerate(plan.outputs)},
               **info}
     path = marker_path(plan.store, key.name)
-    # unique per writer: two tasks finishing the same chunk at once never share a temp file
-    tmp = path.with_name(f"{key.name}.json.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(marker))
-    os.replace(tmp, path)
+    # unique per writer (hosts, processes, threads): two tasks finishing the same chunk at
+    # once never share a temp file
+    tmp = path.with_name(f"{key.name}.json.{uuid.uuid4().hex}.tmp")
+    try:
+        tmp.write_text(json.dumps(marker))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def remove_marker(store: Path, key_name: str) -> None:
@@ -243,7 +274,11 @@ def store_attrs(store: Path) -> dict[str, Any]:
     store = Path(store)
     if not is_store(store):
         raise StoreError(f"{store} is not a Zarr store (no zarr.json)")
-    attrs = dict(zarr.open_group(store, mode="r", zarr_format=3).attrs)
+    try:
+        attrs = dict(zarr.open_group(store, mode="r", zarr_format=3).attrs)
+    except Exception as exc:  # noqa: BLE001 - unreadable root metadata
+        raise StoreError(f"{store}: its root metadata (zarr.json) cannot be read: "
+                         f"{type(exc).__name__}: {exc}") from exc
     if "sweep_status" not in attrs:
         raise StoreError(f"{store} was not written by token-sweep (no sweep_status attribute)")
     return attrs
@@ -259,9 +294,11 @@ def read_markers(store: Path) -> dict[str, dict]:
         if p.name == "zarr.json":
             continue
         try:
-            markers[p.name[: -len(".json")]] = json.loads(p.read_text())
+            marker = json.loads(p.read_text())
         except (OSError, ValueError):
             continue  # unreadable: the chunk counts as not done
+        if isinstance(marker, dict):
+            markers[p.name[: -len(".json")]] = marker
     return markers
 
 

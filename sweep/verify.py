@@ -27,6 +27,10 @@ STALE_MARKER = "marker from another config"
 MISSING_CHUNK = "missing chunk"
 TORN_CHUNK = "torn chunk"
 DIGEST_MISMATCH = "digest mismatch"
+MISSING_ARRAY = "missing array"
+BAD_COORDINATE = "coordinate differs from the sweep"
+#: The ``chunk`` of findings about the store as a whole (arrays, coordinates).
+WHOLE_STORE = "*"
 
 
 @dataclass(frozen=True)
@@ -59,8 +63,13 @@ class VerifyReport:
 
     @property
     def flagged(self) -> list[str]:
-        """Names of the chunks with at least one finding, sorted."""
-        return sorted({f.chunk for f in self.findings})
+        """Names of the chunks with at least one finding, sorted (not the whole-store ones)."""
+        return sorted({f.chunk for f in self.findings if f.chunk != WHOLE_STORE})
+
+    @property
+    def structural(self) -> list[Finding]:
+        """Findings about the store as a whole: missing arrays, wrong coordinates."""
+        return [f for f in self.findings if f.chunk == WHOLE_STORE]
 
     def describe(self) -> str:
         """The report in words."""
@@ -128,6 +137,30 @@ def _check_chunk(plan: Plan, key: ChunkKey, marker: dict | None,
     return found
 
 
+def _check_coordinates(plan: Plan, group: zarr.Group) -> list[Finding]:
+    """Each coordinate array (axis values, labels, inputs set by a categorical axis) against
+    the sweep: Zarr would read a lost coordinate chunk as NaN without a word."""
+    expected = zstore.template(plan, "", "").coords
+    found = []
+    for name, var in expected.items():
+        try:
+            got = group[name][...]
+        except KeyError:
+            found.append(Finding(WHOLE_STORE, MISSING_ARRAY, name))
+            continue
+        except Exception as exc:  # noqa: BLE001 - a torn coordinate chunk
+            found.append(Finding(WHOLE_STORE, BAD_COORDINATE, name,
+                                 f"cannot decode: {type(exc).__name__}"))
+            continue
+        want = np.asarray(var.values)
+        same = (got.shape == want.shape and
+                (np.array_equal(got, want, equal_nan=True) if want.dtype.kind == "f"
+                 else [str(x) for x in got] == [str(x) for x in want]))
+        if not same:
+            found.append(Finding(WHOLE_STORE, BAD_COORDINATE, name))
+    return found
+
+
 def verify_store(store: str | Path, *, progress: bool | None = None,
                  num_workers: int | None = None) -> VerifyReport:
     """Check every chunk of ``store`` against its marker (see the module docstring).
@@ -141,7 +174,16 @@ def verify_store(store: str | Path, *, progress: bool | None = None,
     plan = plan_of_store(store, attrs)
     markers = zstore.read_markers(store)
     group = zarr.open_group(store, mode="r", zarr_format=3)
-    arrays = {name: group[name] for name in plan.outputs}
+    structural = _check_coordinates(plan, group)
+    arrays = {}
+    for name in plan.outputs:
+        try:
+            arrays[name] = group[name]
+        except KeyError:
+            structural.append(Finding(WHOLE_STORE, MISSING_ARRAY, name))
+    if len(arrays) < len(plan.outputs):
+        return VerifyReport(store=store, status=str(attrs.get("sweep_status")),
+                            n_chunks=plan.n_chunks, findings=structural)
     keys = list(plan.keys())
     tasks = [dask.delayed(_check_chunk, pure=False)(plan, key, markers.get(key.name), arrays,
                                                     dask_key_name=f"verify-{key.name}")
@@ -150,7 +192,7 @@ def verify_store(store: str | Path, *, progress: bool | None = None,
     with ChunkProgress(sizes, enabled=progress, label=f"verify {store.name}"):
         results = dask.compute(*tasks, scheduler="threads",
                                num_workers=num_workers or default_workers())
-    findings = [f for chunk in results for f in chunk]
+    findings = structural + [f for chunk in results for f in chunk]
     return VerifyReport(store=store, status=str(attrs.get("sweep_status")),
                         n_chunks=len(keys), findings=findings)
 
@@ -170,9 +212,16 @@ def repair_store(store: str | Path, *, backend: str | None = None,
     before = verify_store(store, progress=progress, num_workers=num_workers)
     if before.ok and before.status == zstore.STATUS_COMPLETE:
         return before, before
+    missing = [f.variable for f in before.structural if f.problem == MISSING_ARRAY]
+    if missing:
+        raise zstore.StoreError(f"{store}: array(s) {', '.join(map(str, missing))} are missing; "
+                                "the store cannot be repaired: rerun the sweep with --overwrite")
     attrs = zstore.store_attrs(store)
     plan = plan_of_store(store, attrs)
-    run_plan(plan, backend=backend or attrs.get("sweep_backend", "auto"), resume=True,
+    if before.structural:
+        zstore.set_status(store, zstore.STATUS_RUNNING)
+        zstore.write_coords(plan)
+    run_plan(plan, backend=backend or "auto", resume=True,
              redo=frozenset(before.flagged), progress=progress, num_workers=num_workers)
     after = verify_store(store, progress=progress, num_workers=num_workers)
     return before, after

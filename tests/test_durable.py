@@ -366,3 +366,83 @@ def test_cli_runs_on_a_scheduler_address_and_on_a_local_cluster(tmp_path, sweep_
     assert files_of(tmp_path / "a.zarr") == files_of(tmp_path / "b.zarr")
     assert main(["verify", str(tmp_path / "b.zarr"), "--no-progress"]) == 0
     assert "ok: every chunk matches its marker" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- from the review
+
+
+def test_resume_with_another_backend_is_refused_and_changes_nothing(tmp_path, sweep_file,
+                                                                    capsys):
+    store = tmp_path / "b.zarr"
+    env = {**os.environ, "TOKEN_SWEEP_FAULT": "kill-after:2"}
+    sweep_cli("run", str(sweep_file), "--store", str(store), "--backend", "numba",
+              "--workers", "1", "--no-progress", env=env)
+    before = {str(p): p.read_bytes() for p in store.rglob("*") if p.is_file()}
+    assert main(["run", str(sweep_file), "--store", str(store), "--resume", "--backend",
+                 "numpy", "--no-progress"]) == 2
+    assert "written by backend 'numba'" in capsys.readouterr().err
+    assert {str(p): p.read_bytes() for p in store.rglob("*") if p.is_file()} == before
+    # without --backend (the file says auto) the store's own backend is used
+    assert main(["run", str(sweep_file), "--store", str(store), "--resume",
+                 "--no-progress"]) == 0
+    assert {m["backend"] for m in zstore.read_markers(store).values()} == {"numba"}
+
+
+def test_verify_checks_coordinates_and_repair_rewrites_them(reference_store, capsys):
+    original = files_of(reference_store)
+    for f in (reference_store / "electricity_usd_per_kwh" / "c").rglob("*"):
+        if f.is_file():
+            f.unlink()
+    assert main(["verify", str(reference_store), "--no-progress"]) == 1
+    assert "chunk * of electricity_usd_per_kwh: coordinate differs" in capsys.readouterr().out
+    before, after = repair_store(reference_store, progress=False)
+    assert after.ok and before.flagged == []
+    assert files_of(reference_store) == original
+
+
+def test_unreadable_markers_count_as_missing(reference_store):
+    (reference_store / zstore.MARKERS / "0.0.1.json").write_text("[]")
+    (reference_store / zstore.MARKERS / "0.1.1.json").write_text('{"key": [0, 1')
+    report = verify_store(reference_store, progress=False)
+    assert {(f.chunk, f.problem) for f in report.findings} == {("0.0.1", MISSING_MARKER),
+                                                              ("0.1.1", MISSING_MARKER)}
+
+
+def test_overwrite_never_deletes_a_zarr_store_that_is_not_ours(tmp_path, small_spec):
+    import zarr
+
+    target = tmp_path / "theirs.zarr"
+    zarr.open_group(target, mode="w", zarr_format=3).attrs["owner"] = "someone else"
+    with pytest.raises(zstore.StoreError, match="not written by token-sweep"):
+        run(small_spec, store=target, overwrite=True, progress=False)
+    assert zarr.open_group(target, mode="r").attrs["owner"] == "someone else"
+
+
+def test_a_failed_creation_leaves_no_store_and_no_staging(tmp_path, small_spec, monkeypatch):
+    import xarray as xr
+
+    def boom(*args, **kwargs):
+        raise OSError("disk vanished")
+
+    monkeypatch.setattr(xr.Dataset, "to_zarr", boom)
+    with pytest.raises(OSError, match="disk vanished"):
+        run(small_spec, store=tmp_path / "s.zarr", progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_resume_into_a_folder_that_is_not_a_store_is_refused(tmp_path, small_spec):
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(zstore.StoreError, match="not a Zarr store; nothing to resume"):
+        run(small_spec, store=tmp_path / "plain", resume=True, progress=False)
+
+
+def test_an_unreachable_scheduler_is_exit_2_with_a_fix(tmp_path, sweep_file, capsys):
+    pytest.importorskip("distributed")
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        code = main(["run", str(sweep_file), "--store", str(tmp_path / "s.zarr"), "--scheduler",
+                     "tcp://127.0.0.1:9", "--no-progress"])
+    assert code == 2
+    assert "cannot reach the Dask scheduler" in capsys.readouterr().err
+    assert not (tmp_path / "s.zarr").exists()
