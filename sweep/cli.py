@@ -152,6 +152,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from sweep.summary import describe
 
     spec = load_config(args.file)
+    if spec.reduce is not None:
+        return _run_reduce(spec, args)
     plan = make_plan(spec, args.store)
     if args.dry_run:
         return _dry_run(plan, args)
@@ -175,6 +177,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.resume:
         print(f"resumed: computed {result.n_computed} of {plan.n_chunks} chunk(s), "
               f"{result.n_skipped} were already complete")
+    print(f"wrote {result.store}")
+    return EXIT_OK
+
+
+def _run_reduce(spec, args: argparse.Namespace) -> int:
+    """``sweep run`` of a file with a ``reduce`` section: statistics, not a stored grid."""
+    from sweep.reduce import describe_plan, make_reduce_plan, run_reduce
+    from sweep.summary import describe_reduce
+
+    for flag in ("resume", "scheduler", "cluster"):
+        if getattr(args, flag, None):
+            print(f"error: --{flag} applies to materialize runs, not to reduce mode "
+                  "(a reduce run writes only its small result)", file=sys.stderr)
+            return EXIT_USAGE
+    if args.dry_run:
+        print(describe_plan(make_reduce_plan(spec, args.store)))
+        return EXIT_OK
+    result = run_reduce(spec, store=args.store, overwrite=args.overwrite,
+                        progress=args.progress, num_workers=args.workers)
+    print(describe_reduce(result.dataset))
     print(f"wrote {result.store}")
     return EXIT_OK
 
@@ -235,7 +257,13 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from sweep.config import load_config
     from sweep.planner import make_plan
 
-    return _dry_run(make_plan(load_config(args.file), args.store), args)
+    spec = load_config(args.file)
+    if spec.reduce is not None:
+        from sweep.reduce import describe_plan, make_reduce_plan
+
+        print(describe_plan(make_reduce_plan(spec, args.store)))
+        return EXIT_OK
+    return _dry_run(make_plan(spec, args.store), args)
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -274,9 +302,10 @@ def _cmd_repair(args: argparse.Namespace) -> int:
 
 def _cmd_show(args: argparse.Namespace) -> int:
     from sweep import open_result
-    from sweep.summary import describe
+    from sweep.summary import describe, describe_reduce
 
-    print(describe(open_result(args.store)))
+    ds = open_result(args.store)
+    print(describe_reduce(ds) if ds.attrs.get("sweep_mode") == "reduce" else describe(ds))
     return EXIT_OK
 
 

@@ -124,6 +124,37 @@ class AxisSpec(_Strict):
         return self.labels is not None or self.presets is not None
 
 
+class HistogramSpec(_Strict):
+    """Fixed-bin histograms of every output (reduce mode)."""
+
+    bins: Integer = Field(default=256, ge=1, le=65536)
+    scale: Literal["linear", "log"] = "log"
+    #: per output ``[low, high]``; an output without one gets the extremes of a first pass
+    #: over a subsampled grid (points outside land in the under/overflow bins, counted)
+    range: dict[str, list[Number]] = Field(default_factory=dict)
+
+
+class CompareSpec(_Strict):
+    """Label pairs of a categorical axis to compare over every other dim (reduce mode)."""
+
+    axis: str
+    pairs: list[list[str]] = Field(min_length=1)
+    output: str | None = None
+
+
+class ReduceSpec(_Strict):
+    """Reduce mode: statistics over the ``over`` dims instead of a stored grid."""
+
+    over: list[str] = Field(min_length=1)
+    histogram: HistogramSpec | None = None
+    quantiles: list[Number] = Field(default_factory=list)
+    below: dict[str, list[Number]] = Field(default_factory=dict)
+    above: dict[str, list[Number]] = Field(default_factory=dict)
+    weights: dict[str, list[Number]] = Field(default_factory=dict)
+    compare: CompareSpec | None = None
+    question: str | None = None
+
+
 class SweepSpec(_Strict):
     """A validated sweep file (see the README's sweep-file reference)."""
 
@@ -138,6 +169,7 @@ class SweepSpec(_Strict):
     store: str | None = None
     notes: list[str] = Field(default_factory=list)
     headline: dict[str, Number] = Field(default_factory=dict)
+    reduce: ReduceSpec | None = None
 
     @model_validator(mode="after")
     def _check(self) -> SweepSpec:

@@ -151,3 +151,87 @@ def describe(ds: xr.Dataset) -> str:
     for note in _spec(ds).get("notes", []):
         lines.append(f"note: {note}")
     return "\n".join(lines)
+
+
+def describe_reduce(ds: xr.Dataset) -> str:
+    """A reduce result in words: per output a table over the kept coordinates (count, NaN,
+    min, mean, std, quantiles with their brackets, max, where the extremes are), threshold
+    fractions, and the label comparisons."""
+    spec = _spec(ds)
+    over = ds.attrs.get("sweep_over", [])
+    lines = [f"{ds.attrs.get('title', 'token-sweep reduce')}: "
+             f"{int(ds.attrs.get('sweep_n_points', 0)):,} points folded over "
+             f"{', '.join(over)}"]
+    if ds.attrs.get("sweep_question"):
+        lines.append(f"question: {ds.attrs['sweep_question']}")
+    if ds.attrs.get("sweep_weighted"):
+        lines.append("weighted over: " + ", ".join(ds.attrs["sweep_weighted"])
+                     + " (statistics are expectations)")
+    outputs = spec.get("outputs", [])
+    kept = [d for d in ds[f"{outputs[0]}_count"].dims] if outputs else []
+    for o in outputs:
+        unit = ds[f"{o}_min"].attrs.get("units", "")
+        lines.append("")
+        lines.append(f"{o} [{unit}]")
+        qs = list(ds["quantile"].values) if f"{o}_quantile" in ds else []
+        head = [" ".join(kept) or "all", "count", "NaN", "min", "mean", "std"]
+        head += [f"q{q:g}" for q in qs] + ["max"]
+        rows = [head]
+        where_lines = []
+        stacked = ds[[v for v in ds.data_vars if v.startswith(f"{o}_")]]
+        points = [dict(zip(kept, idx, strict=True))
+                  for idx in np.ndindex(*[ds.sizes[d] for d in kept])] if kept else [{}]
+        for pt in points:
+            sel = stacked.isel(pt)
+            label = " ".join(str(ds[d].values[i]) for d, i in pt.items()) or "all"
+            row = [label, f"{int(sel[f'{o}_count']):,}", f"{int(sel[f'{o}_nan_count']):,}",
+                   _num(float(sel[f"{o}_min"])), _num(float(sel[f"{o}_mean"])),
+                   _num(float(sel[f"{o}_std"]))]
+            for i in range(len(qs)):
+                row.append(f"{_num(float(sel[f'{o}_quantile'][i]))} "
+                           f"[{_num(float(sel[f'{o}_quantile_low'][i]))}, "
+                           f"{_num(float(sel[f'{o}_quantile_high'][i]))}]")
+            row.append(_num(float(sel[f"{o}_max"])))
+            rows.append(row)
+            where = []
+            for which in ("argmin", "argmax"):
+                coords = [f"{d}={_fmt(sel[f'{o}_{which}_{d}'].values)}" for d in over
+                          if f"{o}_{which}_{d}" in sel]
+                where.append(f"{which[3:]} at " + ", ".join(coords))
+            where_lines.append(f"    {label}: " + "; ".join(where))
+        lines.extend(_table(rows))
+        lines.extend(where_lines)
+        for section in ("below", "above"):
+            var = f"{o}_frac_{section}"
+            if var in ds:
+                for pt in points:
+                    sel = ds[var].isel(pt)
+                    label = " ".join(str(ds[d].values[i]) for d, i in pt.items()) or "all"
+                    fr = ", ".join(f"{section} {_num(float(t))}: {float(f):.1%}" for t, f in
+                                   zip(ds[f"{o}_{section}"].values, sel.values, strict=True))
+                    lines.append(f"  {label}: share of points {fr}")
+    if "pair" in ds.dims:
+        out = ds["compare_frac_first_lower"].attrs.get("output", "")
+        lines.append("")
+        lines.append(f"comparisons of {out} over every other dim")
+        for i, pair in enumerate(ds["pair"].values):
+            first = pair.split(" vs ")[0]
+            text = (f"  {pair}: {first} lower at {float(ds.compare_frac_first_lower[i]):.1%} "
+                    f"of points; ratio min {_num(float(ds.compare_ratio_min[i]))}, geometric "
+                    f"mean {_num(float(ds.compare_ratio_geomean[i]))}, max "
+                    f"{_num(float(ds.compare_ratio_max[i]))}")
+            if "compare_ratio_quantile" in ds:
+                text += "; quantiles " + ", ".join(
+                    f"q{q:g} {_num(float(v))}" for q, v in
+                    zip(ds["quantile"].values, ds.compare_ratio_quantile[i].values, strict=True))
+            lines.append(text)
+    lines.append("")
+    lines.append(f"{ds.attrs.get('sweep_n_blocks')} block(s) in "
+                 f"{ds.attrs.get('sweep_elapsed_s')} s "
+                 f"({_num(float(ds.attrs.get('sweep_points_per_s') or 0) / 1e9)} G points/s)")
+    return "\n".join(lines)
+
+
+def _fmt(v) -> str:
+    v = v.item() if hasattr(v, "item") else v
+    return _num(v) if isinstance(v, float) else str(v)

@@ -247,4 +247,84 @@ def semantic_problems(spec: SweepSpec) -> list[Problem]:
                                    + ", ".join(spec.axes) + _suggest(axis_name, list(spec.axes))))
             elif size < 1:
                 out.append(Problem(path, size, "a chunk size >= 1"))
+    if spec.reduce is not None:
+        out.extend(_reduce_problems(spec))
     return out
+
+
+def _reduce_problems(spec: SweepSpec) -> list[Problem]:
+    """Checks of the ``reduce`` section against the axes and outputs."""
+    red = spec.reduce
+    out: list[Problem] = []
+    axes = list(spec.axes)
+    for i, name in enumerate(red.over):
+        if name not in spec.axes:
+            out.append(Problem(f"reduce.over[{i}]", name, "an axis name, one of "
+                               + ", ".join(axes) + _suggest(name, axes)))
+        elif red.over.index(name) != i:
+            out.append(Problem(f"reduce.over[{i}]", name, "each axis once (duplicate)"))
+    for section in ("below", "above"):
+        for name, values in getattr(red, section).items():
+            if name not in spec.outputs:
+                out.append(Problem(f"reduce.{section}.{name}", name,
+                                   "one of the sweep's outputs: " + ", ".join(spec.outputs)))
+            if not values:
+                out.append(Problem(f"reduce.{section}.{name}", values, "at least one threshold"))
+    for i, q in enumerate(red.quantiles):
+        if not 0.0 < q < 1.0:
+            out.append(Problem(f"reduce.quantiles[{i}]", q, "a probability in (0, 1)"))
+    if red.quantiles and red.histogram is None:
+        out.append(Problem("reduce.quantiles", red.quantiles,
+                           "a `histogram` too: quantiles are read from it"))
+    if red.histogram is not None:
+        for name, bounds in red.histogram.range.items():
+            path = f"reduce.histogram.range.{name}"
+            if name not in spec.outputs:
+                out.append(Problem(path, name, "one of the sweep's outputs: "
+                                   + ", ".join(spec.outputs)))
+            elif len(bounds) != 2 or not bounds[0] < bounds[1]:
+                out.append(Problem(path, bounds, "[low, high] with low < high"))
+            elif red.histogram.scale == "log" and not bounds[0] > 0:
+                out.append(Problem(path, bounds, "low > 0 on a log scale"))
+    for name, probs in red.weights.items():
+        path = f"reduce.weights.{name}"
+        if name not in red.over:
+            out.append(Problem(path, name, "an axis of reduce.over (weights make statistics "
+                               "expectations over the folded dims)"))
+            continue
+        axis = spec.axes[name]
+        n = _axis_length(axis)
+        if n is not None and len(probs) != n:
+            out.append(Problem(path, len(probs), f"{n} weights, one per value of the axis"))
+        if any(p < 0 for p in probs) or not sum(probs) > 0:
+            out.append(Problem(path, probs, "weights >= 0 with a positive sum"))
+    if red.compare is not None:
+        c = red.compare
+        axis = spec.axes.get(c.axis)
+        if axis is None or not axis.categorical:
+            cats = [n for n, a in spec.axes.items() if a.categorical]
+            out.append(Problem("reduce.compare.axis", c.axis, "a categorical axis, one of "
+                               + (", ".join(cats) or "(none in this sweep)")))
+        else:
+            labels = axis.labels if axis.labels is not None else axis.presets
+            for i, pair in enumerate(c.pairs):
+                if len(pair) != 2 or pair[0] == pair[1] or any(x not in labels for x in pair):
+                    out.append(Problem(f"reduce.compare.pairs[{i}]", pair,
+                                       "two different labels of axes." + c.axis + ": "
+                                       + ", ".join(labels)))
+        if c.output is not None and c.output not in spec.outputs:
+            out.append(Problem("reduce.compare.output", c.output,
+                               "one of the sweep's outputs: " + ", ".join(spec.outputs)))
+    return out
+
+
+def _axis_length(axis: AxisSpec) -> int | None:
+    """The number of values of an axis (None when it cannot be told before resolving)."""
+    for key in ("values", "labels", "presets"):
+        if getattr(axis, key) is not None:
+            return len(getattr(axis, key))
+    if axis.linspace is not None:
+        return axis.linspace.num
+    if axis.geomspace is not None:
+        return axis.geomspace.num
+    return None

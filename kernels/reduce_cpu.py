@@ -1,0 +1,343 @@
+"""Numba CPU kernels for reduce mode: evaluate a block of the grid and fold every point into
+per-group partial statistics, never into a full-size array.
+
+A block is walked row by row as in materialize mode (``sweep.kernels.cpu``): a row's outer
+indices are decoded once, each output's row is evaluated by the same vectorized row loop
+into a small row buffer, and that buffer is folded into the partials of its group (the
+flat index over the kept dims). When the innermost dim is folded, a whole row belongs to
+one group and is folded as a unit: its weighted mean and sum of squared deviations by two
+passes over the row, merged into the group by Chan's formula; when the innermost dim is
+kept, every point is merged on its own (the same formula with one point).
+
+Partials, per group ``g`` and output ``k`` (all float64 or int64):
+
+``n[g, k]``        points that are not NaN; ``nan[g, k]``: NaN points
+``w[g, k]``        sum of weights of the non-NaN points
+``mean``, ``m2``   weighted mean and sum of weighted squared deviations (Chan/West)
+``lo``, ``hi``     extremes; ``ilo``, ``ihi``: flat grid index of the first point reaching them
+``hn``, ``hw``     histogram counts and weights, bins ``0..nb+1`` (0: below the range, or
+                   not positive on a log scale; nb+1: above)
+``tb``, ``ta``     weight of the points below / above each threshold
+
+Merging two partials (:func:`merge_into`) is exact for counts, extremes and histograms and
+is Chan's parallel formula for mean and m2, so results do not depend on the chunking
+beyond floating-point rounding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import types
+from pathlib import Path
+
+import numba
+import numpy as np
+
+from sweep.kernels import cpu
+from sweep.kernels.cpu import _NIN, _fill_block, _row_loop, _row_scalars
+
+_JIT = numba.njit(nogil=True, error_model="numpy")
+# cached on disk like the materialize kernel, invalidated when this file, the CPU kernel's
+# row functions or the formulas change
+_FINGERPRINT = hashlib.sha256(
+    (cpu._FINGERPRINT + hashlib.sha256(Path(__file__).read_bytes()).hexdigest()).encode()
+).hexdigest()
+
+
+def _bin_of(x, lo, inv_width, nb, log_scale):
+    # bin 1..nb inside [lo, lo + nb/inv_width); 0 below (or not positive on a log scale);
+    # nb + 1 at or above the top edge
+    if log_scale:
+        if not x > 0.0:
+            return 0
+        t = (math.log(x) - lo) * inv_width
+    else:
+        t = (x - lo) * inv_width
+    if t < 0.0:
+        return 0
+    if t >= nb:
+        return nb + 1
+    return int(t) + 1
+
+
+_bin_of = numba.njit(inline="always", error_model="numpy")(_bin_of)
+
+
+def _merge(n, w, mean, m2, g, k, nb_, wb, meanb, m2b):
+    # Chan et al.: fold (nb_, wb, meanb, m2b) into the partial of group g, output k
+    if wb <= 0.0:
+        n[g, k] += nb_
+        return
+    wa = w[g, k]
+    if wa <= 0.0:
+        n[g, k] += nb_
+        w[g, k] = wb
+        mean[g, k] = meanb
+        m2[g, k] = m2b
+        return
+    tot = wa + wb
+    delta = meanb - mean[g, k]
+    mean[g, k] += delta * (wb / tot)
+    m2[g, k] += m2b + delta * delta * (wa * wb / tot)
+    w[g, k] = tot
+    n[g, k] += nb_
+
+
+_merge = numba.njit(inline="always", error_model="numpy")(_merge)
+
+
+# The row evaluator of a kernel: each compiled kernel gets its own, specialized on the
+# innermost-axis mask and the wanted outputs (see _kernel), in a copy of these globals.
+_row_values = None
+
+
+def _fold_block(table, bind, shape, start, codes, kept_stride, grid_stride, weights,
+                edges_lo, edges_inv, nb, log_scale, below, above,
+                n, nan, w, mean, m2, lo, hi, ilo, ihi, hn, hw, tb, ta):
+    """Fold every point of one block into the partials (see the module docstring).
+
+    ``start[d]`` is the block's offset in the grid along dim d; ``kept_stride[d]`` the
+    stride of dim d in the flat group index (0 for folded dims); ``grid_stride[d]`` its
+    stride in the flat grid index; ``weights[d, i]`` the weight of position i of the block
+    along dim d (1 where unweighted). ``edges_lo[k]``/``edges_inv[k]``: the histogram's
+    lower edge (its log on a log scale) and bins per unit for output k (nb bins; nb = 0:
+    no histogram). ``below``/``above``: thresholds (NaN-padded), shape (n_out, n_thr).
+    """
+    ndim = shape.shape[0]
+    last = ndim - 1
+    inner = shape[last]
+    rows = 1
+    for d in range(last):
+        rows *= shape[d]
+    n_out = codes.shape[0]
+    crf_inner = bind[3] == last or bind[2] == last
+    work = np.empty((_NIN + 1, inner), dtype=np.float64)
+    rv = np.empty(_NIN + 1, dtype=np.float64)
+    idx = np.zeros(ndim, dtype=np.int64)
+    buf = np.empty(inner, dtype=np.float64)
+    winner = np.empty(inner, dtype=np.float64)
+    for j in range(inner):
+        winner[j] = weights[last, j]
+    _fill_block(work, table, bind, inner, last)
+    inner_kept = kept_stride[last] != 0
+    n_thr_b = below.shape[1]
+    n_thr_a = above.shape[1]
+    for r in range(rows):
+        rem = r
+        for d in range(last - 1, -1, -1):
+            idx[d] = rem % shape[d]
+            rem //= shape[d]
+        g_row = 0
+        flat_row = 0
+        w_row = 1.0
+        for d in range(last):
+            g_row += (start[d] + idx[d]) * kept_stride[d]
+            flat_row += (start[d] + idx[d]) * grid_stride[d]
+            w_row *= weights[d, idx[d]]
+        flat_row += start[last] * grid_stride[last]
+        _row_scalars(rv, work, table, bind, idx, inner, last, crf_inner)
+        for k in range(n_out):
+            _row_values(work, rv, codes[k], inner, buf)
+            if inner_kept:
+                for j in range(inner):
+                    g = g_row + (start[last] + j) * kept_stride[last]
+                    _fold_points(buf, j, j + 1, g, k, w_row, winner, flat_row,
+                                 grid_stride[last], edges_lo[k], edges_inv[k], nb, log_scale,
+                                 below, above, n_thr_b, n_thr_a, n, nan, w, mean, m2, lo, hi,
+                                 ilo, ihi, hn, hw, tb, ta)
+            else:
+                _fold_points(buf, 0, inner, g_row, k, w_row, winner, flat_row,
+                             grid_stride[last], edges_lo[k], edges_inv[k], nb, log_scale,
+                             below, above, n_thr_b, n_thr_a, n, nan, w, mean, m2, lo, hi,
+                             ilo, ihi, hn, hw, tb, ta)
+
+
+def _fold_points(buf, j0, j1, g, k, w_row, winner, flat_row, inner_stride, elo, einv, nb,
+                 log_scale, below, above, n_thr_b, n_thr_a, n, nan, w, mean, m2, lo, hi, ilo,
+                 ihi, hn, hw, tb, ta):
+    # pass 1: counts, weight, weighted sum, extremes, histogram, thresholds
+    cnt = 0
+    n_nan = 0
+    sw = 0.0
+    swx = 0.0
+    for j in range(j0, j1):
+        x = buf[j]
+        if x != x:
+            n_nan += 1
+            continue
+        wt = w_row * winner[j]
+        cnt += 1
+        sw += wt
+        swx += wt * x
+        if not lo[g, k] <= x:
+            lo[g, k] = x
+            ilo[g, k] = flat_row + j * inner_stride
+        if not hi[g, k] >= x:
+            hi[g, k] = x
+            ihi[g, k] = flat_row + j * inner_stride
+        if nb > 0:
+            b = _bin_of(x, elo, einv, nb, log_scale)
+            hn[g, k, b] += 1
+            hw[g, k, b] += wt
+        for t in range(n_thr_b):
+            if x < below[k, t]:
+                tb[g, k, t] += wt
+        for t in range(n_thr_a):
+            if x > above[k, t]:
+                ta[g, k, t] += wt
+    nan[g, k] += n_nan
+    if cnt == 0:
+        return
+    if sw > 0.0:
+        mu = swx / sw
+        s2 = 0.0   # pass 2: squared deviations from the row's own mean (no cancellation)
+        for j in range(j0, j1):
+            x = buf[j]
+            if x == x:
+                d = x - mu
+                s2 += w_row * winner[j] * d * d
+        _merge(n, w, mean, m2, g, k, cnt, sw, mu, s2)
+    else:
+        n[g, k] += cnt
+
+
+_fold_points = numba.njit(inline="always", error_model="numpy")(_fold_points)
+
+
+
+def _ratio_block(table_a, table_b, bind, shape, weights, elo, einv, nb, code_,
+                 stats, hn, hw):
+    """Compare two labels over one block (the compare axis fixed in each table): per point
+    ``r = a / b``. ``stats`` accumulates [n, nan, weight, weight where a < b, weight where
+    a == b, min r, max r, sum w*log r over positive r, weight of positive r]; ``hn``/``hw``
+    a log-scale histogram of r (bins as in :func:`fold_block`)."""
+    ndim = shape.shape[0]
+    last = ndim - 1
+    inner = shape[last]
+    rows = 1
+    for d in range(last):
+        rows *= shape[d]
+    crf_inner = bind[3] == last or bind[2] == last
+    work_a = np.empty((_NIN + 1, inner), dtype=np.float64)
+    work_b = np.empty((_NIN + 1, inner), dtype=np.float64)
+    rv_a = np.empty(_NIN + 1, dtype=np.float64)
+    rv_b = np.empty(_NIN + 1, dtype=np.float64)
+    idx = np.zeros(ndim, dtype=np.int64)
+    va = np.empty(inner, dtype=np.float64)
+    vb = np.empty(inner, dtype=np.float64)
+    _fill_block(work_a, table_a, bind, inner, last)
+    _fill_block(work_b, table_b, bind, inner, last)
+    for r in range(rows):
+        rem = r
+        w_row = 1.0
+        for d in range(last - 1, -1, -1):
+            idx[d] = rem % shape[d]
+            rem //= shape[d]
+            w_row *= weights[d, idx[d]]
+        _row_scalars(rv_a, work_a, table_a, bind, idx, inner, last, crf_inner)
+        _row_scalars(rv_b, work_b, table_b, bind, idx, inner, last, crf_inner)
+        _row_values(work_a, rv_a, code_, inner, va)
+        _row_values(work_b, rv_b, code_, inner, vb)
+        for j in range(inner):
+            a = va[j]
+            b = vb[j]
+            if a != a or b != b:
+                stats[1] += 1
+                continue
+            wt = w_row * weights[last, j]
+            stats[0] += 1
+            stats[2] += wt
+            if a < b:
+                stats[3] += wt
+            elif a == b:
+                stats[4] += wt
+            if b != 0.0:
+                q = a / b
+                if not stats[5] <= q:
+                    stats[5] = q
+                if not stats[6] >= q:
+                    stats[6] = q
+                if q > 0.0:
+                    stats[7] += wt * math.log(q)
+                    stats[8] += wt
+                if nb > 0:
+                    bb = _bin_of(q, elo, einv, nb, True)
+                    hn[bb] += 1
+                    hw[bb] += wt
+
+
+def _make_row_values(mask: int, codes: tuple[int, ...]):
+    # as cpu._make_kernel: MASK (inputs along the innermost axis) and the wanted codes are
+    # closure constants (plain ints and bools, for Numba's cache key), so only the needed
+    # outputs are compiled and each row loop is straight-line, vectorizable code
+    MASK = mask  # noqa: N806
+    W0, W1, W2, W3, W4, W5, W6, W7, W8, W9, W10, W11, W12, W13 = (  # noqa: N806
+        k in codes for k in range(14))
+
+    def _row_values(work, rv, code, inner, buf):
+        if W0 and code == 0:
+            _row_loop(work, rv, 0, inner, buf, MASK)
+        elif W1 and code == 1:
+            _row_loop(work, rv, 1, inner, buf, MASK)
+        elif W2 and code == 2:
+            _row_loop(work, rv, 2, inner, buf, MASK)
+        elif W3 and code == 3:
+            _row_loop(work, rv, 3, inner, buf, MASK)
+        elif W4 and code == 4:
+            _row_loop(work, rv, 4, inner, buf, MASK)
+        elif W5 and code == 5:
+            _row_loop(work, rv, 5, inner, buf, MASK)
+        elif W6 and code == 6:
+            _row_loop(work, rv, 6, inner, buf, MASK)
+        elif W7 and code == 7:
+            _row_loop(work, rv, 7, inner, buf, MASK)
+        elif W8 and code == 8:
+            _row_loop(work, rv, 8, inner, buf, MASK)
+        elif W9 and code == 9:
+            _row_loop(work, rv, 9, inner, buf, MASK)
+        elif W10 and code == 10:
+            _row_loop(work, rv, 10, inner, buf, MASK)
+        elif W11 and code == 11:
+            _row_loop(work, rv, 11, inner, buf, MASK)
+        elif W12 and code == 12:
+            _row_loop(work, rv, 12, inner, buf, MASK)
+        elif W13 and code == 13:
+            _row_loop(work, rv, 13, inner, buf, MASK)
+
+    return numba.njit(inline="always", error_model="numpy")(_row_values)
+
+
+_KERNELS: dict[tuple[str, int, tuple[int, ...]], object] = {}
+_LOCK = threading.Lock()
+
+
+def _kernel(kind: str, mask: int, codes: tuple[int, ...]):
+    key = (kind, mask, tuple(sorted(set(codes))))
+    with _LOCK:
+        if key not in _KERNELS:
+            row_values = _make_row_values(mask, key[2])
+            template = _fold_block if kind == "fold" else _ratio_block
+            glob = dict(template.__globals__)
+            glob["_row_values"] = row_values
+            name = f"_{kind}_m{mask}_c{'_'.join(map(str, key[2]))}"
+            fn = types.FunctionType(template.__code__, glob, name)
+            fn.__qualname__ = name
+            _KERNELS[key] = cpu._cached(_JIT(fn), _FINGERPRINT)
+        return _KERNELS[key]
+
+
+def fold_block(table, bind, shape, start, codes, *args):
+    """Compile (once per mask and set of outputs, cached on disk) and run the fold kernel;
+    arguments as :func:`_fold_block`."""
+    mask = cpu.inner_mask(bind, shape.shape[0])
+    _kernel("fold", mask, tuple(int(c) for c in codes))(table, bind, shape, start, codes,
+                                                        *args)
+
+
+def ratio_block(table_a, table_b, bind, shape, weights, elo, einv, nb, code, stats, hn, hw):
+    """Compile (cached) and run the comparison kernel; arguments as :func:`_ratio_block`."""
+    mask = cpu.inner_mask(bind, shape.shape[0])
+    _kernel("ratio", mask, (int(code),))(table_a, table_b, bind, shape, weights, elo, einv,
+                                          nb, code, stats, hn, hw)

@@ -1,0 +1,655 @@
+"""Reduce mode: statistics over huge grids without materializing them.
+
+A sweep file with a ``reduce:`` section folds the ``over`` dims away and keeps the others.
+The grid is cut into large blocks (kept dims whole, so every block's partials cover every
+group); each block is evaluated and folded into partial statistics by a fused kernel
+(``sweep.kernels.reduce_cpu``), and the partials are merged by a Dask tree reduction. The
+result is a small xarray Dataset, written to the sweep's store and printed as a table.
+
+Statistics per output and kept coordinate: count of non-NaN points and of NaN points, sum
+of weights, min and max with the coordinates of the first point reaching them (argmin /
+argmax), weighted mean and standard deviation (float64, Chan's merge), a histogram on fixed
+bins (linear or log; bounds given, or the extremes of a first pass over a subsampled grid,
+with under/overflow bins), quantiles read from the histogram with the bin that brackets
+each (the error bound), and the weight fraction below/above thresholds. Comparisons of two
+labels of a categorical axis over every other dim: the weight fraction where the first is
+smaller, and the distribution of the ratio first/second. Weights: a probability per value
+of a folded axis, so that statistics become expectations; uniform when absent.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dask
+import numpy as np
+import xarray as xr
+
+from sweep import store as zstore
+from sweep._version import __version__
+from sweep.config import SweepSpec
+from sweep.formulas import INPUTS, OUTPUTS
+from sweep.model import OUTPUT_SPECS
+from sweep.planner import ChunkInputs, ChunkKey, Plan, auto_chunks, human_bytes, make_plan
+from sweep.progress import ChunkProgress
+
+#: Target points per reduce task, and the most tasks a reduce plan may have.
+BLOCK_POINTS = 2**26
+MAX_TASKS = 10_000
+#: Points of the subsampled grid that finds histogram bounds when none are given.
+PILOT_POINTS = 2**18
+#: Fan-in of the tree reduction.
+FAN_IN = 8
+#: The most memory one task's partial statistics may take.
+PARTIAL_BYTES_MAX = 256 * 2**20
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def make_reduce_plan(spec: SweepSpec, store: str | Path | None = None,
+                     block_points: int = BLOCK_POINTS) -> Plan:
+    """The plan of a reduce sweep: the grid in blocks of about ``block_points`` points, kept
+    dims whole, at most :data:`MAX_TASKS` blocks. Computes nothing."""
+    if spec.reduce is None:
+        raise ValueError("the sweep has no reduce section")
+    base = make_plan(spec, store)
+    kept = [d for d, name in enumerate(base.dims) if name not in spec.reduce.over]
+    fixed = {d: base.shape[d] for d in kept}
+    target = block_points
+    while True:
+        block = auto_chunks(base.shape, 1, fixed, target)
+        n_blocks = math.prod(-(-n // c) for n, c in zip(base.shape, block, strict=True))
+        if n_blocks <= MAX_TASKS:
+            break
+        target *= 2
+    plan = Plan(spec=spec, axes=base.axes, chunk_shape=block, store=base.store,
+                constants=base.constants)
+    n_groups = math.prod(base.shape[d] for d in kept)
+    bins = spec.reduce.histogram.bins + 2 if spec.reduce.histogram else 1
+    thresholds = max((len(v) for v in (*spec.reduce.below.values(),
+                                       *spec.reduce.above.values())), default=0)
+    partial = n_groups * len(spec.outputs) * (8 * 9 + 16 * bins + 16 * thresholds)
+    if partial > PARTIAL_BYTES_MAX:
+        from sweep.planner import PlanError
+
+        raise PlanError(
+            f"reduce partials of {human_bytes(partial)} per task ({n_groups:,} kept "
+            f"coordinate(s) x {len(spec.outputs)} output(s) x {bins} histogram bins), over "
+            f"{human_bytes(PARTIAL_BYTES_MAX)}; fold more dims (reduce.over) or use fewer bins")
+    return plan
+
+
+def _weights(plan: Plan) -> list[np.ndarray]:
+    """Per dim, the normalized weight of each value (ones where unweighted)."""
+    out = []
+    for a in plan.axes:
+        given = plan.spec.reduce.weights.get(a.name)
+        if given is None:
+            out.append(np.ones(len(a)))
+        else:
+            w = np.asarray(given, dtype=np.float64)
+            out.append(w / w.sum())
+    return out
+
+
+# --------------------------------------------------------------------------- partials
+
+
+@dataclass
+class Partials:
+    """Partial statistics of some blocks (see ``sweep.kernels.reduce_cpu``)."""
+
+    n: np.ndarray
+    nan: np.ndarray
+    w: np.ndarray
+    mean: np.ndarray
+    m2: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    ilo: np.ndarray
+    ihi: np.ndarray
+    hn: np.ndarray
+    hw: np.ndarray
+    tb: np.ndarray
+    ta: np.ndarray
+
+    @classmethod
+    def empty(cls, n_groups: int, n_out: int, nb: int, n_below: int, n_above: int
+              ) -> Partials:
+        shape = (n_groups, n_out)
+        return cls(n=np.zeros(shape, np.int64), nan=np.zeros(shape, np.int64),
+                   w=np.zeros(shape), mean=np.zeros(shape), m2=np.zeros(shape),
+                   lo=np.full(shape, np.nan), hi=np.full(shape, np.nan),
+                   ilo=np.full(shape, -1, np.int64), ihi=np.full(shape, -1, np.int64),
+                   hn=np.zeros((*shape, nb + 2 if nb else 1), np.int64),
+                   hw=np.zeros((*shape, nb + 2 if nb else 1)),
+                   tb=np.zeros((*shape, n_below)), ta=np.zeros((*shape, n_above)))
+
+
+def merge(a: Partials, b: Partials) -> Partials:
+    """``a`` and ``b`` combined (exact for counts, extremes and histograms; Chan's formula
+    for mean and m2; ties of extremes keep the smaller flat index, as NumPy's argmin)."""
+    wa, wb = a.w, b.w
+    tot = wa + wb
+    with np.errstate(invalid="ignore", divide="ignore"):
+        delta = b.mean - a.mean
+        frac = np.where(tot > 0, wb / np.where(tot > 0, tot, 1.0), 0.0)
+        mean = np.where(wa > 0, np.where(wb > 0, a.mean + delta * frac, a.mean), b.mean)
+        cross = np.where((wa > 0) & (wb > 0), delta * delta * wa * wb / np.where(tot > 0, tot, 1),
+                         0.0)
+    m2 = a.m2 + b.m2 + cross
+    take_lo = (b.lo < a.lo) | np.isnan(a.lo) | ((b.lo == a.lo) & (b.ilo < a.ilo) & (b.ilo >= 0))
+    take_lo &= ~np.isnan(b.lo)
+    take_hi = (b.hi > a.hi) | np.isnan(a.hi) | ((b.hi == a.hi) & (b.ihi < a.ihi) & (b.ihi >= 0))
+    take_hi &= ~np.isnan(b.hi)
+    return Partials(n=a.n + b.n, nan=a.nan + b.nan, w=tot, mean=mean, m2=m2,
+                    lo=np.where(take_lo, b.lo, a.lo), hi=np.where(take_hi, b.hi, a.hi),
+                    ilo=np.where(take_lo, b.ilo, a.ilo), ihi=np.where(take_hi, b.ihi, a.ihi),
+                    hn=a.hn + b.hn, hw=a.hw + b.hw, tb=a.tb + b.tb, ta=a.ta + b.ta)
+
+
+def merge_all(*parts: Partials) -> Partials:
+    """Every partial merged, left to right."""
+    out = parts[0]
+    for p in parts[1:]:
+        out = merge(out, p)
+    return out
+
+
+@dataclass
+class _Context:
+    """What every block task of a reduce run shares."""
+
+    codes: np.ndarray
+    kept_stride: np.ndarray
+    grid_stride: np.ndarray
+    weights: list[np.ndarray]
+    edges_lo: np.ndarray
+    edges_inv: np.ndarray
+    nb: int
+    log_scale: bool
+    below: np.ndarray
+    above: np.ndarray
+    n_groups: int
+
+
+def _block_weights(plan: Plan, key: ChunkKey, weights: list[np.ndarray]) -> np.ndarray:
+    width = max(key.shape)
+    out = np.ones((len(key.shape), width))
+    for d, (a, b) in enumerate(zip(key.start, key.stop, strict=True)):
+        out[d, : b - a] = weights[d][a:b]
+    return out
+
+
+def _block_task(plan: Plan, key: ChunkKey, ctx: _Context) -> Partials:
+    from sweep.kernels import reduce_cpu
+
+    inputs = plan.chunk_inputs(key)
+    p = Partials.empty(ctx.n_groups, len(ctx.codes), ctx.nb, ctx.below.shape[1],
+                       ctx.above.shape[1])
+    reduce_cpu.fold_block(
+        inputs.table, inputs.bind, np.asarray(inputs.shape, np.int64),
+        np.asarray(key.start, np.int64), ctx.codes, ctx.kept_stride, ctx.grid_stride,
+        _block_weights(plan, key, ctx.weights), ctx.edges_lo, ctx.edges_inv, ctx.nb,
+        ctx.log_scale, ctx.below, ctx.above, p.n, p.nan, p.w, p.mean, p.m2, p.lo, p.hi,
+        p.ilo, p.ihi, p.hn, p.hw, p.tb, p.ta)
+    return p
+
+
+# --------------------------------------------------------------------------- pilot
+
+
+def _subsampled_inputs(plan: Plan, points: int = PILOT_POINTS) -> ChunkInputs:
+    """The grid thinned to about ``points`` points, evenly spaced indices (ends included)."""
+    per_axis = max(2, int(points ** (1 / len(plan.shape))))
+    picks = [np.unique(np.linspace(0, n - 1, min(n, per_axis)).round().astype(np.int64))
+             for n in plan.shape]
+    shape = tuple(len(p) for p in picks)
+    table = np.full((len(INPUTS), max(shape)), np.nan)
+    bind = np.full(len(INPUTS), -1, np.int64)
+    for i, name in enumerate(INPUTS):
+        if name in plan.constants:
+            table[i, 0] = plan.constants[name]
+    for d, axis in enumerate(plan.axes):
+        for name, values in axis.binds.items():
+            i = INPUTS.index(name)
+            bind[i] = d
+            table[i, : shape[d]] = np.asarray(values)[picks[d]]
+    return ChunkInputs(table=table, bind=bind, shape=shape)
+
+
+def _edges_for(values: np.ndarray, log_scale: bool) -> tuple[float, float]:
+    v = values[np.isfinite(values)]
+    if log_scale:
+        v = v[v > 0]
+    if v.size == 0:
+        return (1e-6, 1.0) if log_scale else (0.0, 1.0)
+    lo, hi = float(v.min()), float(v.max())
+    if lo == hi:
+        lo, hi = (lo / 2, hi * 2) if log_scale else (lo - 0.5, hi + 0.5)
+    return lo, hi
+
+
+def histogram_ranges(plan: Plan) -> dict[str, tuple[float, float]]:
+    """Histogram bounds per output: given in the file, else the extremes of a first pass over
+    a subsampled grid (:data:`PILOT_POINTS` points)."""
+    h = plan.spec.reduce.histogram
+    out = {name: (float(b[0]), float(b[1])) for name, b in h.range.items()}
+    missing = [o for o in plan.outputs if o not in out]
+    if missing:
+        from sweep.backends import get_backend
+
+        codes = np.asarray([OUTPUTS.index(o) for o in missing], np.int64)
+        values, _ = get_backend("numba").compute(_subsampled_inputs(plan), codes,
+                                                 np.dtype(np.float64))
+        for k, name in enumerate(missing):
+            out[name] = _edges_for(values[k].ravel(), h.scale == "log")
+    return out
+
+
+# --------------------------------------------------------------------------- run
+
+
+@dataclass
+class ReduceResult:
+    """The outcome of :func:`run_reduce`."""
+
+    plan: Plan
+    dataset: xr.Dataset
+    seconds: float
+    store: Path | None
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def points_per_second(self) -> float:
+        """Grid points folded per second (main pass; comparisons not counted)."""
+        return self.plan.n_points / self.seconds if self.seconds > 0 else float("nan")
+
+
+def _strides(shape: tuple[int, ...], dims: list[int]) -> np.ndarray:
+    """Row-major strides of the sub-grid of ``dims`` (0 for the other dims)."""
+    out = np.zeros(len(shape), np.int64)
+    s = 1
+    for d in reversed(dims):
+        out[d] = s
+        s *= shape[d]
+    return out
+
+
+def run_reduce(spec: SweepSpec, *, store: str | Path | None = None, overwrite: bool = False,
+               progress: bool | None = None, num_workers: int | None = None,
+               write: bool = True, block_points: int = BLOCK_POINTS) -> ReduceResult:
+    """Run a reduce sweep: fold the grid into statistics, write them to the store (with
+    ``write``) and return them. The target is checked before anything is computed."""
+    from sweep.backends import default_workers
+
+    plan = make_reduce_plan(spec, store, block_points)
+    if write:
+        zstore.check_target(plan.store, overwrite)
+    red = spec.reduce
+    t0 = time.perf_counter()
+    kept = [d for d, name in enumerate(plan.dims) if name not in red.over]
+    n_groups = math.prod(plan.shape[d] for d in kept)
+    hist = red.histogram
+    nb = hist.bins if hist else 0
+    log_scale = bool(hist and hist.scale == "log")
+    ranges = histogram_ranges(plan) if hist else {}
+    edges_lo = np.zeros(len(plan.outputs))
+    edges_inv = np.zeros(len(plan.outputs))
+    for k, o in enumerate(plan.outputs):
+        if hist:
+            lo, hi = ranges[o]
+            lo, hi = (math.log(lo), math.log(hi)) if log_scale else (lo, hi)
+            edges_lo[k], edges_inv[k] = lo, nb / (hi - lo)
+    below = _thresholds(plan, red.below)
+    above = _thresholds(plan, red.above)
+    ctx = _Context(codes=plan.output_codes, kept_stride=_strides(plan.shape, kept),
+                   grid_stride=_strides(plan.shape, list(range(len(plan.shape)))),
+                   weights=_weights(plan), edges_lo=edges_lo, edges_inv=edges_inv, nb=nb,
+                   log_scale=log_scale, below=below, above=above, n_groups=n_groups)
+    keys = list(plan.keys())
+    # warm-up: compile once, outside the timed and parallel part
+    _block_task(plan, ChunkKey(keys[0].index, keys[0].start,
+                               tuple(a + 1 for a in keys[0].start)), ctx)
+    tasks = [dask.delayed(_block_task, pure=False)(plan, key, ctx,
+                                                   dask_key_name=f"block-{key.name}")
+             for key in keys]
+    level = 0
+    while len(tasks) > 1:
+        tasks = [dask.delayed(merge_all, pure=False)(*tasks[i:i + FAN_IN],
+                                                     dask_key_name=f"merge-{level}-{i}")
+                 for i in range(0, len(tasks), FAN_IN)]
+        level += 1
+    sizes = {f"block-{key.name}": key.size for key in keys}
+    with ChunkProgress(sizes, enabled=progress, label=f"{spec.name} (reduce)"):
+        (total,) = dask.compute(tasks[0], scheduler="threads",
+                                num_workers=num_workers or default_workers())
+    seconds = time.perf_counter() - t0
+    compare = _compare(plan, ctx, progress, num_workers) if red.compare else None
+    ds = to_dataset(plan, total, ranges, compare, seconds)
+    result = ReduceResult(plan=plan, dataset=ds, seconds=seconds,
+                          store=plan.store if write else None)
+    if write:
+        _write(plan.store, ds, overwrite)
+    return result
+
+
+def _thresholds(plan: Plan, given: dict[str, list[float]]) -> np.ndarray:
+    n = max((len(v) for v in given.values()), default=0)
+    out = np.full((len(plan.outputs), n), np.nan)
+    for k, o in enumerate(plan.outputs):
+        vals = given.get(o, [])
+        out[k, : len(vals)] = vals
+    return out
+
+
+def _write(path: Path, ds: xr.Dataset, overwrite: bool) -> None:
+    """Write the (small) result next to the target, then rename it into place."""
+    zstore.check_target(path, overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.creating-{uuid.uuid4().hex[:8]}")
+    try:
+        ds.to_zarr(staging, mode="w-", zarr_format=3, consolidated=False)
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(staging, path)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- comparisons
+
+
+def _compare(plan: Plan, ctx: _Context, progress, num_workers) -> dict:
+    """Each pair of labels over every other dim (see ``reduce_cpu.ratio_block``)."""
+    from sweep.backends import default_workers
+    from sweep.kernels import reduce_cpu
+
+    c = plan.spec.reduce.compare
+    d_cmp = plan.dims.index(c.axis)
+    output = c.output or plan.outputs[0]
+    code = OUTPUTS.index(output)
+    axis = plan.axes[d_cmp]
+    labels = [str(x) for x in axis.coord]
+    # blocks one label wide along the compare axis, the other dims as the reduce plan
+    block = list(plan.chunk_shape)
+    block[d_cmp] = 1
+    cplan = Plan(spec=plan.spec, axes=plan.axes, chunk_shape=tuple(block), store=plan.store,
+                 constants=plan.constants)
+    weights = [w if d != d_cmp else np.ones_like(w) for d, w in enumerate(ctx.weights)]
+    nb = 256
+    results = {}
+    for first, second in c.pairs:
+        ia, ib = labels.index(first), labels.index(second)
+        keys = [k for k in cplan.keys() if k.start[d_cmp] == ia]
+        # the ratio's histogram bounds from a first pass over the subsampled grid
+        pilot = _pilot_ratio(cplan, d_cmp, ia, ib, code)
+        lo, hi = _edges_for(pilot, True)
+        elo, einv = math.log(lo), nb / (math.log(hi) - math.log(lo))
+
+        def task(key, ia=ia, ib=ib, elo=elo, einv=einv):
+            kb = ChunkKey(key.index[:d_cmp] + (ib,) + key.index[d_cmp + 1:],
+                          key.start[:d_cmp] + (ib,) + key.start[d_cmp + 1:],
+                          key.stop[:d_cmp] + (ib + 1,) + key.stop[d_cmp + 1:])
+            ina, inb = cplan.chunk_inputs(key), cplan.chunk_inputs(kb)
+            stats = np.zeros(9)
+            stats[5], stats[6] = np.nan, np.nan
+            hn = np.zeros(nb + 2, np.int64)
+            hw = np.zeros(nb + 2)
+            reduce_cpu.ratio_block(ina.table, inb.table, ina.bind,
+                                   np.asarray(ina.shape, np.int64),
+                                   _block_weights(cplan, key, weights), elo, einv, nb, code,
+                                   stats, hn, hw)
+            return stats, hn, hw
+
+        parts = dask.compute(*[dask.delayed(task, pure=False)(k) for k in keys],
+                             scheduler="threads", num_workers=num_workers or default_workers())
+        stats = np.zeros(9)
+        stats[5], stats[6] = np.nan, np.nan
+        hn = np.zeros(nb + 2, np.int64)
+        hw = np.zeros(nb + 2)
+        for s, h_n, h_w in parts:
+            stats[[0, 1, 2, 3, 4, 7, 8]] += s[[0, 1, 2, 3, 4, 7, 8]]
+            stats[5] = np.fmin(stats[5], s[5])
+            stats[6] = np.fmax(stats[6], s[6])
+            hn += h_n
+            hw += h_w
+        results[f"{first} vs {second}"] = {"stats": stats, "hn": hn, "hw": hw,
+                                           "edges": np.exp(elo + np.arange(nb + 1) / einv),
+                                           "output": output}
+    return results
+
+
+def _pilot_ratio(cplan: Plan, d_cmp: int, ia: int, ib: int, code: int) -> np.ndarray:
+    from sweep.backends import get_backend
+
+    inputs = _subsampled_inputs(cplan)
+    be = get_backend("numba")
+    out = []
+    for i in (ia, ib):
+        table = inputs.table.copy()
+        for name, values in cplan.axes[d_cmp].binds.items():
+            j = INPUTS.index(name)
+            table[j, :] = values[i]
+        vals, _ = be.compute(ChunkInputs(table, inputs.bind, inputs.shape),
+                             np.asarray([code]), np.dtype(np.float64))
+        out.append(vals[0])
+    with np.errstate(all="ignore"):
+        return (out[0] / out[1]).ravel()
+
+
+# --------------------------------------------------------------------------- result
+
+
+def quantiles_from_histogram(hw: np.ndarray, edges: np.ndarray, qs: list[float],
+                             lo: float, hi: float, log_scale: bool
+                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Quantiles of a weighted histogram (bins 0 and nb+1: under/overflow), each with the
+    interval that must contain it: the edges of the bin where the cumulative weight
+    crosses q (``[min, lowest edge]`` or ``[top edge, max]`` in the under/overflow bins,
+    ``lo``/``hi`` being the exact extremes). The estimate interpolates inside that bin
+    (geometrically on a log scale). NaN where there is no weight."""
+    est, low, high = (np.full(len(qs), np.nan) for _ in range(3))
+    total = hw.sum()
+    if not total > 0:
+        return est, low, high
+    cum = np.cumsum(hw) / total
+    bounds = np.concatenate([[lo], edges, [hi]])
+    for i, q in enumerate(qs):
+        b = int(np.searchsorted(cum, q, side="left"))
+        b = min(b, len(hw) - 1)
+        a_edge, b_edge = bounds[b], bounds[b + 1]
+        if b == 0:
+            a_edge, b_edge = lo, min(edges[0], hi)
+        elif b == len(hw) - 1:
+            a_edge, b_edge = max(edges[-1], lo), hi
+        # the data never leave [lo, hi]: the bracket is clipped to the exact extremes
+        a_edge, b_edge = max(a_edge, lo), min(b_edge, hi)
+        prev = cum[b - 1] if b > 0 else 0.0
+        frac = (q - prev) / (cum[b] - prev) if cum[b] > prev else 0.5
+        if log_scale and a_edge > 0 and b_edge > 0:
+            e = a_edge * (b_edge / a_edge) ** frac
+        else:
+            e = a_edge + (b_edge - a_edge) * frac
+        est[i], low[i], high[i] = e, a_edge, b_edge
+    return est, low, high
+
+
+def to_dataset(plan: Plan, p: Partials, ranges: dict, compare: dict | None,
+               seconds: float) -> xr.Dataset:
+    """The reduce result as a small xarray Dataset (see the module docstring)."""
+    red = plan.spec.reduce
+    kept = [d for d, name in enumerate(plan.dims) if name not in red.over]
+    over = [d for d in range(len(plan.dims)) if d not in kept]
+    kdims = [plan.dims[d] for d in kept]
+    kshape = [plan.shape[d] for d in kept]
+    coords: dict = {}
+    for d in kept:
+        a = plan.axes[d]
+        # labels as variable-length strings (object): Zarr v3 has no spec for fixed-width
+        coords[a.name] = (np.asarray([str(c) for c in a.coord], dtype=object)
+                          if a.categorical else a.coord)
+    data: dict = {}
+    hist = red.histogram
+    qs = list(red.quantiles)
+    if qs:
+        coords["quantile"] = np.asarray(qs)
+    for k, o in enumerate(plan.outputs):
+        unit = OUTPUT_SPECS[o].unit
+        attrs = {"units": unit, "long_name": OUTPUT_SPECS[o].long_name}
+
+        def put(name, values, dims=(), extra=None, attrs=attrs, o=o):
+            shape = kshape + [len(coords[x]) for x in dims]
+            data[f"{o}_{name}"] = (tuple(kdims) + tuple(dims),
+                                   np.asarray(values).reshape(shape),
+                                   {**attrs, **(extra or {})})
+
+        w = p.w[:, k]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            std = np.sqrt(np.where(w > 0, p.m2[:, k] / np.where(w > 0, w, 1), np.nan))
+            mean = np.where(w > 0, p.mean[:, k], np.nan)
+        put("count", p.n[:, k], extra={"units": "1", "long_name": "points that are not NaN"})
+        put("nan_count", p.nan[:, k], extra={"units": "1",
+                                            "long_name": "points with a zero denominator"})
+        put("weight", w, extra={"units": "1", "long_name": "sum of point weights (probability "
+                                "mass of the non-NaN points when weighted)"})
+        put("min", p.lo[:, k])
+        put("max", p.hi[:, k])
+        put("mean", mean, extra={"long_name": "weighted mean"})
+        put("std", std, extra={"long_name": "weighted standard deviation (population)"})
+        for which, idx in (("argmin", p.ilo[:, k]), ("argmax", p.ihi[:, k])):
+            for d in over:
+                a = plan.axes[d]
+                pos = np.where(idx >= 0, (idx // _stride(plan.shape, d)) % plan.shape[d], 0)
+                vals = np.asarray([str(c) for c in a.coord], dtype=object)[pos] \
+                    if a.categorical else np.where(idx >= 0, a.coord[pos], np.nan)
+                put(f"{which}_{a.name}", vals,
+                    extra={"units": "" if a.categorical else
+                           _input_unit(a.name), "long_name": f"{a.name} at the {which[3:]}imum"})
+        if hist:
+            lo_e, hi_e = ranges[o]
+            nbins = hist.bins
+            if hist.scale == "log":
+                edges = np.exp(np.linspace(math.log(lo_e), math.log(hi_e), nbins + 1))
+            else:
+                edges = np.linspace(lo_e, hi_e, nbins + 1)
+            coords[f"{o}_edge"] = edges
+            coords[f"{o}_bin"] = np.arange(nbins + 2)
+            put("hist_count", p.hn[:, k, :], (f"{o}_bin",),
+                extra={"units": "1", "long_name": "points per bin; bin 0 below the first edge "
+                       "(or not positive on a log scale), bin nbins+1 at or above the last"})
+            put("hist_weight", p.hw[:, k, :], (f"{o}_bin",), extra={"units": "1"})
+            if qs:
+                est, low, high = (np.empty((len(w), len(qs))) for _ in range(3))
+                for g in range(len(w)):
+                    est[g], low[g], high[g] = quantiles_from_histogram(
+                        p.hw[g, k], edges, qs, p.lo[g, k], p.hi[g, k], hist.scale == "log")
+                bound = ("the quantile lies in [quantile_low, quantile_high], the edges of "
+                         "the histogram bin where the cumulative weight crosses it; the "
+                         "estimate interpolates inside that bin")
+                put("quantile", est, ("quantile",), extra={"error_bound": bound})
+                put("quantile_low", low, ("quantile",))
+                put("quantile_high", high, ("quantile",))
+        for section, arr in (("below", red.below), ("above", red.above)):
+            if o in arr:
+                coords[f"{o}_{section}"] = np.asarray(arr[o], dtype=np.float64)
+                src = p.tb if section == "below" else p.ta
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    frac = src[:, k, : len(arr[o])] / np.where(w > 0, w, np.nan)[:, None]
+                put(f"frac_{section}", frac, (f"{o}_{section}",),
+                    extra={"units": "1", "long_name": f"weight fraction of the non-NaN points "
+                           f"{section} each threshold"})
+    if compare:
+        pairs = list(compare)
+        coords["pair"] = np.asarray(pairs, dtype=object)
+        s = np.asarray([compare[x]["stats"] for x in pairs])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            data["compare_frac_first_lower"] = ("pair", s[:, 3] / s[:, 2], {
+                "units": "1", "output": compare[pairs[0]]["output"],
+                "long_name": "weight fraction of the other dims' points where the first label's "
+                             "value is lower (cheaper, for a cost)"})
+            data["compare_frac_equal"] = ("pair", s[:, 4] / s[:, 2], {"units": "1"})
+            data["compare_ratio_min"] = ("pair", s[:, 5], {"units": "1"})
+            data["compare_ratio_max"] = ("pair", s[:, 6], {"units": "1"})
+            data["compare_ratio_geomean"] = ("pair", np.exp(s[:, 7] / s[:, 8]), {
+                "units": "1", "long_name": "weighted geometric mean of first / second"})
+        data["compare_count"] = ("pair", s[:, 0].astype(np.int64), {"units": "1"})
+        data["compare_nan_count"] = ("pair", s[:, 1].astype(np.int64), {"units": "1"})
+        coords["ratio_bin"] = np.arange(len(compare[pairs[0]]["hn"]))
+        data["compare_ratio_hist_count"] = (("pair", "ratio_bin"),
+                                            np.asarray([compare[x]["hn"] for x in pairs]),
+                                            {"units": "1"})
+        coords["ratio_edge"] = np.arange(len(compare[pairs[0]]["edges"]))
+        data["compare_ratio_edges"] = (("pair", "ratio_edge"),
+                                       np.asarray([compare[x]["edges"] for x in pairs]),
+                                       {"units": "1"})
+        if qs:
+            coords.setdefault("quantile", np.asarray(qs))
+            qv = []
+            for x in pairs:
+                st = compare[x]["stats"]
+                qv.append(quantiles_from_histogram(compare[x]["hw"], compare[x]["edges"], qs,
+                                                   st[5], st[6], True))
+            qv = np.asarray(qv)
+            data["compare_ratio_quantile"] = (("pair", "quantile"), qv[:, 0], {"units": "1"})
+            data["compare_ratio_quantile_low"] = (("pair", "quantile"), qv[:, 1],
+                                                  {"units": "1"})
+            data["compare_ratio_quantile_high"] = (("pair", "quantile"), qv[:, 2],
+                                                   {"units": "1"})
+    attrs = {
+        "title": f"token-sweep {plan.spec.name} (reduce)",
+        "sweep_mode": "reduce",
+        "sweep_name": plan.spec.name,
+        "sweep_spec": plan.spec.model_dump_json(),
+        "sweep_config_hash": plan.config_hash,
+        "sweep_version": __version__,
+        "sweep_status": zstore.STATUS_COMPLETE,
+        "sweep_over": list(red.over),
+        "sweep_n_points": str(plan.n_points),
+        "sweep_block_shape": list(plan.chunk_shape),
+        "sweep_n_blocks": plan.n_chunks,
+        "sweep_elapsed_s": round(seconds, 3),
+        "sweep_points_per_s": round(plan.n_points / seconds, 1) if seconds > 0 else None,
+        "sweep_weighted": sorted(red.weights),
+        "sweep_question": red.question or "",
+    }
+    return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def _stride(shape: tuple[int, ...], d: int) -> int:
+    return math.prod(shape[d + 1:])
+
+
+def _input_unit(name: str) -> str:
+    from sweep.model import INPUT_SPECS
+
+    return INPUT_SPECS[name].unit if name in INPUT_SPECS else ""
+
+
+def describe_plan(plan: Plan) -> str:
+    """A reduce plan in words, for ``sweep plan``."""
+    red = plan.spec.reduce
+    kept = [n for n in plan.dims if n not in red.over]
+    lines = [
+        f"sweep {plan.spec.name!r} (reduce mode)",
+        "  dims        " + " x ".join(f"{d}={n}" for d, n in
+                                      zip(plan.dims, plan.shape, strict=True)),
+        f"  points      {plan.n_points:,}",
+        f"  outputs     {', '.join(plan.outputs)}",
+        f"  folded      {', '.join(red.over)}; kept: {', '.join(kept) or '(none)'}",
+        f"  blocks      {plan.chunk_shape} -> {plan.n_chunks:,} task(s) of <= "
+        f"{math.prod(plan.chunk_shape):,} points",
+        f"  result      {plan.store} (a small Dataset; nothing of size "
+        f"{human_bytes(plan.bytes_total)} is materialized)",
+    ]
+    if red.question:
+        lines.insert(1, f"  question    {red.question}")
+    return "\n".join(lines)

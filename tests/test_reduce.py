@@ -1,0 +1,261 @@
+"""Reduce mode against the NumPy reference computed by materializing the same grid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+from sweep.backends import get_backend
+from sweep.cli import main
+from sweep.config import ConfigError, spec_from_dict
+from sweep.formulas import OUTPUTS
+from sweep.planner import ChunkKey, make_plan
+from sweep.reduce import make_reduce_plan, run_reduce
+
+
+def reduce_dict(**reduce) -> dict:
+    """2 platforms x 4 utilizations (one zero: NaN points) x 37 electricity prices."""
+    d = {
+        "name": "red",
+        "axes": {
+            "platform": {"labels": ["A", "B"],
+                         "set": {"gpu_hour_usd": [1.41, 2.65],
+                                 "tokens_per_s_per_gpu": [90.0, 6000.0]}},
+            "utilization": {"values": [0.0, 0.25, 0.5, 1.0]},
+            "electricity_usd_per_kwh": {"linspace": {"start": 0.0, "stop": 0.3, "num": 37}},
+        },
+        "constants": {"pue": 1.2, "kw_per_gpu": 1.5, "price_usd_per_mtok": 2.0},
+        "outputs": ["usd_per_mtok", "gross_margin"],
+        "reduce": {"over": ["utilization", "electricity_usd_per_kwh"], **reduce},
+    }
+    return d
+
+
+def materialized(spec) -> np.ndarray:
+    """Every output over the whole grid with the NumPy reference backend: (n_out, *shape)."""
+    plan = make_plan(spec.model_copy(update={"reduce": None}), "unused.zarr")
+    key = ChunkKey((0,) * len(plan.shape), (0,) * len(plan.shape), plan.shape)
+    values, _ = get_backend("numpy").compute(plan.chunk_inputs(key), plan.output_codes,
+                                             np.dtype(np.float64))
+    return values
+
+
+HIST = {"bins": 16, "scale": "log", "range": {"usd_per_mtok": [0.2, 20.0]}}
+
+
+@pytest.fixture(scope="module")
+def small():
+    spec = spec_from_dict(reduce_dict(histogram=HIST, quantiles=[0.1, 0.5, 0.9],
+                                      below={"usd_per_mtok": [0.5, 5.0]},
+                                      above={"gross_margin": [0.0]}))
+    res = run_reduce(spec, write=False, progress=False, block_points=40)
+    return spec, res.dataset, materialized(spec), res.plan
+
+
+def test_every_statistic_equals_the_numpy_reference(small):
+    spec, ds, ref, plan = small
+    assert plan.n_chunks > 4                        # really merged across blocks
+    util = np.asarray([0.0, 0.25, 0.5, 1.0])
+    elec = np.linspace(0.0, 0.3, 37)
+    for k, o in enumerate(spec.outputs):
+        for g in range(2):
+            v = ref[k, g]
+            ok = ~np.isnan(v)
+            assert int(ds[f"{o}_count"][g]) == ok.sum()
+            assert int(ds[f"{o}_nan_count"][g]) == (~ok).sum() == 37
+            assert float(ds[f"{o}_min"][g]) == v[ok].min()
+            assert float(ds[f"{o}_max"][g]) == v[ok].max()
+            np.testing.assert_allclose(float(ds[f"{o}_mean"][g]), v[ok].mean(), rtol=1e-12)
+            np.testing.assert_allclose(float(ds[f"{o}_std"][g]), v[ok].std(), rtol=1e-12)
+            for which, fn in (("argmin", np.nanargmin), ("argmax", np.nanargmax)):
+                i, j = np.unravel_index(fn(v), v.shape)
+                assert float(ds[f"{o}_{which}_utilization"][g]) == util[i]
+                assert float(ds[f"{o}_{which}_electricity_usd_per_kwh"][g]) == elec[j]
+
+
+def test_histogram_counts_and_quantile_brackets(small):
+    spec, ds, ref, _ = small
+    edges = np.exp(np.linspace(np.log(0.2), np.log(20.0), 17))
+    np.testing.assert_allclose(ds["usd_per_mtok_edge"].values, edges, rtol=1e-15)
+    for g in range(2):
+        v = ref[0, g][~np.isnan(ref[0, g])]
+        counts = ds["usd_per_mtok_hist_count"][g].values
+        inside, _ = np.histogram(v, bins=edges)
+        # the top edge is exclusive here (numpy's last bin is closed): no value sits on it
+        assert not np.any(v == edges[-1])
+        np.testing.assert_array_equal(counts[1:-1], inside)
+        assert counts[0] == (v < edges[0]).sum() and counts[-1] == (v >= edges[-1]).sum()
+        for i, q in enumerate([0.1, 0.5, 0.9]):
+            true = np.quantile(v, q, method="inverted_cdf")
+            low = float(ds["usd_per_mtok_quantile_low"][g, i])
+            high = float(ds["usd_per_mtok_quantile_high"][g, i])
+            assert low <= true <= high, (g, q, low, true, high)
+            assert low <= float(ds["usd_per_mtok_quantile"][g, i]) <= high
+
+
+def test_threshold_fractions(small):
+    spec, ds, ref, _ = small
+    for g in range(2):
+        v = ref[0, g][~np.isnan(ref[0, g])]
+        np.testing.assert_allclose(ds["usd_per_mtok_frac_below"][g].values,
+                                   [(v < 0.5).mean(), (v < 5.0).mean()], rtol=1e-12)
+        m = ref[1, g][~np.isnan(ref[1, g])]
+        np.testing.assert_allclose(float(ds["gross_margin_frac_above"][g, 0]), (m > 0).mean(),
+                                   rtol=1e-12)
+
+
+def test_results_do_not_depend_on_the_blocks(small):
+    spec, ds, _, _ = small
+    one = run_reduce(spec, write=False, progress=False).dataset   # a single block
+    for name in ds.data_vars:
+        a, b = ds[name].values, one[name].values
+        if a.dtype.kind in "iO" or name.endswith(("_min", "_max")) or "_arg" in name:
+            np.testing.assert_array_equal(a, b, err_msg=name)
+        else:
+            np.testing.assert_allclose(a, b, rtol=1e-12, err_msg=name)
+
+
+def test_innermost_dim_kept():
+    # fold platform and utilization, keep the innermost axis: every point has its own group
+    spec = spec_from_dict(reduce_dict() | {"reduce": {"over": ["platform", "utilization"]}})
+    ds = run_reduce(spec, write=False, progress=False, block_points=16).dataset
+    ref = materialized(spec)[0]
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_allclose(ds["usd_per_mtok_mean"].values,
+                                   np.nanmean(ref, axis=(0, 1)), rtol=1e-12)
+    np.testing.assert_array_equal(ds["usd_per_mtok_min"].values, np.nanmin(ref, axis=(0, 1)))
+    assert ds["usd_per_mtok_argmin_platform"].values[0] == "B"
+
+
+def test_equal_weights_give_the_unweighted_answer_and_weights_give_expectations(small):
+    spec, ds, ref, _ = small
+    d = reduce_dict(histogram=HIST, quantiles=[0.1, 0.5, 0.9],
+                    below={"usd_per_mtok": [0.5, 5.0]}, above={"gross_margin": [0.0]},
+                    weights={"utilization": [0.25] * 4})
+    eq = run_reduce(spec_from_dict(d), write=False, progress=False, block_points=40).dataset
+    for name in ("usd_per_mtok_mean", "usd_per_mtok_std", "usd_per_mtok_frac_below",
+                 "usd_per_mtok_quantile"):
+        np.testing.assert_allclose(eq[name].values, ds[name].values, rtol=1e-12, err_msg=name)
+    w = [0.1, 0.2, 0.3, 0.4]
+    d["reduce"]["weights"] = {"utilization": w}
+    wd = run_reduce(spec_from_dict(d), write=False, progress=False, block_points=40).dataset
+    for g in range(2):
+        v = ref[0, g]
+        weights = np.broadcast_to(np.asarray(w)[:, None], v.shape)
+        ok = ~np.isnan(v)
+        np.testing.assert_allclose(float(wd["usd_per_mtok_mean"][g]),
+                                   np.average(v[ok], weights=weights[ok]), rtol=1e-12)
+        mean = np.average(v[ok], weights=weights[ok])
+        var = np.average((v[ok] - mean) ** 2, weights=weights[ok])
+        np.testing.assert_allclose(float(wd["usd_per_mtok_std"][g]), np.sqrt(var), rtol=1e-12)
+
+
+def test_comparison_of_two_labels():
+    d = reduce_dict(compare={"axis": "platform", "pairs": [["B", "A"], ["A", "B"]]},
+                    quantiles=[0.5], histogram=HIST)
+    ds = run_reduce(spec_from_dict(d), write=False, progress=False, block_points=40).dataset
+    ref = materialized(spec_from_dict(d))[0]
+    a, b = ref[1], ref[0]
+    ok = ~np.isnan(a) & ~np.isnan(b)
+    ratio = a[ok] / b[ok]
+    assert list(ds["pair"].values) == ["B vs A", "A vs B"]
+    assert float(ds["compare_frac_first_lower"][0]) == (a[ok] < b[ok]).mean() == 1.0
+    assert float(ds["compare_frac_first_lower"][1]) == 0.0
+    assert float(ds["compare_ratio_min"][0]) == ratio.min()
+    assert float(ds["compare_ratio_max"][0]) == ratio.max()
+    np.testing.assert_allclose(float(ds["compare_ratio_geomean"][0]),
+                               np.exp(np.log(ratio).mean()), rtol=1e-12)
+    assert int(ds["compare_count"][0]) == ok.sum()
+    med = np.quantile(ratio, 0.5, method="inverted_cdf")
+    assert (float(ds["compare_ratio_quantile_low"][0, 0]) <= med
+            <= float(ds["compare_ratio_quantile_high"][0, 0]))
+
+
+def test_reduce_plan_keeps_kept_dims_whole_and_caps_tasks():
+    spec = spec_from_dict(reduce_dict())
+    plan = make_reduce_plan(spec, block_points=10)
+    assert plan.chunk_shape[0] == 2                 # platform kept: whole
+    assert plan.n_chunks > 1
+    big = reduce_dict()
+    big["axes"]["electricity_usd_per_kwh"]["linspace"]["num"] = 10**7
+    big["axes"]["utilization"] = {"linspace": {"start": 0.1, "stop": 1.0, "num": 10**5}}
+    plan = make_reduce_plan(spec_from_dict(big))
+    assert plan.n_points == 2 * 10**12 and plan.n_chunks <= 10_000
+
+
+@pytest.mark.parametrize(("change", "path"), [
+    (lambda r: r.update(over=["utilisation"]), "reduce.over[0]"),
+    (lambda r: r.update(quantiles=[0.5]), "reduce.quantiles"),
+    (lambda r: r.update(quantiles=[1.5], histogram={}), "reduce.quantiles[0]"),
+    (lambda r: r.update(weights={"utilization": [1, 2]}), "reduce.weights.utilization"),
+    (lambda r: r.update(weights={"platform": [1, 1]}), "reduce.weights.platform"),
+    (lambda r: r.update(compare={"axis": "utilization", "pairs": [["A", "B"]]}),
+     "reduce.compare.axis"),
+    (lambda r: r.update(compare={"axis": "platform", "pairs": [["A", "C"]]}),
+     "reduce.compare.pairs[0]"),
+    (lambda r: r.update(below={"joules_per_token": [1.0]}), "reduce.below.joules_per_token"),
+    (lambda r: r.update(histogram={"range": {"usd_per_mtok": [0.0, 1.0]}}),
+     "reduce.histogram.range.usd_per_mtok"),
+    (lambda r: r.update(medain=[0.5]), "reduce.medain"),
+])
+def test_reduce_section_errors_name_their_path(change, path):
+    d = reduce_dict()
+    change(d["reduce"])
+    with pytest.raises(ConfigError) as info:
+        spec_from_dict(d, "r.yaml")
+    assert path in [p.path for p in info.value.problems], info.value
+
+
+def test_cli_runs_plans_and_shows_a_reduce_sweep(tmp_path, capsys):
+    d = reduce_dict(histogram={"bins": 32}, quantiles=[0.5],
+                    compare={"axis": "platform", "pairs": [["B", "A"]]},
+                    question="Which platform is cheaper per token?")
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(d, sort_keys=False))
+    store = tmp_path / "r.zarr"
+    assert main(["plan", str(path), "--store", str(store)]) == 0
+    assert "reduce mode" in capsys.readouterr().out and not store.exists()
+    assert main(["run", str(path), "--store", str(store), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "question: Which platform is cheaper per token?" in out
+    assert "B vs A: B lower at 100.0% of points" in out
+    assert main(["show", str(store)]) == 0
+    assert "usd_per_mtok [USD/Mtok]" in capsys.readouterr().out
+    assert main(["run", str(path), "--store", str(store), "--no-progress"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["run", str(path), "--store", str(store), "--resume"]) == 2
+
+
+def test_every_output_can_be_reduced():
+    d = reduce_dict()
+    d["outputs"] = list(OUTPUTS)
+    d["constants"].update(peak_pflops=2.0)
+    spec = spec_from_dict(d)
+    ds = run_reduce(spec, write=False, progress=False, block_points=50).dataset
+    ref = materialized(spec)
+    for k, o in enumerate(OUTPUTS):
+        with np.errstate(invalid="ignore"):
+            np.testing.assert_allclose(ds[f"{o}_mean"].values,
+                                       np.nanmean(ref[k].reshape(2, -1), axis=1), rtol=1e-12,
+                                       err_msg=o)
+
+
+def test_too_many_kept_coordinates_are_refused_at_plan_time():
+    from sweep.planner import PlanError
+
+    d = reduce_dict(histogram={"bins": 4096})
+    d["axes"]["utilization"] = {"linspace": {"start": 0.1, "stop": 1.0, "num": 5000}}
+    d["reduce"]["over"] = ["platform"]       # keeps 5000 x 37 coordinates
+    with pytest.raises(PlanError, match="fold more dims"):
+        make_reduce_plan(spec_from_dict(d))
+
+
+def test_verify_refuses_a_reduce_result(tmp_path):
+    from sweep.store import StoreError
+    from sweep.verify import verify_store
+
+    spec = spec_from_dict(reduce_dict())
+    run_reduce(spec, store=tmp_path / "r.zarr", progress=False)
+    with pytest.raises(StoreError, match="reduce-mode result"):
+        verify_store(tmp_path / "r.zarr")
