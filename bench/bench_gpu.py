@@ -16,6 +16,8 @@ electricity_usd_per_kwh``, innermost axis ~10^4 values):
 * ``sweep_run_cuda`` / ``sweep_run_numba``: ``sweep.run`` end to end into Zarr at
   ``--e2e-points``, wall clock; ``gpu_share`` = (chunk time of ``cuda_chunks_to_host``) /
   (chunk phase of ``sweep_run_cuda``): well under 1 means the device is not the bottleneck.
+* ``reduce_cuda`` / ``reduce_numba``: reduce mode (statistics and a 256-bin log histogram,
+  every dim folded) at ``--reduce-points`` on the GPU and 1/100 of that on the CPU.
 
 Method: one untimed warm-up (JIT compile, module load), then the median of ``--repeat``
 runs. Device rows are timed with CUDA events around the work on the stream (wall clock
@@ -26,7 +28,7 @@ Usage::
 
     python bench/bench_gpu.py --out bench/out/gpu                     # 1e8 and 1e9 points
     NUMBA_ENABLE_CUDASIM=1 python bench/bench_gpu.py --points 2e3 --e2e-points 2e3 \\
-        --repeat 1 --out /tmp/gpu-smoke                               # plumbing check, no GPU
+        --reduce-points 2e3 --repeat 1 --out /tmp/gpu-smoke           # plumbing check, no GPU
 """
 
 from __future__ import annotations
@@ -278,6 +280,35 @@ def bench_chunks_and_runs(points: float, repeat: int, workers: int, out: Path,
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def bench_reduce_rows(points: float, cpu_points: float, repeat: int, workers: int,
+                      rows: list[dict]) -> None:
+    """Reduce mode (issue 4): ``sweep.reduce.run_reduce`` with the cuda backend at ``points``
+    and the numba backend at ``cpu_points``, every dim folded, one 256-bin log histogram of
+    usd_per_mtok (bounds given), wall clock around the call."""
+    from sweep.config import spec_from_dict
+    from sweep.reduce import run_reduce
+
+    def spec(n):
+        d = grid_spec(n)
+        d["outputs"] = ["usd_per_mtok"]
+        d["reduce"] = {"over": list(d["axes"]),
+                       "histogram": {"bins": 256, "scale": "log",
+                                     "range": {"usd_per_mtok": [0.01, 1000.0]}}}
+        return spec_from_dict(d)
+
+    for backend, n in (("cuda", points), ("numba", cpu_points)):
+        def once(backend=backend, n=n):
+            t0 = time.perf_counter()
+            run_reduce(spec(n), write=False, progress=False, backend=backend,
+                       num_workers=workers)
+            return time.perf_counter() - t0
+
+        run_reduce(spec(1e5), write=False, progress=False, backend=backend)   # compile
+        t, times = median_of(once, repeat)
+        rows.append({"row": f"reduce_{backend}", "points": n, "seconds": t, "times": times,
+                     "points_per_s": n / t, "note": "stats + 256-bin log histogram"})
+
+
 def machine() -> dict:
     from numba import cuda
 
@@ -331,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--e2e-points", type=float, default=1e8, help="end-to-end size")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
+    p.add_argument("--reduce-points", type=float, default=1e11,
+                   help="reduce-mode size on the GPU (the CPU row uses 1/100 of it)")
     p.add_argument("--out", type=Path, default=Path("bench/out/gpu"))
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -354,6 +387,9 @@ def main(argv: list[str] | None = None) -> int:
         save()
         print(markdown({**results, "rows": rows[-3:]}), flush=True)
     bench_chunks_and_runs(args.e2e_points, args.repeat, args.workers, args.out, rows)
+    save()
+    bench_reduce_rows(args.reduce_points, max(1e4, args.reduce_points / 100), args.repeat,
+                      args.workers, rows)
     save()
     text = markdown(results)
     (args.out / "results.md").write_text(text)

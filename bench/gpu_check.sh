@@ -17,7 +17,7 @@ mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 if [ "${GPU_CHECK_SIMULATE:-0}" = 1 ]; then
     export NUMBA_ENABLE_CUDASIM=1 TOKEN_SWEEP_REAL_GPU=0
-    BENCH_ARGS=${BENCH_ARGS:---points 2e3 --e2e-points 2e3 --repeat 1}
+    BENCH_ARGS=${BENCH_ARGS:---points 2e3 --e2e-points 2e3 --reduce-points 2e3 --repeat 1}
 else
     export TOKEN_SWEEP_REAL_GPU=1
     unset NUMBA_ENABLE_CUDASIM

@@ -202,7 +202,8 @@ def compile_ptx_all(cc: tuple[int, int] = (9, 0)) -> dict[str, str]:
 
 
 def _main(argv: list[str] | None = None) -> int:
-    """``python -m sweep.kernels.cuda OUTDIR [--cc 9.0]``: write each kernel's PTX there."""
+    """``python -m sweep.kernels.cuda OUTDIR [--cc 9.0]``: write the PTX of every CUDA kernel
+    (materialize and reduce) there."""
     import argparse
     from pathlib import Path
 
@@ -213,7 +214,10 @@ def _main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     major, minor = (int(x) for x in args.cc.split("."))
     args.outdir.mkdir(parents=True, exist_ok=True)
-    for name, text in compile_ptx_all((major, minor)).items():
+    from sweep.kernels import cuda_reduce
+
+    kernels = {**compile_ptx_all((major, minor)), **cuda_reduce.compile_ptx_all((major, minor))}
+    for name, text in kernels.items():
         (args.outdir / f"{name}.ptx").write_text(text)
         print(args.outdir / f"{name}.ptx")
     return 0

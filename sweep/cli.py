@@ -195,7 +195,8 @@ def _run_reduce(spec, args: argparse.Namespace) -> int:
         print(describe_plan(make_reduce_plan(spec, args.store)))
         return EXIT_OK
     result = run_reduce(spec, store=args.store, overwrite=args.overwrite,
-                        progress=args.progress, num_workers=args.workers)
+                        progress=args.progress, num_workers=args.workers,
+                        backend=args.backend)
     print(describe_reduce(result.dataset))
     print(f"wrote {result.store}")
     return EXIT_OK

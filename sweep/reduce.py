@@ -283,13 +283,38 @@ def _strides(shape: tuple[int, ...], dims: list[int]) -> np.ndarray:
     return out
 
 
+def reduce_backend(name: str | None) -> str:
+    """The backend a reduce run uses: ``numba`` (CPU) or ``cuda`` (Numba CUDA; the
+    simulator too). ``auto`` takes ``cuda`` on a real GPU, else ``numba``; ``numpy`` and
+    ``cupy`` have no reduce kernels."""
+    from sweep.backends import BackendUnavailable
+
+    if name in (None, "auto"):
+        from sweep import gpu
+
+        return "cuda" if gpu.cuda_problem(allow_simulator=False) is None else "numba"
+    if name == "cuda":
+        from sweep import gpu
+
+        problem = gpu.cuda_problem()
+        if problem:
+            raise BackendUnavailable(f"backend 'cuda' is not available: {problem}")
+        return name
+    if name == "numba":
+        return name
+    raise BackendUnavailable(f"reduce mode runs on the numba or cuda backend, not {name!r}")
+
+
 def run_reduce(spec: SweepSpec, *, store: str | Path | None = None, overwrite: bool = False,
                progress: bool | None = None, num_workers: int | None = None,
-               write: bool = True, block_points: int = BLOCK_POINTS) -> ReduceResult:
+               write: bool = True, block_points: int = BLOCK_POINTS,
+               backend: str | None = None) -> ReduceResult:
     """Run a reduce sweep: fold the grid into statistics, write them to the store (with
-    ``write``) and return them. The target is checked before anything is computed."""
+    ``write``) and return them. The target is checked before anything is computed.
+    ``backend``: ``numba``, ``cuda`` or ``auto`` (default: the file's ``backend``)."""
     from sweep.backends import default_workers
 
+    backend = reduce_backend(backend or spec.backend)
     plan = make_reduce_plan(spec, store, block_points)
     if write:
         zstore.check_target(plan.store, overwrite)
@@ -315,11 +340,21 @@ def run_reduce(spec: SweepSpec, *, store: str | Path | None = None, overwrite: b
                    weights=_weights(plan), edges_lo=edges_lo, edges_inv=edges_inv, nb=nb,
                    log_scale=log_scale, below=below, above=above, n_groups=n_groups)
     keys = list(plan.keys())
+    task_fn = _block_task
+    if backend == "cuda":
+        from sweep.gpu_reduce import CudaReducer
+
+        if below.shape[1] > 4 or above.shape[1] > 4:
+            from sweep.backends import BackendUnavailable
+
+            raise BackendUnavailable("the cuda reduce kernel takes at most 4 thresholds per "
+                                     "output in `below` and in `above`")
+        task_fn = CudaReducer().block_task
     # warm-up: compile once, outside the timed and parallel part
-    _block_task(plan, ChunkKey(keys[0].index, keys[0].start,
-                               tuple(a + 1 for a in keys[0].start)), ctx)
-    tasks = [dask.delayed(_block_task, pure=False)(plan, key, ctx,
-                                                   dask_key_name=f"block-{key.name}")
+    task_fn(plan, ChunkKey(keys[0].index, keys[0].start,
+                           tuple(a + 1 for a in keys[0].start)), ctx)
+    tasks = [dask.delayed(task_fn, pure=False)(plan, key, ctx,
+                                               dask_key_name=f"block-{key.name}")
              for key in keys]
     level = 0
     while len(tasks) > 1:
@@ -334,6 +369,7 @@ def run_reduce(spec: SweepSpec, *, store: str | Path | None = None, overwrite: b
     seconds = time.perf_counter() - t0
     compare = _compare(plan, ctx, progress, num_workers) if red.compare else None
     ds = to_dataset(plan, total, ranges, compare, seconds)
+    ds.attrs["sweep_backend"] = backend
     result = ReduceResult(plan=plan, dataset=ds, seconds=seconds,
                           store=plan.store if write else None)
     if write:

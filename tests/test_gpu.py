@@ -295,7 +295,8 @@ def test_numba_cuda_kernels_compile_for_sm90(tmp_path):
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr
     files = sorted(tmp_path.glob("*.ptx"))
-    assert [f.name for f in files] == ["materialize_float32.ptx", "materialize_float64.ptx"]
+    assert [f.name for f in files] == ["materialize_float32.ptx", "materialize_float64.ptx",
+                                       "reduce_float64.ptx"]
     for f in files:
         text = f.read_text()
         assert ".target sm_90" in text

@@ -259,3 +259,92 @@ def test_verify_refuses_a_reduce_result(tmp_path):
     run_reduce(spec, store=tmp_path / "r.zarr", progress=False)
     with pytest.raises(StoreError, match="reduce-mode result"):
         verify_store(tmp_path / "r.zarr")
+
+
+# --------------------------------------------------------------------------- the cuda backend
+
+
+def _cuda_or_skip():
+    from sweep import gpu
+
+    problem = gpu.cuda_problem()
+    if problem:
+        pytest.skip(f"backend cuda: {problem}")
+
+
+def assert_same_statistics(a, b):
+    for name in a.data_vars:
+        x, y = a[name].values, b[name].values
+        exact = (x.dtype.kind in "iO" or "_arg" in name
+                 or name.endswith(("_min", "_max", "_count", "compare_ratio_min",
+                                   "compare_ratio_max")))
+        if exact:
+            np.testing.assert_array_equal(x, y, err_msg=name)
+        else:
+            np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-300, err_msg=name)
+
+
+@pytest.mark.gpu
+def test_cuda_reduce_matches_numba_weighted_with_histogram_and_thresholds():
+    _cuda_or_skip()
+    d = reduce_dict(histogram=HIST, quantiles=[0.1, 0.5, 0.9],
+                    below={"usd_per_mtok": [0.5, 5.0]}, above={"gross_margin": [0.0]},
+                    weights={"utilization": [0.1, 0.2, 0.3, 0.4]})
+    spec = spec_from_dict(d)
+    cpu = run_reduce(spec, write=False, progress=False, block_points=100, backend="numba")
+    gpu = run_reduce(spec, write=False, progress=False, block_points=100, backend="cuda")
+    assert gpu.dataset.attrs["sweep_backend"] == "cuda"
+    assert_same_statistics(cpu.dataset, gpu.dataset)
+
+
+@pytest.mark.gpu
+def test_cuda_reduce_with_the_innermost_dim_kept():
+    _cuda_or_skip()
+    d = reduce_dict()
+    d["axes"]["electricity_usd_per_kwh"]["linspace"]["num"] = 5
+    d["reduce"] = {"over": ["platform", "utilization"]}
+    spec = spec_from_dict(d)
+    cpu = run_reduce(spec, write=False, progress=False, backend="numba").dataset
+    gpu = run_reduce(spec, write=False, progress=False, backend="cuda").dataset
+    assert_same_statistics(cpu, gpu)
+
+
+def test_merge_rows_equals_a_sequential_merge():
+    from sweep.gpu_reduce import merge_rows
+
+    rng = np.random.default_rng(3)
+    values = rng.lognormal(size=300)
+    weights = rng.uniform(0.1, 2.0, size=300)
+    values[::17] = np.nan
+    rows = []
+    for chunk in np.array_split(np.arange(300), 23):
+        v, w = values[chunk], weights[chunk]
+        ok = ~np.isnan(v)
+        if ok.any():
+            mean = np.average(v[ok], weights=w[ok])
+            m2 = (w[ok] * (v[ok] - mean) ** 2).sum()
+            lo, hi = v[ok].min(), v[ok].max()
+            ilo, ihi = chunk[ok][np.argmin(v[ok])], chunk[ok][np.argmax(v[ok])]
+        else:
+            mean = m2 = 0.0
+            lo = hi = np.nan
+            ilo = ihi = -1
+        rows.append([ok.sum(), (~ok).sum(), w[ok].sum(), mean, m2, lo, ilo, hi, ihi,
+                     (w[ok] * (v[ok] < 1.0)).sum()])
+    row = merge_rows(np.asarray(rows))
+    ok = ~np.isnan(values)
+    mean = np.average(values[ok], weights=weights[ok])
+    assert row[0] == ok.sum() and row[1] == (~ok).sum()
+    np.testing.assert_allclose(row[3], mean, rtol=1e-12)
+    np.testing.assert_allclose(row[4], (weights[ok] * (values[ok] - mean) ** 2).sum(),
+                               rtol=1e-12)
+    assert row[5] == np.nanmin(values) and row[6] == np.nanargmin(values)
+    assert row[7] == np.nanmax(values) and row[8] == np.nanargmax(values)
+    np.testing.assert_allclose(row[9], (weights[ok] * (values[ok] < 1.0)).sum(), rtol=1e-12)
+
+
+def test_reduce_backends_that_have_no_kernels_are_refused():
+    from sweep.backends import BackendUnavailable
+
+    with pytest.raises(BackendUnavailable, match="numba or cuda"):
+        run_reduce(spec_from_dict(reduce_dict()), write=False, backend="cupy")

@@ -1,0 +1,217 @@
+"""Numba CUDA kernel for reduce mode: one launch folds one output over a sub-block of the grid
+in which every point belongs to the same group (the kept dims fixed), so each thread keeps
+its partial statistics in registers.
+
+Layout as the materialize kernel (``sweep.kernels.cuda``): ``threadIdx.x`` along the
+innermost axis, each thread a column and a run of rows stepped by an odometer, visited in
+increasing flat grid index (so a strict comparison keeps the first point reaching an
+extreme, as NumPy's argmin). Per thread: count, NaN count, weighted mean and sum of squared
+deviations (West's incremental update), extremes with their flat index, and the weight
+below/above up to :data:`MAX_THRESHOLDS` thresholds. Per block, a tree reduction in shared
+memory (Chan's merge; ties of extremes to the smaller index) leaves one partial per block,
+written to ``partials[block]`` (no atomics: the host merges the blocks' partials, exactly).
+Histogram counts and weights are added with global atomics.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import cuda
+
+from sweep.formulas import IN, INPUTS
+from sweep.kernels.cuda import _crf, _output_value
+
+BLOCK_THREADS = 128
+MAX_THRESHOLDS = 4
+#: Columns of ``partials``: n, nan, w, mean, m2, lo, ilo, hi, ihi, then the below and
+#: above threshold weights (MAX_THRESHOLDS each). Indices are stored as float64 (exact
+#: below 2^53 points).
+N_FIELDS = 9 + 2 * MAX_THRESHOLDS
+
+_NIN = len(INPUTS)
+_RATE = IN.COST_OF_CAPITAL
+_LIFE = IN.LIFETIME_YEARS
+
+
+@cuda.jit(device=True, inline="always")
+def _bin_of(x, lo, inv_width, nb, log_scale):
+    if log_scale:
+        if not x > 0.0:
+            return 0
+        t = (math.log(x) - lo) * inv_width
+    else:
+        t = (x - lo) * inv_width
+    if t < 0.0:
+        return 0
+    if t >= nb:
+        return nb + 1
+    return int(t) + 1
+
+
+@cuda.jit
+def reduce_kernel(table, bind, shape, start, grid_stride, weights, code, rows_per_thread,
+                  elo, einv, nb, log_scale, below, above, partials, hn, hw):
+    """Fold output ``code`` over one sub-block (one group). ``start``/``grid_stride``: the
+    sub-block's offset in the grid and the grid's strides (for flat indices); ``weights``
+    (ndim, width): per-position weights; ``below``/``above``: thresholds (NaN-padded to
+    MAX_THRESHOLDS); ``partials`` (n_blocks, N_FIELDS) receives one row per block;
+    ``hn``/``hw`` (nb + 2,) the histogram (nb = 0: none)."""
+    ndim = shape.shape[0]
+    last = ndim - 1
+    inner = shape[last]
+    rows = 1
+    for d in range(last):
+        rows *= shape[d]
+    j = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    r0 = (cuda.blockIdx.y * cuda.blockDim.y + cuda.threadIdx.y) * rows_per_thread
+    r1 = min(rows, r0 + rows_per_thread)
+
+    n = 0
+    n_nan = 0
+    wsum = 0.0
+    mean = 0.0
+    m2 = 0.0
+    lo = math.nan
+    hi = math.nan
+    ilo = -1
+    ihi = -1
+    tb = cuda.local.array(MAX_THRESHOLDS, np.float64)
+    ta = cuda.local.array(MAX_THRESHOLDS, np.float64)
+    for t in range(MAX_THRESHOLDS):
+        tb[t] = 0.0
+        ta[t] = 0.0
+
+    if j < inner and r0 < rows:
+        v = cuda.local.array(_NIN, np.float64)
+        idx = cuda.local.array(_NIN, np.int64)
+        for i in range(_NIN):
+            a = bind[i]
+            if a < 0:
+                v[i] = table[i, 0]
+            elif a == last:
+                v[i] = table[i, j]
+        rem = r0
+        for d in range(last - 1, -1, -1):
+            idx[d] = rem % shape[d]
+            rem //= shape[d]
+        w_inner = weights[last, j]
+        rate = math.nan
+        life = math.nan
+        crf = math.nan
+        for _ in range(r0, r1):
+            flat = (start[last] + j) * grid_stride[last]
+            w_row = w_inner
+            for d in range(last):
+                flat += (start[d] + idx[d]) * grid_stride[d]
+                w_row *= weights[d, idx[d]]
+            for i in range(_NIN):
+                a = bind[i]
+                if a >= 0 and a != last:
+                    v[i] = table[i, idx[a]]
+            if not (v[_RATE] == rate and v[_LIFE] == life):
+                rate = v[_RATE]
+                life = v[_LIFE]
+                crf = _crf(rate, life)
+            x = _output_value(code, v[0], v[1], crf, v[4], v[5], v[6], v[7], v[8], v[9],
+                              v[10], v[11])
+            if x != x:
+                n_nan += 1
+            else:
+                n += 1
+                w_new = wsum + w_row
+                if w_new > 0.0:
+                    delta = x - mean
+                    mean += delta * (w_row / w_new)
+                    m2 += w_row * delta * (x - mean)
+                wsum = w_new
+                if not lo <= x:
+                    lo = x
+                    ilo = flat
+                if not hi >= x:
+                    hi = x
+                    ihi = flat
+                if nb > 0:
+                    b = _bin_of(x, elo, einv, nb, log_scale)
+                    cuda.atomic.add(hn, b, 1)
+                    cuda.atomic.add(hw, b, w_row)
+                for t in range(MAX_THRESHOLDS):
+                    if x < below[t]:
+                        tb[t] += w_row
+                    if x > above[t]:
+                        ta[t] += w_row
+            d = last - 1
+            while d >= 0:
+                idx[d] += 1
+                if idx[d] < shape[d]:
+                    break
+                idx[d] = 0
+                d -= 1
+
+    # one partial per block: a tree reduction in shared memory
+    tid = cuda.threadIdx.y * cuda.blockDim.x + cuda.threadIdx.x
+    s = cuda.shared.array((N_FIELDS, BLOCK_THREADS), np.float64)
+    s[0, tid] = n
+    s[1, tid] = n_nan
+    s[2, tid] = wsum
+    s[3, tid] = mean
+    s[4, tid] = m2
+    s[5, tid] = lo
+    s[6, tid] = ilo
+    s[7, tid] = hi
+    s[8, tid] = ihi
+    for t in range(MAX_THRESHOLDS):
+        s[9 + t, tid] = tb[t]
+        s[9 + MAX_THRESHOLDS + t, tid] = ta[t]
+    cuda.syncthreads()
+    step = (cuda.blockDim.x * cuda.blockDim.y) // 2
+    while step > 0:
+        if tid < step:
+            o = tid + step
+            wa = s[2, tid]
+            wb = s[2, o]
+            tot = wa + wb
+            if wb > 0.0:
+                if wa > 0.0:
+                    delta = s[3, o] - s[3, tid]
+                    s[3, tid] += delta * (wb / tot)
+                    s[4, tid] += s[4, o] + delta * delta * (wa * wb / tot)
+                else:
+                    s[3, tid] = s[3, o]
+                    s[4, tid] = s[4, o]
+            s[2, tid] = tot
+            s[0, tid] += s[0, o]
+            s[1, tid] += s[1, o]
+            lo_b = s[5, o]
+            if lo_b == lo_b and (not s[5, tid] <= lo_b
+                                 or (lo_b == s[5, tid] and s[6, o] < s[6, tid])):
+                s[5, tid] = lo_b
+                s[6, tid] = s[6, o]
+            hi_b = s[7, o]
+            if hi_b == hi_b and (not s[7, tid] >= hi_b
+                                 or (hi_b == s[7, tid] and s[8, o] < s[8, tid])):
+                s[7, tid] = hi_b
+                s[8, tid] = s[8, o]
+            for t in range(9, N_FIELDS):
+                s[t, tid] += s[t, o]
+        cuda.syncthreads()
+        step //= 2
+    if tid == 0:
+        block = cuda.blockIdx.y * cuda.gridDim.x + cuda.blockIdx.x
+        for f in range(N_FIELDS):
+            partials[block, f] = s[f, 0]
+
+
+def signatures() -> dict[str, str]:
+    """The kernel's signature, as launched by the engine."""
+    args = ("float64[:, ::1], int64[::1], int64[::1], int64[::1], int64[::1], "
+            "float64[:, ::1], int64, int64, float64, float64, int64, boolean, float64[::1], "
+            "float64[::1], float64[:, ::1], int64[::1], float64[::1]")
+    return {"reduce": f"void({args})"}
+
+
+def compile_ptx_all(cc: tuple[int, int] = (9, 0)) -> dict[str, str]:
+    """PTX of the reduce kernel for compute capability ``cc`` (no GPU needed)."""
+    text, _ = cuda.compile_ptx(reduce_kernel.py_func, signatures()["reduce"], cc=cc)
+    return {"reduce_float64": text}
