@@ -50,6 +50,45 @@ _crf = _F.capital_recovery_factor
 _output_value = _F.output_value
 
 
+@cuda.jit(device=True, inline="always")
+def start_thread(v, idx, table, bind, shape, j, r0):
+    """A thread's setup: the inputs that are constant or vary along the innermost axis (at
+    column ``j``) into ``v``, and the outer indices of its first row ``r0`` into ``idx``
+    (decoded once; later rows step them with :func:`next_row`)."""
+    last = shape.shape[0] - 1
+    for i in range(_NIN):
+        a = bind[i]
+        if a < 0:
+            v[i] = table[i, 0]
+        elif a == last:
+            v[i] = table[i, j]
+    rem = r0
+    for d in range(last - 1, -1, -1):
+        idx[d] = rem % shape[d]
+        rem //= shape[d]
+
+
+@cuda.jit(device=True, inline="always")
+def row_inputs(v, idx, table, bind, last):
+    """The inputs bound to outer axes, at the current row's indices, into ``v``."""
+    for i in range(_NIN):
+        a = bind[i]
+        if a >= 0 and a != last:
+            v[i] = table[i, idx[a]]
+
+
+@cuda.jit(device=True, inline="always")
+def next_row(idx, shape, last):
+    """Step the outer indices to the next row (an odometer: no division)."""
+    d = last - 1
+    while d >= 0:
+        idx[d] += 1
+        if idx[d] < shape[d]:
+            break
+        idx[d] = 0
+        d -= 1
+
+
 @cuda.jit
 def materialize_kernel(table, bind, shape, codes, out, nan_counts, minima, maxima,
                        rows_per_thread):
@@ -82,24 +121,12 @@ def materialize_kernel(table, bind, shape, codes, out, nan_counts, minima, maxim
     if j < inner and r0 < rows:
         v = cuda.local.array(_NIN, np.float64)
         idx = cuda.local.array(_MAX_DIMS, np.int64)
-        for i in range(_NIN):
-            a = bind[i]
-            if a < 0:
-                v[i] = table[i, 0]
-            elif a == last:
-                v[i] = table[i, j]
-        rem = r0   # the first row's outer indices; later rows step them like an odometer
-        for d in range(last - 1, -1, -1):
-            idx[d] = rem % shape[d]
-            rem //= shape[d]
+        start_thread(v, idx, table, bind, shape, j, r0)
         rate = math.nan
         life = math.nan
         crf = math.nan
         for r in range(r0, r1):
-            for i in range(_NIN):
-                a = bind[i]
-                if a >= 0 and a != last:
-                    v[i] = table[i, idx[a]]
+            row_inputs(v, idx, table, bind, last)
             if not (v[_RATE] == rate and v[_LIFE] == life):
                 rate = v[_RATE]
                 life = v[_LIFE]
@@ -115,13 +142,7 @@ def materialize_kernel(table, bind, shape, codes, out, nan_counts, minima, maxim
                         lo[k] = value
                     if not hi[k] >= value:
                         hi[k] = value
-            d = last - 1
-            while d >= 0:
-                idx[d] += 1
-                if idx[d] < shape[d]:
-                    break
-                idx[d] = 0
-                d -= 1
+            next_row(idx, shape, last)
 
     # per block: a tree reduction in shared memory, then one atomic per output
     tid = cuda.threadIdx.y * cuda.blockDim.x + cuda.threadIdx.x

@@ -21,7 +21,8 @@ import numpy as np
 from numba import cuda
 
 from sweep.formulas import IN, INPUTS
-from sweep.kernels.cuda import _crf, _output_value
+from sweep.kernels.cuda import _crf, _output_value, next_row, row_inputs, start_thread
+from sweep.kernels.reduce_cpu import bin_of
 
 BLOCK_THREADS = 128
 MAX_THRESHOLDS = 4
@@ -35,19 +36,7 @@ _RATE = IN.COST_OF_CAPITAL
 _LIFE = IN.LIFETIME_YEARS
 
 
-@cuda.jit(device=True, inline="always")
-def _bin_of(x, lo, inv_width, nb, log_scale):
-    if log_scale:
-        if not x > 0.0:
-            return 0
-        t = (math.log(x) - lo) * inv_width
-    else:
-        t = (x - lo) * inv_width
-    if t < 0.0:
-        return 0
-    if t >= nb:
-        return nb + 1
-    return int(t) + 1
+_bin_of = cuda.jit(device=True, inline="always")(bin_of)
 
 
 @cuda.jit
@@ -86,16 +75,7 @@ def reduce_kernel(table, bind, shape, start, grid_stride, weights, code, rows_pe
     if j < inner and r0 < rows:
         v = cuda.local.array(_NIN, np.float64)
         idx = cuda.local.array(_NIN, np.int64)
-        for i in range(_NIN):
-            a = bind[i]
-            if a < 0:
-                v[i] = table[i, 0]
-            elif a == last:
-                v[i] = table[i, j]
-        rem = r0
-        for d in range(last - 1, -1, -1):
-            idx[d] = rem % shape[d]
-            rem //= shape[d]
+        start_thread(v, idx, table, bind, shape, j, r0)
         w_inner = weights[last, j]
         rate = math.nan
         life = math.nan
@@ -106,10 +86,7 @@ def reduce_kernel(table, bind, shape, start, grid_stride, weights, code, rows_pe
             for d in range(last):
                 flat += (start[d] + idx[d]) * grid_stride[d]
                 w_row *= weights[d, idx[d]]
-            for i in range(_NIN):
-                a = bind[i]
-                if a >= 0 and a != last:
-                    v[i] = table[i, idx[a]]
+            row_inputs(v, idx, table, bind, last)
             if not (v[_RATE] == rate and v[_LIFE] == life):
                 rate = v[_RATE]
                 life = v[_LIFE]
@@ -141,13 +118,7 @@ def reduce_kernel(table, bind, shape, start, grid_stride, weights, code, rows_pe
                         tb[t] += w_row
                     if x > above[t]:
                         ta[t] += w_row
-            d = last - 1
-            while d >= 0:
-                idx[d] += 1
-                if idx[d] < shape[d]:
-                    break
-                idx[d] = 0
-                d -= 1
+            next_row(idx, shape, last)
 
     # one partial per block: a tree reduction in shared memory
     tid = cuda.threadIdx.y * cuda.blockDim.x + cuda.threadIdx.x

@@ -46,9 +46,11 @@ _FINGERPRINT = hashlib.sha256(
 ).hexdigest()
 
 
-def _bin_of(x, lo, inv_width, nb, log_scale):
-    # bin 1..nb inside [lo, lo + nb/inv_width); 0 below (or not positive on a log scale);
-    # nb + 1 at or above the top edge
+def bin_of(x, lo, inv_width, nb, log_scale):
+    """Histogram bin of ``x``: 1..nb inside ``[lo, lo + nb / inv_width)`` (``lo`` and the
+    width in log space on a log scale); 0 below (or not positive on a log scale); nb + 1 at
+    or above the top edge. Plain Python, compiled for the CPU here and for CUDA in
+    ``sweep.kernels.cuda_reduce``."""
     if log_scale:
         if not x > 0.0:
             return 0
@@ -62,7 +64,7 @@ def _bin_of(x, lo, inv_width, nb, log_scale):
     return int(t) + 1
 
 
-_bin_of = numba.njit(inline="always", error_model="numpy")(_bin_of)
+_bin_of = numba.njit(inline="always", error_model="numpy")(bin_of)
 
 
 def _merge(n, w, mean, m2, g, k, nb_, wb, meanb, m2b):
