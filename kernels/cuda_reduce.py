@@ -41,12 +41,12 @@ _bin_of = cuda.jit(device=True, inline="always")(bin_of)
 
 @cuda.jit
 def reduce_kernel(table, bind, shape, start, grid_stride, weights, code, rows_per_thread,
-                  elo, einv, nb, log_scale, below, above, partials, hn, hw):
+                  elo, einv, edges, nb, log_scale, below, above, partials, hn, hw):
     """Fold output ``code`` over one sub-block (one group). ``start``/``grid_stride``: the
     sub-block's offset in the grid and the grid's strides (for flat indices); ``weights``
     (ndim, width): per-position weights; ``below``/``above``: thresholds (NaN-padded to
     MAX_THRESHOLDS); ``partials`` (n_blocks, N_FIELDS) receives one row per block;
-    ``hn``/``hw`` (nb + 2,) the histogram (nb = 0: none)."""
+    ``hn``/``hw`` (nb + 2,) the histogram (nb = 0: none) on ``edges`` (nb + 1,)."""
     ndim = shape.shape[0]
     last = ndim - 1
     inner = shape[last]
@@ -110,7 +110,7 @@ def reduce_kernel(table, bind, shape, start, grid_stride, weights, code, rows_pe
                     hi = x
                     ihi = flat
                 if nb > 0:
-                    b = _bin_of(x, elo, einv, nb, log_scale)
+                    b = _bin_of(x, elo, einv, nb, log_scale, edges)
                     cuda.atomic.add(hn, b, 1)
                     cuda.atomic.add(hw, b, w_row)
                 for t in range(MAX_THRESHOLDS):
@@ -177,8 +177,8 @@ def reduce_kernel(table, bind, shape, start, grid_stride, weights, code, rows_pe
 def signatures() -> dict[str, str]:
     """The kernel's signature, as launched by the engine."""
     args = ("float64[:, ::1], int64[::1], int64[::1], int64[::1], int64[::1], "
-            "float64[:, ::1], int64, int64, float64, float64, int64, boolean, float64[::1], "
-            "float64[::1], float64[:, ::1], int64[::1], float64[::1]")
+            "float64[:, ::1], int64, int64, float64, float64, float64[::1], int64, boolean, "
+            "float64[::1], float64[::1], float64[:, ::1], int64[::1], float64[::1]")
     return {"reduce": f"void({args})"}
 
 

@@ -46,22 +46,27 @@ _FINGERPRINT = hashlib.sha256(
 ).hexdigest()
 
 
-def bin_of(x, lo, inv_width, nb, log_scale):
-    """Histogram bin of ``x``: 1..nb inside ``[lo, lo + nb / inv_width)`` (``lo`` and the
-    width in log space on a log scale); 0 below (or not positive on a log scale); nb + 1 at
-    or above the top edge. Plain Python, compiled for the CPU here and for CUDA in
-    ``sweep.kernels.cuda_reduce``."""
-    if log_scale:
-        if not x > 0.0:
-            return 0
-        t = (math.log(x) - lo) * inv_width
-    else:
-        t = (x - lo) * inv_width
-    if t < 0.0:
+def bin_of(x, lo, inv_width, nb, log_scale, edges):
+    """Histogram bin of ``x`` against ``edges`` (nb + 1 increasing values): bin b in 1..nb
+    holds ``edges[b-1] <= x < edges[b]``; 0 below ``edges[0]`` (or not positive on a log
+    scale); nb + 1 at or above ``edges[nb]``. The index is first estimated from ``lo`` and
+    ``inv_width`` (in log space on a log scale), then corrected against the edges, so that
+    the counts agree exactly with the stored edges. Plain Python, compiled for the CPU here
+    and for CUDA in ``sweep.kernels.cuda_reduce``."""
+    if log_scale and not x > 0.0:
         return 0
-    if t >= nb:
-        return nb + 1
-    return int(t) + 1
+    t = ((math.log(x) if log_scale else x) - lo) * inv_width
+    if t < 0.0:
+        b = 0
+    elif t >= nb:
+        b = nb + 1
+    else:
+        b = int(t) + 1
+    while b > 0 and x < edges[b - 1]:
+        b -= 1
+    while b <= nb and x >= edges[b]:
+        b += 1
+    return b
 
 
 _bin_of = numba.njit(inline="always", error_model="numpy")(bin_of)
@@ -96,7 +101,7 @@ _row_values = None
 
 
 def _fold_block(table, bind, shape, start, codes, kept_stride, grid_stride, weights,
-                edges_lo, edges_inv, nb, log_scale, below, above,
+                edges_lo, edges_inv, edges, nb, log_scale, below, above,
                 n, nan, w, mean, m2, lo, hi, ilo, ihi, hn, hw, tb, ta):
     """Fold every point of one block into the partials (see the module docstring).
 
@@ -105,7 +110,8 @@ def _fold_block(table, bind, shape, start, codes, kept_stride, grid_stride, weig
     stride in the flat grid index; ``weights[d, i]`` the weight of position i of the block
     along dim d (1 where unweighted). ``edges_lo[k]``/``edges_inv[k]``: the histogram's
     lower edge (its log on a log scale) and bins per unit for output k (nb bins; nb = 0:
-    no histogram). ``below``/``above``: thresholds (NaN-padded), shape (n_out, n_thr).
+    no histogram); ``edges[k]`` its nb + 1 edges (see :func:`bin_of`). ``below``/``above``:
+    thresholds (NaN-padded), shape (n_out, n_thr).
     """
     ndim = shape.shape[0]
     last = ndim - 1
@@ -124,8 +130,6 @@ def _fold_block(table, bind, shape, start, codes, kept_stride, grid_stride, weig
         winner[j] = weights[last, j]
     _fill_block(work, table, bind, inner, last)
     inner_kept = kept_stride[last] != 0
-    n_thr_b = below.shape[1]
-    n_thr_a = above.shape[1]
     for r in range(rows):
         rem = r
         for d in range(last - 1, -1, -1):
@@ -146,20 +150,22 @@ def _fold_block(table, bind, shape, start, codes, kept_stride, grid_stride, weig
                 for j in range(inner):
                     g = g_row + (start[last] + j) * kept_stride[last]
                     _fold_points(buf, j, j + 1, g, k, w_row, winner, flat_row,
-                                 grid_stride[last], edges_lo[k], edges_inv[k], nb, log_scale,
-                                 below, above, n_thr_b, n_thr_a, n, nan, w, mean, m2, lo, hi,
+                                 grid_stride[last], edges_lo[k], edges_inv[k], edges[k], nb,
+                                 log_scale, below, above, n, nan, w, mean, m2, lo, hi,
                                  ilo, ihi, hn, hw, tb, ta)
             else:
                 _fold_points(buf, 0, inner, g_row, k, w_row, winner, flat_row,
-                             grid_stride[last], edges_lo[k], edges_inv[k], nb, log_scale,
-                             below, above, n_thr_b, n_thr_a, n, nan, w, mean, m2, lo, hi,
+                             grid_stride[last], edges_lo[k], edges_inv[k], edges[k], nb,
+                             log_scale, below, above, n, nan, w, mean, m2, lo, hi,
                              ilo, ihi, hn, hw, tb, ta)
 
 
-def _fold_points(buf, j0, j1, g, k, w_row, winner, flat_row, inner_stride, elo, einv, nb,
-                 log_scale, below, above, n_thr_b, n_thr_a, n, nan, w, mean, m2, lo, hi, ilo,
-                 ihi, hn, hw, tb, ta):
+def _fold_points(buf, j0, j1, g, k, w_row, winner, flat_row, inner_stride, elo, einv, edges_k,
+                 nb, log_scale, below, above, n, nan, w, mean, m2, lo, hi, ilo, ihi, hn, hw, tb,
+                 ta):
     # pass 1: counts, weight, weighted sum, extremes, histogram, thresholds
+    n_thr_b = below.shape[1]
+    n_thr_a = above.shape[1]
     cnt = 0
     n_nan = 0
     sw = 0.0
@@ -180,7 +186,7 @@ def _fold_points(buf, j0, j1, g, k, w_row, winner, flat_row, inner_stride, elo, 
             hi[g, k] = x
             ihi[g, k] = flat_row + j * inner_stride
         if nb > 0:
-            b = _bin_of(x, elo, einv, nb, log_scale)
+            b = _bin_of(x, elo, einv, nb, log_scale, edges_k)
             hn[g, k, b] += 1
             hw[g, k, b] += wt
         for t in range(n_thr_b):
@@ -209,7 +215,7 @@ _fold_points = numba.njit(inline="always", error_model="numpy")(_fold_points)
 
 
 
-def _ratio_block(table_a, table_b, bind, shape, weights, elo, einv, nb, code_,
+def _ratio_block(table_a, table_b, bind, shape, weights, elo, einv, edges, nb, code_,
                  stats, hn, hw):
     """Compare two labels over one block (the compare axis fixed in each table): per point
     ``r = a / b``. ``stats`` accumulates [n, nan, weight, weight where a < b, weight where
@@ -265,7 +271,7 @@ def _ratio_block(table_a, table_b, bind, shape, weights, elo, einv, nb, code_,
                     stats[7] += wt * math.log(q)
                     stats[8] += wt
                 if nb > 0:
-                    bb = _bin_of(q, elo, einv, nb, True)
+                    bb = _bin_of(q, elo, einv, nb, True, edges)
                     hn[bb] += 1
                     hw[bb] += wt
 
@@ -338,8 +344,9 @@ def fold_block(table, bind, shape, start, codes, *args):
                                                         *args)
 
 
-def ratio_block(table_a, table_b, bind, shape, weights, elo, einv, nb, code, stats, hn, hw):
+def ratio_block(table_a, table_b, bind, shape, weights, elo, einv, edges, nb, code, stats,
+                hn, hw):
     """Compile (cached) and run the comparison kernel; arguments as :func:`_ratio_block`."""
     mask = cpu.inner_mask(bind, shape.shape[0])
     _kernel("ratio", mask, (int(code),))(table_a, table_b, bind, shape, weights, elo, einv,
-                                          nb, code, stats, hn, hw)
+                                          edges, nb, code, stats, hn, hw)

@@ -192,7 +192,16 @@ def _run_reduce(spec, args: argparse.Namespace) -> int:
                   "(a reduce run writes only its small result)", file=sys.stderr)
             return EXIT_USAGE
     if args.dry_run:
-        print(describe_plan(make_reduce_plan(spec, args.store)))
+        from sweep import store as zstore
+        from sweep.backends import default_workers
+        from sweep.reduce import check_reduce_memory
+
+        plan = make_reduce_plan(spec, args.store)
+        print(describe_plan(plan))
+        check_reduce_memory(plan, args.workers or default_workers())
+        print("  memory    ok")
+        zstore.check_target(plan.store, args.overwrite)
+        print(f"  target    ok ({plan.store})")
         return EXIT_OK
     result = run_reduce(spec, store=args.store, overwrite=args.overwrite,
                         progress=args.progress, num_workers=args.workers,

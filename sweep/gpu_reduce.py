@@ -133,7 +133,9 @@ class CudaReducer:
                     d_hw = cuda.to_device(np.zeros(nbins), stream=stream)
                     launch = kr.reduce_kernel[grid, block, stream]
                     call = (*args, int(code), per_thread, float(ctx.edges_lo[k]),
-                            float(ctx.edges_inv[k]), int(ctx.nb), bool(ctx.log_scale),
+                            float(ctx.edges_inv[k]),
+                            cuda.to_device(np.ascontiguousarray(ctx.edges[k]), stream=stream),
+                            int(ctx.nb), bool(ctx.log_scale),
                             cuda.to_device(below, stream=stream),
                             cuda.to_device(above, stream=stream), d_part, d_hn, d_hw)
                     with warnings.catch_warnings():

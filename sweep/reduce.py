@@ -47,7 +47,7 @@ PILOT_POINTS = 2**18
 #: Fan-in of the tree reduction.
 FAN_IN = 8
 #: The most memory one task's partial statistics may take.
-PARTIAL_BYTES_MAX = 256 * 2**20
+PARTIAL_BYTES_MAX = 64 * 2**20
 
 
 # --------------------------------------------------------------------------- plan
@@ -71,14 +71,17 @@ def make_reduce_plan(spec: SweepSpec, store: str | Path | None = None,
         target *= 2
     plan = Plan(spec=spec, axes=base.axes, chunk_shape=block, store=base.store,
                 constants=base.constants)
+    from sweep.planner import PlanError
+
+    for a in base.axes:
+        w = spec.reduce.weights.get(a.name)
+        if w is not None and len(w) != len(a):
+            raise PlanError(f"reduce.weights.{a.name}: {len(w)} weight(s) for an axis of "
+                            f"{len(a)} values; give one weight per value")
+    partial = partial_bytes(plan)
     n_groups = math.prod(base.shape[d] for d in kept)
     bins = spec.reduce.histogram.bins + 2 if spec.reduce.histogram else 1
-    thresholds = max((len(v) for v in (*spec.reduce.below.values(),
-                                       *spec.reduce.above.values())), default=0)
-    partial = n_groups * len(spec.outputs) * (8 * 9 + 16 * bins + 16 * thresholds)
     if partial > PARTIAL_BYTES_MAX:
-        from sweep.planner import PlanError
-
         raise PlanError(
             f"reduce partials of {human_bytes(partial)} per task ({n_groups:,} kept "
             f"coordinate(s) x {len(spec.outputs)} output(s) x {bins} histogram bins), over "
@@ -86,13 +89,45 @@ def make_reduce_plan(spec: SweepSpec, store: str | Path | None = None,
     return plan
 
 
+def partial_bytes(plan: Plan) -> int:
+    """Bytes of one task's partial statistics."""
+    red = plan.spec.reduce
+    kept = [d for d, name in enumerate(plan.dims) if name not in red.over]
+    n_groups = math.prod(plan.shape[d] for d in kept)
+    bins = red.histogram.bins + 2 if red.histogram else 1
+    thresholds = max((len(v) for v in (*red.below.values(), *red.above.values())), default=0)
+    return n_groups * len(plan.outputs) * (8 * 9 + 16 * bins + 16 * thresholds)
+
+
+def check_reduce_memory(plan: Plan, workers: int, fraction: float = 0.5) -> None:
+    """Refuse (before computing) partials that, held by ``workers`` tasks and the merges of
+    the tree at once, would pass ``fraction`` of this machine's memory."""
+    from sweep.planner import PlanError
+
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    need = partial_bytes(plan) * workers * (FAN_IN + 2)
+    if need > fraction * total:
+        raise PlanError(
+            f"reduce partials of {human_bytes(partial_bytes(plan))} per task need about "
+            f"{human_bytes(need)} with {workers} worker(s) and the merge tree, over "
+            f"{fraction:.0%} of this machine's {human_bytes(total)}; fold more dims "
+            "(reduce.over), use fewer histogram bins, or fewer --workers")
+
+
 def _weights(plan: Plan) -> list[np.ndarray]:
-    """Per dim, the normalized weight of each value (ones where unweighted)."""
+    """Per dim, the weight of each value: the given weights normalized to sum 1; when some
+    folded axis is weighted, the other folded axes uniform (1/n), so that weights are
+    probabilities; ones everywhere when nothing is weighted (weights are then counts)."""
+    red = plan.spec.reduce
     out = []
     for a in plan.axes:
-        given = plan.spec.reduce.weights.get(a.name)
+        given = red.weights.get(a.name)
         if given is None:
-            out.append(np.ones(len(a)))
+            uniform = red.weights and a.name in red.over
+            out.append(np.full(len(a), 1.0 / len(a)) if uniform else np.ones(len(a)))
         else:
             w = np.asarray(given, dtype=np.float64)
             out.append(w / w.sum())
@@ -173,6 +208,7 @@ class _Context:
     weights: list[np.ndarray]
     edges_lo: np.ndarray
     edges_inv: np.ndarray
+    edges: np.ndarray
     nb: int
     log_scale: bool
     below: np.ndarray
@@ -197,7 +233,7 @@ def _block_task(plan: Plan, key: ChunkKey, ctx: _Context) -> Partials:
     reduce_cpu.fold_block(
         inputs.table, inputs.bind, np.asarray(inputs.shape, np.int64),
         np.asarray(key.start, np.int64), ctx.codes, ctx.kept_stride, ctx.grid_stride,
-        _block_weights(plan, key, ctx.weights), ctx.edges_lo, ctx.edges_inv, ctx.nb,
+        _block_weights(plan, key, ctx.weights), ctx.edges_lo, ctx.edges_inv, ctx.edges, ctx.nb,
         ctx.log_scale, ctx.below, ctx.above, p.n, p.nan, p.w, p.mean, p.m2, p.lo, p.hi,
         p.ilo, p.ihi, p.hn, p.hw, p.tb, p.ta)
     return p
@@ -237,9 +273,21 @@ def _edges_for(values: np.ndarray, log_scale: bool) -> tuple[float, float]:
     return lo, hi
 
 
+def bin_edges(lo: float, hi: float, bins: int, log_scale: bool) -> np.ndarray:
+    """``bins + 1`` increasing edges from ``lo`` to ``hi`` exactly, evenly spaced (on a log
+    scale: evenly spaced logarithms). The kernels bin against these very values."""
+    if log_scale:
+        edges = np.exp(np.linspace(math.log(lo), math.log(hi), bins + 1))
+    else:
+        edges = np.linspace(lo, hi, bins + 1)
+    edges[0], edges[-1] = lo, hi
+    return np.maximum.accumulate(edges)
+
+
 def histogram_ranges(plan: Plan) -> dict[str, tuple[float, float]]:
     """Histogram bounds per output: given in the file, else the extremes of a first pass over
-    a subsampled grid (:data:`PILOT_POINTS` points)."""
+    a subsampled grid (:data:`PILOT_POINTS` points; the top edge just above its maximum, so
+    that the maximum falls inside)."""
     h = plan.spec.reduce.histogram
     out = {name: (float(b[0]), float(b[1])) for name, b in h.range.items()}
     missing = [o for o in plan.outputs if o not in out]
@@ -250,7 +298,8 @@ def histogram_ranges(plan: Plan) -> dict[str, tuple[float, float]]:
         values, _ = get_backend("numba").compute(_subsampled_inputs(plan), codes,
                                                  np.dtype(np.float64))
         for k, name in enumerate(missing):
-            out[name] = _edges_for(values[k].ravel(), h.scale == "log")
+            lo, hi = _edges_for(values[k].ravel(), h.scale == "log")
+            out[name] = (lo, float(np.nextafter(hi, np.inf)))
     return out
 
 
@@ -316,10 +365,11 @@ def run_reduce(spec: SweepSpec, *, store: str | Path | None = None, overwrite: b
 
     backend = reduce_backend(backend or spec.backend)
     plan = make_reduce_plan(spec, store, block_points)
+    workers = num_workers or default_workers()
+    check_reduce_memory(plan, workers)
     if write:
         zstore.check_target(plan.store, overwrite)
     red = spec.reduce
-    t0 = time.perf_counter()
     kept = [d for d, name in enumerate(plan.dims) if name not in red.over]
     n_groups = math.prod(plan.shape[d] for d in kept)
     hist = red.histogram
@@ -328,16 +378,19 @@ def run_reduce(spec: SweepSpec, *, store: str | Path | None = None, overwrite: b
     ranges = histogram_ranges(plan) if hist else {}
     edges_lo = np.zeros(len(plan.outputs))
     edges_inv = np.zeros(len(plan.outputs))
+    edges = np.zeros((len(plan.outputs), nb + 1))
     for k, o in enumerate(plan.outputs):
         if hist:
             lo, hi = ranges[o]
+            edges[k] = bin_edges(lo, hi, nb, log_scale)
             lo, hi = (math.log(lo), math.log(hi)) if log_scale else (lo, hi)
             edges_lo[k], edges_inv[k] = lo, nb / (hi - lo)
     below = _thresholds(plan, red.below)
     above = _thresholds(plan, red.above)
     ctx = _Context(codes=plan.output_codes, kept_stride=_strides(plan.shape, kept),
                    grid_stride=_strides(plan.shape, list(range(len(plan.shape)))),
-                   weights=_weights(plan), edges_lo=edges_lo, edges_inv=edges_inv, nb=nb,
+                   weights=_weights(plan), edges_lo=edges_lo, edges_inv=edges_inv,
+                   edges=edges, nb=nb,
                    log_scale=log_scale, below=below, above=above, n_groups=n_groups)
     keys = list(plan.keys())
     task_fn = _block_task
@@ -353,6 +406,7 @@ def run_reduce(spec: SweepSpec, *, store: str | Path | None = None, overwrite: b
     # warm-up: compile once, outside the timed and parallel part
     task_fn(plan, ChunkKey(keys[0].index, keys[0].start,
                            tuple(a + 1 for a in keys[0].start)), ctx)
+    t0 = time.perf_counter()   # after the first pass and the compilation
     tasks = [dask.delayed(task_fn, pure=False)(plan, key, ctx,
                                                dask_key_name=f"block-{key.name}")
              for key in keys]
@@ -364,11 +418,11 @@ def run_reduce(spec: SweepSpec, *, store: str | Path | None = None, overwrite: b
         level += 1
     sizes = {f"block-{key.name}": key.size for key in keys}
     with ChunkProgress(sizes, enabled=progress, label=f"{spec.name} (reduce)"):
-        (total,) = dask.compute(tasks[0], scheduler="threads",
-                                num_workers=num_workers or default_workers())
+        (total,) = dask.compute(tasks[0], scheduler="threads", num_workers=workers)
     seconds = time.perf_counter() - t0
     compare = _compare(plan, ctx, progress, num_workers) if red.compare else None
-    ds = to_dataset(plan, total, ranges, compare, seconds)
+    ds = to_dataset(plan, total, {o: edges[k] for k, o in enumerate(plan.outputs)}, compare,
+                    seconds)
     ds.attrs["sweep_backend"] = backend
     result = ReduceResult(plan=plan, dataset=ds, seconds=seconds,
                           store=plan.store if write else None)
@@ -429,9 +483,11 @@ def _compare(plan: Plan, ctx: _Context, progress, num_workers) -> dict:
         # the ratio's histogram bounds from a first pass over the subsampled grid
         pilot = _pilot_ratio(cplan, d_cmp, ia, ib, code)
         lo, hi = _edges_for(pilot, True)
+        hi = float(np.nextafter(hi, np.inf))
         elo, einv = math.log(lo), nb / (math.log(hi) - math.log(lo))
+        redges = bin_edges(lo, hi, nb, True)
 
-        def task(key, ia=ia, ib=ib, elo=elo, einv=einv):
+        def task(key, ia=ia, ib=ib, elo=elo, einv=einv, redges=redges):
             kb = ChunkKey(key.index[:d_cmp] + (ib,) + key.index[d_cmp + 1:],
                           key.start[:d_cmp] + (ib,) + key.start[d_cmp + 1:],
                           key.stop[:d_cmp] + (ib + 1,) + key.stop[d_cmp + 1:])
@@ -442,7 +498,8 @@ def _compare(plan: Plan, ctx: _Context, progress, num_workers) -> dict:
             hw = np.zeros(nb + 2)
             reduce_cpu.ratio_block(ina.table, inb.table, ina.bind,
                                    np.asarray(ina.shape, np.int64),
-                                   _block_weights(cplan, key, weights), elo, einv, nb, code,
+                                   _block_weights(cplan, key, weights), elo, einv, redges, nb,
+                                   code,
                                    stats, hn, hw)
             return stats, hn, hw
 
@@ -459,7 +516,7 @@ def _compare(plan: Plan, ctx: _Context, progress, num_workers) -> dict:
             hn += h_n
             hw += h_w
         results[f"{first} vs {second}"] = {"stats": stats, "hn": hn, "hw": hw,
-                                           "edges": np.exp(elo + np.arange(nb + 1) / einv),
+                                           "edges": redges,
                                            "output": output}
     return results
 
@@ -519,7 +576,7 @@ def quantiles_from_histogram(hw: np.ndarray, edges: np.ndarray, qs: list[float],
     return est, low, high
 
 
-def to_dataset(plan: Plan, p: Partials, ranges: dict, compare: dict | None,
+def to_dataset(plan: Plan, p: Partials, edges_of: dict, compare: dict | None,
                seconds: float) -> xr.Dataset:
     """The reduce result as a small xarray Dataset (see the module docstring)."""
     red = plan.spec.reduce
@@ -565,18 +622,16 @@ def to_dataset(plan: Plan, p: Partials, ranges: dict, compare: dict | None,
             for d in over:
                 a = plan.axes[d]
                 pos = np.where(idx >= 0, (idx // _stride(plan.shape, d)) % plan.shape[d], 0)
-                vals = np.asarray([str(c) for c in a.coord], dtype=object)[pos] \
+                # no point (an all-NaN group): "" for labels, NaN for numbers
+                vals = np.where(idx >= 0, np.asarray([str(c) for c in a.coord],
+                                                     dtype=object)[pos], "") \
                     if a.categorical else np.where(idx >= 0, a.coord[pos], np.nan)
                 put(f"{which}_{a.name}", vals,
                     extra={"units": "" if a.categorical else
                            _input_unit(a.name), "long_name": f"{a.name} at the {which[3:]}imum"})
         if hist:
-            lo_e, hi_e = ranges[o]
+            edges = edges_of[o]
             nbins = hist.bins
-            if hist.scale == "log":
-                edges = np.exp(np.linspace(math.log(lo_e), math.log(hi_e), nbins + 1))
-            else:
-                edges = np.linspace(lo_e, hi_e, nbins + 1)
             coords[f"{o}_edge"] = edges
             coords[f"{o}_bin"] = np.arange(nbins + 2)
             put("hist_count", p.hn[:, k, :], (f"{o}_bin",),

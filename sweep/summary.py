@@ -209,7 +209,8 @@ def describe_reduce(ds: xr.Dataset) -> str:
                     label = " ".join(str(ds[d].values[i]) for d, i in pt.items()) or "all"
                     fr = ", ".join(f"{section} {_num(float(t))}: {float(f):.1%}" for t, f in
                                    zip(ds[f"{o}_{section}"].values, sel.values, strict=True))
-                    lines.append(f"  {label}: share of points {fr}")
+                    share = "weight share" if ds.attrs.get("sweep_weighted") else "share"
+                    lines.append(f"  {label}: {share} of the points {fr}")
     if "pair" in ds.dims:
         out = ds["compare_frac_first_lower"].attrs.get("output", "")
         lines.append("")

@@ -257,6 +257,13 @@ def _reduce_problems(spec: SweepSpec) -> list[Problem]:
     red = spec.reduce
     out: list[Problem] = []
     axes = list(spec.axes)
+    # the result's own dims: an axis of that name would collide with them
+    reserved = {"quantile", "pair", "ratio_bin", "ratio_edge"}
+    for name in spec.axes:
+        if name in reserved or name.endswith(("_bin", "_edge", "_below", "_above")):
+            out.append(Problem(f"axes.{name}", name, "in reduce mode, an axis name other than "
+                               "quantile, pair, ratio_bin, ratio_edge and *_bin, *_edge, "
+                               "*_below, *_above (names of the result's dims)"))
     for i, name in enumerate(red.over):
         if name not in spec.axes:
             out.append(Problem(f"reduce.over[{i}]", name, "an axis name, one of "

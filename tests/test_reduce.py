@@ -348,3 +348,99 @@ def test_reduce_backends_that_have_no_kernels_are_refused():
 
     with pytest.raises(BackendUnavailable, match="numba or cuda"):
         run_reduce(spec_from_dict(reduce_dict()), write=False, backend="cupy")
+
+
+# --------------------------------------------------------------------------- from the review
+
+
+def _rent_grid(**reduce) -> dict:
+    """usd_per_gpu_hour = rent exactly (no other cost): values sit exactly on bin edges."""
+    return {
+        "name": "edges",
+        "axes": {
+            "platform": {"labels": ["A", "B"], "set": {"tokens_per_s_per_gpu": [90.0, 6000.0]}},
+            "gpu_hour_usd": {"values": [round(0.1 * i, 10) for i in range(10)]},
+            "utilization": {"values": [0.0, 0.5, 1.0]},
+        },
+        "constants": {"kw_per_gpu": 0.0},
+        "outputs": ["usd_per_gpu_hour", "usd_per_mtok"],
+        "reduce": {"over": ["gpu_hour_usd", "utilization"], **reduce},
+    }
+
+
+@pytest.mark.parametrize("scale", ["linear", "log"])
+def test_histogram_counts_agree_with_the_stored_edges_exactly(scale):
+    rng = {"usd_per_gpu_hour": [0.1, 1.0]} if scale == "log" else {"usd_per_gpu_hour": [0.0, 1.0]}
+    d = _rent_grid(histogram={"bins": 9 if scale == "log" else 10, "scale": scale, "range": rng},
+                   quantiles=[0.05, 0.3, 0.5, 0.95])
+    spec = spec_from_dict(d)
+    for backend in ("numba", "cuda"):
+        if backend == "cuda":
+            from sweep import gpu
+
+            if gpu.cuda_problem():
+                continue
+        ds = run_reduce(spec, write=False, progress=False, backend=backend).dataset
+        ref = materialized(spec)
+        for k, o in enumerate(spec.outputs):
+            edges = ds[f"{o}_edge"].values
+            for g in range(2):
+                v = ref[k, g][~np.isnan(ref[k, g])]
+                counts = ds[f"{o}_hist_count"][g].values
+                pos = v[v > 0] if scale == "log" else v
+                inside = ((pos >= edges[0]) & (pos < edges[-1]))
+                want = np.histogram(pos[inside], bins=edges)[0]
+                np.testing.assert_array_equal(counts[1:-1], want, err_msg=f"{backend} {o}")
+                assert counts[0] == len(v) - len(pos) + (pos < edges[0]).sum()
+                assert counts[-1] == (pos >= edges[-1]).sum()
+                for i, q in enumerate([0.05, 0.3, 0.5, 0.95]):
+                    true = np.quantile(v, q, method="inverted_cdf")
+                    assert (float(ds[f"{o}_quantile_low"][g, i]) <= true
+                            <= float(ds[f"{o}_quantile_high"][g, i])), (backend, o, g, q)
+
+
+def test_pilot_ranges_put_the_maximum_inside_and_brackets_hold():
+    d = reduce_dict(histogram={"bins": 7, "scale": "log"}, quantiles=[0.01, 0.5, 0.99])
+    ds = run_reduce(spec_from_dict(d), write=False, progress=False).dataset
+    ref = materialized(spec_from_dict(d))[0]
+    for g in range(2):
+        v = ref[g][~np.isnan(ref[g])]
+        assert ds["usd_per_mtok_hist_count"][g].values[-1] == 0     # max inside the top bin
+        for i, q in enumerate([0.01, 0.5, 0.99]):
+            true = np.quantile(v, q, method="inverted_cdf")
+            assert (float(ds["usd_per_mtok_quantile_low"][g, i]) <= true
+                    <= float(ds["usd_per_mtok_quantile_high"][g, i]))
+
+
+def test_all_nan_group_has_no_argmin_label():
+    d = reduce_dict()
+    d["reduce"]["over"] = ["platform", "electricity_usd_per_kwh"]   # utilization kept
+    ds = run_reduce(spec_from_dict(d), write=False, progress=False).dataset
+    assert ds["usd_per_mtok_count"].values[0] == 0                   # utilization 0
+    assert ds["usd_per_mtok_argmin_platform"].values[0] == ""
+    assert np.isnan(ds["usd_per_mtok_argmin_electricity_usd_per_kwh"].values[0])
+    assert ds["usd_per_mtok_argmin_platform"].values[1] == "B"
+
+
+def test_weights_of_the_wrong_length_on_an_arange_axis_are_refused_before_computing():
+    from sweep.planner import PlanError
+
+    d = reduce_dict(weights={"electricity_usd_per_kwh": [1.0, 2.0]})
+    d["axes"]["electricity_usd_per_kwh"] = {"arange": {"start": 0.0, "stop": 0.05, "step": 0.01}}
+    with pytest.raises(PlanError, match=r"reduce.weights.electricity_usd_per_kwh: 2 weight"):
+        run_reduce(spec_from_dict(d), write=False, progress=False)
+
+
+def test_axis_names_that_are_result_dims_are_refused():
+    d = reduce_dict(quantiles=[0.5], histogram={})
+    d["axes"]["quantile"] = d["axes"].pop("platform")
+    with pytest.raises(ConfigError) as info:
+        spec_from_dict(d)
+    assert "axes.quantile" in [p.path for p in info.value.problems]
+
+
+def test_partial_weights_are_probabilities():
+    d = reduce_dict(weights={"utilization": [0.1, 0.2, 0.3, 0.4]})
+    d["axes"]["utilization"]["values"] = [0.1, 0.25, 0.5, 1.0]      # no NaN points
+    ds = run_reduce(spec_from_dict(d), write=False, progress=False).dataset
+    np.testing.assert_allclose(ds["usd_per_mtok_weight"].values, [1.0, 1.0], rtol=1e-12)
