@@ -163,38 +163,63 @@ def _fold_block(table, bind, shape, start, codes, kept_stride, grid_stride, weig
 def _fold_points(buf, j0, j1, g, k, w_row, winner, flat_row, inner_stride, elo, einv, edges_k,
                  nb, log_scale, below, above, n, nan, w, mean, m2, lo, hi, ilo, ihi, hn, hw, tb,
                  ta):
-    # pass 1: counts, weight, weighted sum, extremes, histogram, thresholds
+    # pass 1 (branch-light, so that it vectorizes): counts, weight, weighted sum, extremes
     n_thr_b = below.shape[1]
     n_thr_a = above.shape[1]
     cnt = 0
     n_nan = 0
     sw = 0.0
     swx = 0.0
+    rlo = np.inf
+    rhi = -np.inf
     for j in range(j0, j1):
         x = buf[j]
-        if x != x:
-            n_nan += 1
-            continue
-        wt = w_row * winner[j]
-        cnt += 1
+        ok = x == x
+        wt = w_row * winner[j] if ok else 0.0
+        cnt += ok
+        n_nan += not ok
         sw += wt
-        swx += wt * x
-        if not lo[g, k] <= x:
-            lo[g, k] = x
-            ilo[g, k] = flat_row + j * inner_stride
-        if not hi[g, k] >= x:
-            hi[g, k] = x
-            ihi[g, k] = flat_row + j * inner_stride
-        if nb > 0:
-            b = _bin_of(x, elo, einv, nb, log_scale, edges_k)
-            hn[g, k, b] += 1
-            hw[g, k, b] += wt
+        swx += wt * x if ok else 0.0
+        rlo = min(rlo, x) if ok else rlo
+        rhi = max(rhi, x) if ok else rhi
+    if cnt > 0:
+        # the first point of the row at an extreme, only when it beats the group's (strictly:
+        # earlier rows have smaller flat indices)
+        if not lo[g, k] <= rlo:
+            lo[g, k] = rlo
+            for j in range(j0, j1):
+                if buf[j] == rlo:
+                    ilo[g, k] = flat_row + j * inner_stride
+                    break
+        if not hi[g, k] >= rhi:
+            hi[g, k] = rhi
+            for j in range(j0, j1):
+                if buf[j] == rhi:
+                    ihi[g, k] = flat_row + j * inner_stride
+                    break
+        if nb > 0:   # pass 1b: the histogram (a scatter), on 1-D views of this group/output
+            hn_gk = hn[g, k]
+            hw_gk = hw[g, k]
+            for j in range(j0, j1):
+                x = buf[j]
+                if x == x:
+                    b = _bin_of(x, elo, einv, nb, log_scale, edges_k)
+                    hn_gk[b] += 1
+                    hw_gk[b] += w_row * winner[j]
         for t in range(n_thr_b):
-            if x < below[k, t]:
-                tb[g, k, t] += wt
+            thr = below[k, t]
+            acc = 0.0
+            for j in range(j0, j1):
+                x = buf[j]
+                acc += w_row * winner[j] if x < thr else 0.0
+            tb[g, k, t] += acc
         for t in range(n_thr_a):
-            if x > above[k, t]:
-                ta[g, k, t] += wt
+            thr = above[k, t]
+            acc = 0.0
+            for j in range(j0, j1):
+                x = buf[j]
+                acc += w_row * winner[j] if x > thr else 0.0
+            ta[g, k, t] += acc
     nan[g, k] += n_nan
     if cnt == 0:
         return
