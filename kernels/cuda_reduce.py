@@ -22,7 +22,7 @@ from numba import cuda
 
 from sweep.formulas import IN, INPUTS
 from sweep.kernels.cuda import _crf, _output_value, next_row, row_inputs, start_thread
-from sweep.kernels.reduce_cpu import bin_of
+from sweep.kernels.reduce_cpu import bin_of, geometry
 
 BLOCK_THREADS = 128
 MAX_THRESHOLDS = 4
@@ -37,6 +37,7 @@ _LIFE = IN.LIFETIME_YEARS
 
 
 _bin_of = cuda.jit(device=True, inline="always")(bin_of)
+_geometry = cuda.jit(device=True, inline="always")(geometry)
 
 
 @cuda.jit
@@ -47,12 +48,7 @@ def reduce_kernel(table, bind, shape, start, grid_stride, weights, code, rows_pe
     (ndim, width): per-position weights; ``below``/``above``: thresholds (NaN-padded to
     MAX_THRESHOLDS); ``partials`` (n_blocks, N_FIELDS) receives one row per block;
     ``hn``/``hw`` (nb + 2,) the histogram (nb = 0: none) on ``edges`` (nb + 1,)."""
-    ndim = shape.shape[0]
-    last = ndim - 1
-    inner = shape[last]
-    rows = 1
-    for d in range(last):
-        rows *= shape[d]
+    last, inner, rows = _geometry(shape)
     j = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
     r0 = (cuda.blockIdx.y * cuda.blockDim.y + cuda.threadIdx.y) * rows_per_thread
     r1 = min(rows, r0 + rows_per_thread)

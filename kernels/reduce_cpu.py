@@ -72,6 +72,20 @@ def bin_of(x, lo, inv_width, nb, log_scale, edges):
 _bin_of = numba.njit(inline="always", error_model="numpy")(bin_of)
 
 
+def geometry(shape):
+    """``(last, inner, rows)`` of a chunk shape: the innermost dim, its length, and the
+    number of rows (the product of the other lengths). Plain Python, compiled for the CPU
+    here and for CUDA in ``sweep.kernels.cuda_reduce``."""
+    last = shape.shape[0] - 1
+    rows = 1
+    for d in range(last):
+        rows *= shape[d]
+    return last, shape[last], rows
+
+
+_geometry = numba.njit(inline="always", error_model="numpy")(geometry)
+
+
 def _merge(n, w, mean, m2, g, k, nb_, wb, meanb, m2b):
     # Chan et al.: fold (nb_, wb, meanb, m2b) into the partial of group g, output k
     if wb <= 0.0:
@@ -114,11 +128,7 @@ def _fold_block(table, bind, shape, start, codes, kept_stride, grid_stride, weig
     thresholds (NaN-padded), shape (n_out, n_thr).
     """
     ndim = shape.shape[0]
-    last = ndim - 1
-    inner = shape[last]
-    rows = 1
-    for d in range(last):
-        rows *= shape[d]
+    last, inner, rows = _geometry(shape)
     n_out = codes.shape[0]
     crf_inner = bind[3] == last or bind[2] == last
     work = np.empty((_NIN + 1, inner), dtype=np.float64)
@@ -247,11 +257,7 @@ def _ratio_block(table_a, table_b, bind, shape, weights, elo, einv, edges, nb, c
     a == b, min r, max r, sum w*log r over positive r, weight of positive r]; ``hn``/``hw``
     a log-scale histogram of r (bins as in :func:`fold_block`)."""
     ndim = shape.shape[0]
-    last = ndim - 1
-    inner = shape[last]
-    rows = 1
-    for d in range(last):
-        rows *= shape[d]
+    last, inner, rows = _geometry(shape)
     crf_inner = bind[3] == last or bind[2] == last
     work_a = np.empty((_NIN + 1, inner), dtype=np.float64)
     work_b = np.empty((_NIN + 1, inner), dtype=np.float64)
