@@ -220,29 +220,3 @@ def compile_ptx_all(cc: tuple[int, int] = (9, 0)) -> dict[str, str]:
         text, _ = cuda.compile_ptx(materialize_kernel.py_func, sig, cc=cc)
         ptx[f"materialize_{dtype}"] = text
     return ptx
-
-
-def _main(argv: list[str] | None = None) -> int:
-    """``python -m sweep.kernels.cuda OUTDIR [--cc 9.0]``: write the PTX of every CUDA kernel
-    (materialize and reduce) there."""
-    import argparse
-    from pathlib import Path
-
-    parser = argparse.ArgumentParser(prog="python -m sweep.kernels.cuda",
-                                     description=_main.__doc__)
-    parser.add_argument("outdir", type=Path)
-    parser.add_argument("--cc", default="9.0", help="compute capability (default 9.0)")
-    args = parser.parse_args(argv)
-    major, minor = (int(x) for x in args.cc.split("."))
-    args.outdir.mkdir(parents=True, exist_ok=True)
-    from sweep.kernels import cuda_reduce
-
-    kernels = {**compile_ptx_all((major, minor)), **cuda_reduce.compile_ptx_all((major, minor))}
-    for name, text in kernels.items():
-        (args.outdir / f"{name}.ptx").write_text(text)
-        print(args.outdir / f"{name}.ptx")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_main())

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
+from sweep.backend_base import (  # noqa: F401 - ChunkStats, stats_of: part of this API
+    BackendUnavailable,
+    ChunkStats,
+    _output_array,
+    stats_of,
+)
 from sweep.formulas import IN, INPUTS, OUT, OUTPUTS
 from sweep.model import OUTPUT_SPECS
 from sweep.planner import ChunkInputs
@@ -18,46 +23,11 @@ log = logging.getLogger(__name__)
 BACKENDS = ("numpy", "numba", "cuda", "cupy")
 
 
-@dataclass(frozen=True)
-class ChunkStats:
-    """Per output of one chunk: NaN count, and min and max over the non-NaN values (NaN when
-    every value is NaN)."""
-
-    nan_counts: np.ndarray
-    minima: np.ndarray
-    maxima: np.ndarray
-
-
-def stats_of(values: np.ndarray) -> ChunkStats:
-    """:class:`ChunkStats` of an (n_outputs, ...) array, with NumPy."""
-    flat = values.reshape(len(values), -1)
-    counts = np.isnan(flat).sum(axis=1).astype(np.int64)
-    lo = np.fmin.reduce(flat, axis=1).astype(np.float64)  # fmin skips NaN; all-NaN gives NaN
-    hi = np.fmax.reduce(flat, axis=1).astype(np.float64)
-    return ChunkStats(counts, lo, hi)
-
-
-def _output_array(buffer: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype
-                  ) -> np.ndarray:
-    """A C-contiguous array of ``shape``: a view of ``buffer`` when given, else a new one."""
-    if buffer is None:
-        return np.empty(shape, dtype=dtype)
-    n = int(np.prod(shape, dtype=np.int64))
-    if buffer.dtype != dtype or buffer.size < n or not buffer.flags.c_contiguous:
-        raise ValueError(f"output buffer of {buffer.size} {buffer.dtype} cannot hold "
-                         f"{shape} {np.dtype(dtype)}")
-    return buffer.reshape(-1)[:n].reshape(shape)
-
-
 def row_varying_outputs(bind: np.ndarray, ndim: int, codes: np.ndarray) -> list[bool]:
     """For each output code: whether it reads an input bound to the innermost axis (and so
     can vary along a row of the chunk)."""
     inner = {name for name, i in zip(INPUTS, bind, strict=True) if int(i) == ndim - 1}
     return [bool(inner & set(OUTPUT_SPECS[OUTPUTS[int(c)]].needs)) for c in codes]
-
-
-class BackendUnavailable(RuntimeError):
-    """A backend was asked for that cannot run here; the message says what is missing."""
 
 
 class Backend(Protocol):

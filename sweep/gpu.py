@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sweep.backends import BackendUnavailable, ChunkStats, _output_array
+from sweep.backend_base import BackendUnavailable, ChunkStats, _output_array
 from sweep.planner import ChunkInputs
 
 log = logging.getLogger(__name__)

@@ -15,6 +15,7 @@ import threading
 
 import numpy as np
 
+from sweep.partials import Partials
 from sweep.planner import ChunkKey, Plan
 
 
@@ -89,8 +90,6 @@ class CudaReducer:
     def block_task(self, plan: Plan, key: ChunkKey, ctx):
         """The :class:`~sweep.reduce.Partials` of one reduce block, computed on the GPU."""
         import warnings
-
-        from sweep.reduce import Partials
 
         cuda = self._cuda
         kr = self._kr

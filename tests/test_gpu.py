@@ -291,7 +291,7 @@ def test_numba_cuda_kernels_compile_for_sm90(tmp_path):
     (in a subprocess: this session runs the simulator, which has no compiler)."""
     pytest.importorskip("numba.cuda")
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    proc = subprocess.run([sys.executable, "-P", "-m", "sweep.kernels.cuda", str(tmp_path)],
+    proc = subprocess.run([sys.executable, "-P", "-m", "sweep.kernels.ptx", str(tmp_path)],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr
     files = sorted(tmp_path.glob("*.ptx"))
