@@ -329,13 +329,12 @@ def _run_distributed(plan: Plan, keys: list[ChunkKey], backend_name: str, client
     # workers may run elsewhere: the store's absolute path. The plan travels with each task
     # (not scattered once: scattered data dies with the workers that hold it)
     plan = dataclasses.replace(plan, store=plan.store.absolute())
-    shared = plan
     tag = plan.config_hash[:12]
     sizes = {f"chunk-{key.name}": key.size for key in keys}
     failed: list[tuple[ChunkKey, BaseException]] = []
     with ChunkProgress(sizes, enabled=progress, label=plan.spec.name) as bar:
         futures = {
-            client.submit(_remote_chunk_task, shared, key, backend_name, pure=False,
+            client.submit(_remote_chunk_task, plan, key, backend_name, pure=False,
                           key=f"chunk-{key.name}-{tag}"): key
             for key in keys
         }
@@ -353,7 +352,7 @@ def _run_distributed(plan: Plan, keys: list[ChunkKey], backend_name: str, client
         killed = [key for key, exc in failed if _is_killed_worker(exc)]
         failed = [(key, exc) for key, exc in failed if not _is_killed_worker(exc)]
         for attempt, key in enumerate(sorted(killed)):
-            future = client.submit(_remote_chunk_task, shared, key, backend_name, pure=False,
+            future = client.submit(_remote_chunk_task, plan, key, backend_name, pure=False,
                                    key=f"chunk-{key.name}-{tag}-alone{attempt}")
             try:
                 future.result()
