@@ -263,13 +263,17 @@ class Plan:
                 "`chunks` (or `chunks: auto`)"
             )
 
+    def grid_lines(self) -> list[str]:
+        """The grid's dims and point count, as lines of :meth:`describe`."""
+        return ["  dims        " + " x ".join(f"{d}={n}" for d, n in
+                                          zip(self.dims, self.shape, strict=True)),
+                f"  points      {self.n_points:,}"]
+
     def describe(self) -> str:
         """The plan in words, for ``sweep plan``."""
         lines = [
             f"sweep {self.spec.name!r}",
-            "  dims        " + " x ".join(f"{d}={n}" for d, n in
-                                      zip(self.dims, self.shape, strict=True)),
-            f"  points      {self.n_points:,}",
+            *self.grid_lines(),
             f"  outputs     {', '.join(self.outputs)} ({self.spec.dtype})",
             f"  chunks      {self.chunk_shape} -> {self.n_chunks:,} chunk(s) of <= "
             f"{human_bytes(self.bytes_per_chunk)} per output",

@@ -24,7 +24,7 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import dask
@@ -254,7 +254,6 @@ class ReduceResult:
     dataset: xr.Dataset
     seconds: float
     store: Path | None
-    extras: dict = field(default_factory=dict)
 
     @property
     def points_per_second(self) -> float:
@@ -671,9 +670,7 @@ def describe_plan(plan: Plan) -> str:
     kept = [n for n in plan.dims if n not in red.over]
     lines = [
         f"sweep {plan.spec.name!r} (reduce mode)",
-        "  dims        " + " x ".join(f"{d}={n}" for d, n in
-                                      zip(plan.dims, plan.shape, strict=True)),
-        f"  points      {plan.n_points:,}",
+        *plan.grid_lines(),
         f"  outputs     {', '.join(plan.outputs)}",
         f"  folded      {', '.join(red.over)}; kept: {', '.join(kept) or '(none)'}",
         f"  blocks      {plan.chunk_shape} -> {plan.n_chunks:,} task(s) of <= "
