@@ -3,50 +3,24 @@
 from __future__ import annotations
 
 import copy
-import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import yaml
 from pydantic import (
     BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     ValidationError,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
+from sweep.distributions import Distribution, Integer, Number, _Strict
 from sweep.presets import PRESET_INPUTS, load_presets
 from sweep.validation import Problem, _suggest, semantic_problems
-
-_SCIENTIFIC = re.compile(r"^[+-]?\d+(\.\d*)?[eE][+-]?\d+$")
-
-
-def _number(value: Any) -> Any:
-    # No silent coercion of true/false or of quoted text into numbers; the one string let
-    # through is PyYAML's reading of 1e3 (YAML 1.1 wants a dot) as text.
-    if isinstance(value, bool):
-        raise ValueError("a number, not true/false")
-    if isinstance(value, str):
-        if _SCIENTIFIC.match(value.strip()):
-            return float(value)
-        raise ValueError("a number, not text")
-    return value
-
-
-def _integer(value: Any) -> Any:
-    if isinstance(value, bool | str):
-        raise ValueError("a whole number, not true/false or text")
-    return value
-
-
-Number = Annotated[float, BeforeValidator(_number)]
-Integer = Annotated[int, BeforeValidator(_integer)]
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -68,10 +42,6 @@ def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode,
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
                                  _mapping_without_duplicates)
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
 
 class Linspace(_Strict):
@@ -155,11 +125,23 @@ class ReduceSpec(_Strict):
     question: str | None = None
 
 
+class SampleSpec(_Strict):
+    """Sample mode: how the ``distributions`` are sampled (see :mod:`sweep.sampling`)."""
+
+    method: Literal["mc", "lhs", "sobol", "saltelli"] = "sobol"
+    #: samples; for ``saltelli`` the base samples N (N * (D + 2) model evaluations)
+    n: Integer
+    seed: Integer = 0
+    #: samples per chunk (``None``: the engine chooses)
+    chunk: Integer | None = None
+
+
 class SweepSpec(_Strict):
     """A validated sweep file (see the README's sweep-file reference)."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=200)
-    axes: dict[str, AxisSpec] = Field(min_length=1)
+    #: at least one axis, except in sample mode (checked in sweep.validation)
+    axes: dict[str, AxisSpec] = Field(default_factory=dict)
     constants: dict[str, Number] = Field(default_factory=dict)
     outputs: list[str] = Field(default_factory=lambda: ["usd_per_mtok"], min_length=1)
     dtype: Literal["float64", "float32"] = "float64"
@@ -170,6 +152,9 @@ class SweepSpec(_Strict):
     notes: list[str] = Field(default_factory=list)
     headline: dict[str, Number] = Field(default_factory=dict)
     reduce: ReduceSpec | None = None
+    #: per input, the distribution it is sampled from (sample mode)
+    distributions: dict[str, Distribution] = Field(default_factory=dict)
+    sample: SampleSpec | None = None
 
     @model_validator(mode="after")
     def _check(self) -> SweepSpec:
@@ -277,6 +262,10 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     return "".join(parts)
 
 
+_MAPPINGS_OF_MODELS: dict[str, type[BaseModel]] = {"axes": AxisSpec,
+                                                   "distributions": Distribution}
+
+
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The pydantic model that owns the last element of ``loc`` (for 'unknown key' hints)."""
     model: Any = SweepSpec
@@ -288,9 +277,9 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
         if key not in model.model_fields:
             return None
         ann = model.model_fields[key].annotation
-        # dict[str, AxisSpec] consumes the next key too
-        if key == "axes":
-            model, i = AxisSpec, i + 2
+        # dict[str, AxisSpec] and dict[str, Distribution] consume the next key too
+        if key in _MAPPINGS_OF_MODELS and model is SweepSpec:
+            model, i = _MAPPINGS_OF_MODELS[key], i + 2
             continue
         nested = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type)
                   and issubclass(a, BaseModel)]

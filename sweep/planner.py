@@ -181,6 +181,11 @@ class Plan:
         # the stored values
         spec = self.spec.model_dump(mode="json",
                                     exclude={"store", "backend", "notes", "headline"})
+        # sections added after stores were written leave the hash alone when unused, so
+        # that those stores still resume
+        for key in ("distributions", "sample"):
+            if not spec.get(key):
+                spec.pop(key, None)
         axes = {}
         for a in self.axes:
             digest = hashlib.sha256()

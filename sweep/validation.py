@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from sweep.distributions import KINDS, Distribution, support, truncation
 from sweep.model import INPUT_SPECS, OUTPUT_SPECS
 from sweep.presets import PRECISIONS, PRESET_INPUTS, load_presets
 
@@ -17,6 +18,15 @@ SweepSpec = AxisSpec = Any
 
 #: Refuse axes longer than this: a typo such as ``num: 1e9`` on one axis is caught early.
 MAX_AXIS_LENGTH = 100_000_000
+
+#: Latin hypercube designs are built whole (SciPy's cannot be fast-forwarded): at most this.
+MAX_LHS_SAMPLES = 2**22
+#: SciPy's Sobol' sequence (30 bits) has at most this many distinct points.
+MAX_SOBOL_SAMPLES = 2**30
+#: Seeds are used by NumPy's SeedSequence and SciPy's legacy ``seed=`` (32-bit).
+MAX_SEED = 2**32 - 1
+#: Tolerance on the sum of a discrete distribution's probabilities.
+PROB_SUM_TOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -217,6 +227,19 @@ def semantic_problems(spec: SweepSpec) -> list[Problem]:
         if p:
             out.append(p)
         bind(name, path)
+    for name, dist in spec.distributions.items():
+        path = f"distributions.{name}"
+        if name not in INPUT_SPECS:
+            out.append(Problem(path, name, "an input name, one of " + ", ".join(inputs)
+                               + _suggest(name, inputs)))
+            continue
+        out.extend(_distribution_problems(name, dist))
+        if name in bound_at:
+            out.append(Problem(path, name,
+                               f"an input set in one place only; {name} is already set by "
+                               f"{bound_at[name]} (remove one of the two)"))
+        else:
+            bound_at[name] = path
     outputs = list(OUTPUT_SPECS)
     seen: set[str] = set()
     for i, name in enumerate(spec.outputs):
@@ -230,8 +253,10 @@ def semantic_problems(spec: SweepSpec) -> list[Problem]:
         seen.add(name)
         for needed in OUTPUT_SPECS[name].needs:
             if INPUT_SPECS[needed].default is None and needed not in bound_at:
-                out.append(Problem(path, name, f"an input it needs, {needed}, set as a constant "
-                                   "or on an axis (it has no default)"))
+                where = ("as a constant, on a categorical axis or by a distribution"
+                         if spec.sample is not None else "as a constant or on an axis")
+                out.append(Problem(path, name, f"an input it needs, {needed}, set {where} "
+                                   "(it has no default)"))
     for axis_name in spec.headline:
         path = f"headline.{axis_name}"
         axis = spec.axes.get(axis_name)
@@ -247,8 +272,164 @@ def semantic_problems(spec: SweepSpec) -> list[Problem]:
                                    + ", ".join(spec.axes) + _suggest(axis_name, list(spec.axes))))
             elif size < 1:
                 out.append(Problem(path, size, "a chunk size >= 1"))
-    if spec.reduce is not None:
+    if spec.reduce is not None and spec.sample is None:
         out.extend(_reduce_problems(spec))
+    out.extend(_mode_problems(spec))
+    return out
+
+
+def _mode_problems(spec: SweepSpec) -> list[Problem]:
+    """Grid mode needs an axis; sample mode needs distributions, no numeric axis, no reduce."""
+    out: list[Problem] = []
+    sample = spec.sample
+    if sample is None:
+        if not spec.axes:
+            out.append(Problem("axes", spec.axes, "at least one axis (or, for sample mode, "
+                               "`distributions` with a `sample` section)"))
+        if spec.distributions:
+            out.append(Problem("distributions", list(spec.distributions),
+                               "a `sample` section too, e.g. sample: {method: sobol, n: 65536} "
+                               "(distributions are drawn in sample mode only)"))
+        return out
+    if not spec.distributions:
+        out.append(Problem("distributions", spec.distributions, "at least one input's "
+                           "distribution, since a `sample` section is given, e.g. "
+                           "distributions: {utilization: {uniform: {low: 0.3, high: 0.9}}}"))
+    for name, axis in spec.axes.items():
+        if not axis.categorical:
+            hint = (f"give {name} a distribution instead, e.g. distributions: {{{name}: "
+                    "{uniform: {low: ..., high: ...}}}" if name in INPUT_SPECS else
+                    "use distributions for numeric inputs")
+            out.append(Problem(f"axes.{name}", axis.kinds or name,
+                               "only categorical axes (labels, presets) with `sample`: "
+                               + hint))
+    if spec.reduce is not None:
+        out.append(Problem("reduce", "reduce", "no `reduce` section with `sample`: reducing "
+                           "samples is not supported yet"))
+    out.extend(_sample_problems(sample))
+    return out
+
+
+def _sample_problems(sample: Any) -> list[Problem]:
+    """Checks of the ``sample`` section on its own."""
+    out: list[Problem] = []
+    method, n = sample.method, sample.n
+    if method in ("sobol", "saltelli"):
+        what = "base samples N" if method == "saltelli" else "samples"
+        if n > MAX_SOBOL_SAMPLES:
+            out.append(Problem("sample.n", n, f"at most 2**30 = {MAX_SOBOL_SAMPLES} {what} for "
+                               f"method {method} (SciPy's Sobol' sequence ends there); use "
+                               "method mc for more"))
+        elif n < 2 or n & (n - 1):
+            below = 2 ** (n.bit_length() - 1) if n > 2 else 2
+            above = 2 ** n.bit_length() if n > 2 else 2
+            near = str(below) if below == above else f"{below} or {above}"
+            out.append(Problem("sample.n", n, f"a power of 2 (>= 2) of {what} for method "
+                               f"{method} (its balance properties need it), e.g. {near}"))
+    elif n < 2:
+        out.append(Problem("sample.n", n, f"at least 2 samples for method {method}"))
+    elif method == "lhs" and n > MAX_LHS_SAMPLES:
+        out.append(Problem("sample.n", n, f"at most 2**22 = {MAX_LHS_SAMPLES} samples for method "
+                           "lhs (a Latin hypercube is built whole, in memory); use method sobol "
+                           "for more"))
+    if not 0 <= sample.seed <= MAX_SEED:
+        out.append(Problem("sample.seed", sample.seed, f"a seed in [0, {MAX_SEED}]"))
+    if sample.chunk is not None and sample.chunk < 1:
+        out.append(Problem("sample.chunk", sample.chunk, "a chunk size >= 1 (samples per chunk)"))
+    return out
+
+
+def _in_range(path: str, input_name: str, field: str, value: float) -> Problem | None:
+    p = _check_value(path, input_name, value)
+    if p is None:
+        return None
+    return Problem(path, value, f"{field} inside the valid range of {input_name}: "
+                   + INPUT_SPECS[input_name].expected())
+
+
+def _distribution_problems(name: str, dist: Distribution) -> list[Problem]:
+    """Checks of one entry of ``distributions`` against the valid range of its input."""
+    base = f"distributions.{name}"
+    kinds = dist.kinds
+    if len(kinds) != 1:
+        return [Problem(base, kinds or "no distribution",
+                        "exactly one of " + ", ".join(KINDS))]
+    kind, p = kinds[0], dist.params
+    path = f"{base}.{kind}"
+    out: list[Problem] = []
+
+    def in_range(*fields: str) -> None:
+        for field in fields:
+            value = getattr(p, field)
+            if value is not None:
+                problem = _in_range(f"{path}.{field}", name, field, value)
+                if problem:
+                    out.append(problem)
+
+    if kind in ("uniform", "loguniform", "triangular"):
+        in_range(*(("low", "mode", "high") if kind == "triangular" else ("low", "high")))
+        if not p.low < p.high:
+            out.append(Problem(f"{path}.high", p.high, f"high > low ({p.low:g})"))
+        if kind == "loguniform" and not p.low > 0:
+            out.append(Problem(f"{path}.low", p.low,
+                               "low > 0 (a log-uniform distribution cannot reach zero)"))
+        if kind == "triangular" and not p.low <= p.mode <= p.high:
+            out.append(Problem(f"{path}.mode", p.mode,
+                               f"a mode in [low, high] = [{p.low:g}, {p.high:g}]"))
+        return out
+    if kind in ("normal", "lognormal"):
+        scale, center = ("sd", "mean") if kind == "normal" else ("sigma", "median")
+        if not getattr(p, scale) > 0:
+            out.append(Problem(f"{path}.{scale}", getattr(p, scale), f"{scale} > 0"))
+        if kind == "lognormal" and not p.median > 0:
+            out.append(Problem(f"{path}.median", p.median, "median > 0 (ln median is the mean "
+                               "of ln X)"))
+        in_range("low", "high")
+        if out:
+            return out
+        low, high = truncation(dist, name)
+        if not low < high:
+            field = "high" if p.high is not None else "low"
+            out.append(Problem(f"{path}.{field}", getattr(p, field),
+                               f"truncation bounds with low < high (they are [{low:g}, "
+                               f"{high:g}])"))
+        elif kind == "lognormal" and not high > 0:
+            out.append(Problem(f"{path}.high", p.high, "high > 0 (a lognormal is positive)"))
+        else:
+            value = getattr(p, center)
+            lo, hi = support(dist, name)
+            if not lo <= value <= hi:
+                where = ("low/high" if p.low is not None or p.high is not None
+                         else f"the valid range of {name}")
+                out.append(Problem(f"{path}.{center}", value,
+                                   f"a {center} inside the truncation bounds [{lo:g}, {hi:g}] "
+                                   f"({where}); a {center} outside them piles the samples up "
+                                   "at one bound"))
+        return out
+    # discrete
+    values = p.values
+    if not values:
+        out.append(Problem(f"{path}.values", values, "at least one value"))
+    seen: set[float] = set()
+    for i, v in enumerate(values):
+        problem = _in_range(f"{path}.values[{i}]", name, "a value", v)
+        if problem:
+            out.append(problem)
+        if v in seen:
+            out.append(Problem(f"{path}.values[{i}]", v, "unique values (duplicate)"))
+        seen.add(v)
+    if p.probs is not None:
+        if len(p.probs) != len(values):
+            out.append(Problem(f"{path}.probs", p.probs,
+                               f"{len(values)} probabilities, one per value"))
+        for i, q in enumerate(p.probs):
+            if not q >= 0:
+                out.append(Problem(f"{path}.probs[{i}]", q, "a probability >= 0"))
+        total = math.fsum(p.probs)
+        if abs(total - 1.0) > PROB_SUM_TOL:
+            out.append(Problem(f"{path}.probs", p.probs,
+                               f"probabilities that sum to 1 (within {PROB_SUM_TOL:g}; they sum "
+                               f"to {total:.12g}), or no probs for equal weights"))
     return out
 
 

@@ -1,0 +1,211 @@
+"""Deterministic samples of the ``distributions`` of a sweep file, in any chunking.
+
+Every function here is a pure function of the sweep file's ``sample`` section (method, ``n``,
+``seed``) and of the sample indices asked for: sample ``i`` has the same values whether it is
+drawn alone, in a chunk ``[start, stop)`` or with all the others, on any machine with the same
+NumPy and SciPy. The methods:
+
+``mc``
+    NumPy ``Generator`` (PCG64) streams in fixed blocks of :data:`MC_BLOCK` samples, block
+    ``k`` seeded from ``SeedSequence([seed, k])``.
+``lhs``
+    ``scipy.stats.qmc.LatinHypercube(d, seed=seed)``: the whole design of ``n`` samples is
+    built once (it cannot be fast-forwarded), cached, and sliced.
+``sobol``
+    ``scipy.stats.qmc.Sobol(d, scramble=True, seed=seed)``, fast-forwarded to ``start``.
+``saltelli``
+    the base matrices A and B of Saltelli's scheme from a ``2 D``-dimensional scrambled
+    Sobol' sequence, as ``SALib.sample.sobol.sample(..., calc_second_order=False,
+    scramble=True, seed=seed)`` builds them.
+
+Uniforms are kept inside ``[2**-53, 1 - 2**-53]`` so that no inverse CDF meets 0 or 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+
+import numpy as np
+
+from sweep.distributions import Distribution, ppf, probability_inside, support, truncation
+
+#: Samples per independently seeded block of the ``mc`` method.
+MC_BLOCK = 2**16
+#: The methods that :func:`uniforms` and :func:`sample_block` draw.
+METHODS = ("mc", "lhs", "sobol")
+_U_LOW = 2.0**-53
+_U_HIGH = 1.0 - 2.0**-53
+
+
+def _check_range(start: int, stop: int, n_total: int) -> None:
+    if not 0 <= start <= stop <= n_total:
+        raise ValueError(f"samples [{start}, {stop}) are not inside [0, {n_total})")
+
+
+def _mc(n_dims: int, seed: int, start: int, stop: int) -> np.ndarray:
+    out = np.empty((stop - start, n_dims), dtype=np.float64)
+    if stop == start:
+        return out
+    for block in range(start // MC_BLOCK, (stop - 1) // MC_BLOCK + 1):
+        first = block * MC_BLOCK
+        lo, hi = max(start - first, 0), min(stop - first, MC_BLOCK)
+        rng = np.random.default_rng(np.random.SeedSequence([seed, block]))
+        # the first hi rows of the block: a Generator fills its output in stream order
+        out[first + lo - start: first + hi - start] = rng.random((hi, n_dims))[lo:]
+    return out
+
+
+def _sobol(n_dims: int, seed: int, start: int, stop: int) -> np.ndarray:
+    from scipy.stats import qmc
+
+    if stop == start:
+        return np.empty((0, n_dims), dtype=np.float64)
+    with warnings.catch_warnings():
+        # a chunk is rarely a power of 2 long; the whole sample is (checked by the config)
+        warnings.filterwarnings("ignore", message="The balance properties of Sobol",
+                                category=UserWarning)
+        engine = qmc.Sobol(d=n_dims, scramble=True, seed=seed)
+        if start:
+            engine.fast_forward(start)
+        return engine.random(stop - start)
+
+
+@functools.lru_cache(maxsize=2)   # a design is up to 2**22 x D float64
+def _lhs_design(n_dims: int, seed: int, n_total: int) -> np.ndarray:
+    from scipy.stats import qmc
+
+    design = qmc.LatinHypercube(d=n_dims, seed=seed).random(n_total)
+    design.flags.writeable = False
+    return design
+
+
+def uniforms(method: str, n_dims: int, seed: int, start: int, stop: int,
+             n_total: int) -> np.ndarray:
+    """Uniforms in (0, 1) of samples ``[start, stop)`` of an ``n_total``-sample design.
+
+    Returns a new float64 array of shape ``(stop - start, n_dims)``: row ``j`` is sample
+    ``start + j``, the same numbers whatever the chunk boundaries, and the same for the same
+    ``(method, n_dims, seed, n_total)`` (``n_total`` matters only to ``lhs``, whose design
+    is built whole). ``method`` is ``mc``, ``lhs`` or ``sobol`` (see the module notes).
+    Values are clipped to ``[2**-53, 1 - 2**-53]``.
+    """
+    if n_dims < 1:
+        raise ValueError(f"n_dims must be >= 1, got {n_dims}")
+    _check_range(start, stop, n_total)
+    if method == "mc":
+        u = _mc(n_dims, seed, start, stop)
+    elif method == "sobol":
+        u = _sobol(n_dims, seed, start, stop)
+    elif method == "lhs":
+        u = np.array(_lhs_design(n_dims, seed, n_total)[start:stop])
+    else:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    return np.clip(u, _U_LOW, _U_HIGH, out=u)
+
+
+def _require_sample(spec) -> None:
+    if spec.sample is None or not spec.distributions:
+        raise ValueError("the sweep has no `sample` section with `distributions`")
+
+
+def sample_block(spec, start: int, stop: int) -> dict[str, np.ndarray]:
+    """The sampled inputs of samples ``[start, stop)`` (methods ``mc``, ``lhs``, ``sobol``).
+
+    ``spec`` is a :class:`sweep.config.SweepSpec` with a ``sample`` section. Returns, per
+    input of ``spec.distributions`` (in that order), a float64 array of ``stop - start``
+    values in the input's units, each inside the input's valid range. Deterministic and
+    independent of chunking: sample ``i`` is the same in any ``[start, stop)`` that holds it.
+    Column ``k`` of :func:`uniforms` (``n_dims`` = the number of distributions) feeds the
+    ``k``-th distribution's :func:`sweep.distributions.ppf`.
+    """
+    _require_sample(spec)
+    s = spec.sample
+    if s.method not in METHODS:
+        raise ValueError(f"method {s.method!r} draws Saltelli matrices: use saltelli_block")
+    names = list(spec.distributions)
+    u = uniforms(s.method, len(names), s.seed, start, stop, s.n)
+    return {name: ppf(spec.distributions[name], u[:, k], name) for k, name in enumerate(names)}
+
+
+def saltelli_block(spec, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+    """Saltelli's base matrices ``A`` and ``B`` for base rows ``[start, stop)``.
+
+    Each is a float64 array of shape ``(stop - start, D)`` in input units, columns in the
+    order of ``spec.distributions`` (``D`` of them). Both come from one ``2 D``-dimensional
+    scrambled Sobol' sequence seeded with ``sample.seed``: ``A`` from its first ``D``
+    columns, ``B`` from its last ``D``, exactly as ``SALib.sample.sobol.sample(problem, N,
+    calc_second_order=False, scramble=True, seed=seed)`` builds them (SALib then evaluates,
+    per base row ``j``, ``A_j``, ``AB_j1 .. AB_jD`` and ``B_j``, where ``AB_ji`` is ``A_j``
+    with column ``i`` taken from ``B_j``). Deterministic and independent of chunking.
+    """
+    _require_sample(spec)
+    s = spec.sample
+    names = list(spec.distributions)
+    d = len(names)
+    u = uniforms("sobol", 2 * d, s.seed, start, stop, s.n)
+    a = np.empty((stop - start, d), dtype=np.float64)
+    b = np.empty((stop - start, d), dtype=np.float64)
+    for k, name in enumerate(names):
+        dist = spec.distributions[name]
+        a[:, k] = ppf(dist, u[:, k], name)
+        b[:, k] = ppf(dist, u[:, d + k], name)
+    return a, b
+
+
+def saltelli_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The model evaluations of Saltelli's scheme (first and total order) in SALib's row
+    order: per base row ``j``, ``A_j``, ``AB_j1 .. AB_jD``, ``B_j``; shape
+    ``(m * (D + 2), D)`` for ``m`` base rows."""
+    m, d = a.shape
+    out = np.repeat(a[:, None, :], d + 2, axis=1)
+    idx = np.arange(d)
+    out[:, 1 + idx, idx] = b[:, idx]
+    out[:, d + 1, :] = b
+    return out.reshape(m * (d + 2), d)
+
+
+def n_evaluations(spec) -> int:
+    """Model evaluations of the sample (per combination of the categorical axes' labels):
+    ``n`` for ``mc``, ``lhs``, ``sobol``; ``n * (D + 2)`` for ``saltelli`` with ``D``
+    distributions (A, B and one mixed matrix per input)."""
+    _require_sample(spec)
+    n = spec.sample.n
+    if spec.sample.method == "saltelli":
+        return n * (len(spec.distributions) + 2)
+    return n
+
+
+#: Probability a lognormal's truncation may remove and still count as SALib's 'lognorm'.
+_LOGNORM_TAIL = 1e-12
+
+
+def _salib_entry(name: str, dist: Distribution) -> tuple[list[float], str]:
+    kind, p = dist.kind, dist.params
+    if kind == "uniform":
+        return [p.low, p.high], "unif"
+    if kind == "loguniform":
+        return [p.low, p.high], "logunif"
+    if kind == "triangular" and p.mode < p.high:
+        return [p.low, p.high, (p.mode - p.low) / (p.high - p.low)], "triang"
+    if kind == "normal":
+        low, high = truncation(dist, name)
+        return [low, high, p.mean, p.sd], "truncnorm"
+    if kind == "lognormal" and probability_inside(dist, name) >= 1.0 - _LOGNORM_TAIL:
+        return [math.log(p.median), p.sigma], "lognorm"
+    raise ValueError(f"{name}: SALib has no equivalent of this {kind} distribution "
+                     f"(support {support(dist, name)})")
+
+
+def salib_problem(spec) -> dict:
+    """The SALib problem of the sample: ``num_vars``, ``names`` (the inputs of
+    ``spec.distributions``, in order), ``bounds`` and ``dists`` in SALib's conventions
+    (``unif``, ``logunif``, ``triang``, ``truncnorm``; ``lognorm`` when the truncation
+    removes under 1e-12 of it). ``ValueError`` for a distribution SALib cannot express
+    (discrete, a triangular with its mode at ``high``, a noticeably truncated lognormal)."""
+    _require_sample(spec)
+    names = list(spec.distributions)
+    entries = [_salib_entry(name, spec.distributions[name]) for name in names]
+    return {"num_vars": len(names), "names": names,
+            "bounds": [e[0] for e in entries], "dists": [e[1] for e in entries]}
