@@ -3,9 +3,11 @@
 #   1. installs the wheels carried in .whl/ (made here by bench/gpu_wheels.sh) to /tmp/site;
 #   2. runs the gpu-marked tests on the real device (cuda and cupy against the NumPy
 #      reference, float32 and float64, NaN masks, the engine and the CLI);
-#   3. runs the GPU benchmark (bench/bench_gpu.py).
+#   3. runs the GPU benchmark (bench/bench_gpu.py);
+#   4. runs `sweep bench` with every backend (the product's own report, GPU rows included).
 # Results go to $OUT (the device tool's folder) or bench/out/gpu: nvidia-smi.txt,
-# gpu-tests.log, gpu-tests.xml, results.json, results.md. Exits non-zero if a step failed.
+# gpu-tests.log, gpu-tests.xml, results.json, results.md, sweep-bench/bench.{json,md,png}.
+# Exits non-zero if a step failed.
 #
 # Rehearsal without a GPU (same steps, in Numba's CUDA simulator, tiny benchmark):
 #   GPU_CHECK_SIMULATE=1 PYTHON=.venv/bin/python WHEELS= bash bench/gpu_check.sh
@@ -18,6 +20,7 @@ export PYTHONUNBUFFERED=1
 if [ "${GPU_CHECK_SIMULATE:-0}" = 1 ]; then
     export NUMBA_ENABLE_CUDASIM=1 TOKEN_SWEEP_REAL_GPU=0
     BENCH_ARGS=${BENCH_ARGS:---points 2e3 --e2e-points 2e3 --reduce-points 2e3 --repeat 1}
+    SWEEP_BENCH_ARGS=${SWEEP_BENCH_ARGS:---sizes 64 --modes kernel --repeat 1 --no-scaling}
 else
     export TOKEN_SWEEP_REAL_GPU=1
     unset NUMBA_ENABLE_CUDASIM
@@ -34,7 +37,7 @@ if [ -n "$WHEELS" ] && [ -d "$WHEELS" ]; then
     "$PY" -P - <<'PY' || exit 6
 import hashlib, pathlib, sys, sweep
 site = pathlib.Path(sweep.__file__).parent
-pairs = [(site / p.name, p) for p in pathlib.Path("sweep").glob("*.py")]
+pairs = [(site / p.relative_to("sweep"), p) for p in pathlib.Path("sweep").glob("**/*.py")]
 pairs += [(site / "kernels" / p.name, p) for p in pathlib.Path("kernels").glob("*.*")]
 stale = [str(t) for s, t in pairs if not s.is_file()
          or hashlib.sha256(s.read_bytes()).digest() != hashlib.sha256(t.read_bytes()).digest()]
@@ -62,5 +65,9 @@ timeout 240 "$PY" -P -m pytest -m gpu -q -p no:cacheprovider -o addopts="-ra" \
 # shellcheck disable=SC2086
 timeout 200 "$PY" -P bench/bench_gpu.py --out "$OUT" ${BENCH_ARGS:-} 2>&1 \
     | tee "$OUT/bench.log" || status=1
+# shellcheck disable=SC2086
+timeout 200 "$PY" -P -m sweep.cli bench --backends numpy,numba,cuda,cupy --no-progress \
+    --out "$OUT/sweep-bench" ${SWEEP_BENCH_ARGS:---sizes 1e7,1e8 --repeat 3 --no-scaling} 2>&1 \
+    | tee "$OUT/sweep-bench.log" || status=1
 echo "gpu_check: $([ $status = 0 ] && echo passed || echo FAILED)"
 exit $status

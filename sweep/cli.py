@@ -112,7 +112,47 @@ def _parser() -> argparse.ArgumentParser:
     repair.add_argument("--no-progress", dest="progress", action="store_false", default=None)
 
     sub.add_parser("presets", help="list the platform presets with their sources")
+
+    bench = sub.add_parser(
+        "bench", help="benchmark every available backend on this machine against the "
+        "hardware ceilings: JSON, markdown and a PNG chart",
+        description="Time every available backend (numpy, numba, cuda, cupy) in each mode "
+        "(kernel: compute into memory; materialize: sweep run into Zarr; reduce: statistics "
+        "only) at each grid size, with the ceilings that bound them measured in the same run "
+        "(host memory write fill, Zarr encode-and-write, on a GPU device copies), and how "
+        "time scales with chunk size and workers. Writes bench.json, bench.md and bench.png.")
+    bench.add_argument("--backends", type=_names, default=None, metavar="LIST",
+                       help="comma-separated (default: numpy,numba,cuda,cupy; unavailable "
+                       "ones are listed with the reason)")
+    bench.add_argument("--sizes", type=_sizes, default=None, metavar="LIST",
+                       help="grid points per size, comma-separated (default: 1e6,1e7,1e8)")
+    bench.add_argument("--modes", type=_names, default=None, metavar="LIST",
+                       help="comma-separated: kernel, materialize, reduce (default: all)")
+    bench.add_argument("--repeat", type=_positive_int, default=3,
+                       help="timed runs per row after one warm-up; the median is reported")
+    bench.add_argument("--workers", type=_positive_int, default=None,
+                       help="Dask threads (default: one per core)")
+    bench.add_argument("--no-scaling", dest="scaling", action="store_false",
+                       help="skip the chunk-size and workers study")
+    bench.add_argument("--out", default="bench-report", help="folder for the report "
+                       "(default: bench-report)")
+    bench.add_argument("--no-progress", dest="progress", action="store_false", default=None)
     return p
+
+
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(t.strip() for t in text.split(",") if t.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
+    return names
+
+
+def _sizes(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(t) for t in text.split(",") if t.strip()) or (float("nan"),)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated point counts such as 1e6,1e7, got {text!r}") from None
 
 
 def _client(args: argparse.Namespace):
@@ -332,6 +372,30 @@ def _cmd_presets(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import shlex
+    from pathlib import Path
+
+    from sweep.benchmark import report as bench_report
+    from sweep.benchmark.runner import BACKENDS, DEFAULT_SIZES, MODES, BenchOptions, run_bench
+
+    opts = BenchOptions(backends=args.backends or BACKENDS, sizes=args.sizes or DEFAULT_SIZES,
+                        modes=args.modes or MODES, repeat=args.repeat, workers=args.workers,
+                        scaling=args.scaling, explicit_backends=args.backends is not None,
+                        command=shlex.join(["sweep", *sys.argv[1:]]))
+    try:
+        opts.check()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    log = logging.getLogger("sweep.bench").info
+    report = run_bench(opts, progress=args.progress, log=log)
+    paths = bench_report.write(report, Path(args.out))
+    print(bench_report.markdown(report, chart_name=None))
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sweep`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
@@ -344,7 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sweep.store import StoreError
 
     commands = {"run": _cmd_run, "plan": _cmd_plan, "show": _cmd_show, "presets": _cmd_presets,
-                "verify": _cmd_verify, "repair": _cmd_repair}
+                "verify": _cmd_verify, "repair": _cmd_repair, "bench": _cmd_bench}
     try:
         return commands[args.command](args)
     except ConfigError as exc:

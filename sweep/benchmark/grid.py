@@ -1,0 +1,56 @@
+"""The benchmark grid: one 4-D float32 sweep of about N points, shared by every benchmark.
+
+``gpu_hour_usd x tokens_per_s_per_gpu x utilization x electricity_usd_per_kwh``, the
+innermost axis long (up to 10^4 values, contiguous in memory and on disk), the three outer
+ones about equal; ``kw_per_gpu = 1``, ``pue = 1.2``, no capex or opex; two outputs. With
+those constants the model's formulas reduce to::
+
+    usd_per_mtok        = (gpu_hour_usd + kw_per_gpu * pue * electricity_usd_per_kwh)
+                          / (tokens_per_s_per_gpu * utilization * 3600) * 1e6
+    tokens_per_s_per_mw = tokens_per_s_per_gpu * 1000 / (kw_per_gpu * pue)
+
+which is what ``bench/peers.py`` writes by hand for the libraries a user would otherwise
+reach for. No point of the grid divides by zero.
+"""
+
+from __future__ import annotations
+
+import math
+
+#: The outputs every benchmark materializes.
+OUTPUTS = ("usd_per_mtok", "tokens_per_s_per_mw")
+KW_PER_GPU = 1.0
+PUE = 1.2
+#: Longest innermost axis.
+INNER = 10_000
+#: (start, stop) of each axis, outermost first.
+RANGES = {
+    "gpu_hour_usd": (1.0, 4.0),
+    "tokens_per_s_per_gpu": (50.0, 8000.0),
+    "utilization": (0.3, 1.0),
+    "electricity_usd_per_kwh": (0.02, 0.3),
+}
+
+
+def axis_lengths(points: float, inner: int = INNER) -> dict[str, int]:
+    """Axis lengths (outermost first) whose product is close to ``points`` (at least 16)."""
+    inner = int(min(inner, max(2, points / 8)))
+    outer = max(8, round(points / inner))
+    a = max(2, round(outer ** (1 / 3)))
+    b = max(2, round(math.sqrt(outer / a)))
+    c = max(2, round(outer / (a * b)))
+    return dict(zip(RANGES, (a, b, c, inner), strict=True))
+
+
+def grid_spec(points: float, inner: int = INNER, dtype: str = "float32") -> dict:
+    """The benchmark sweep of about ``points`` points, as a sweep-file dictionary (give it
+    to :func:`sweep.config.spec_from_dict`; add ``store``, ``chunks`` or ``reduce``)."""
+    axes = {name: {"linspace": {"start": RANGES[name][0], "stop": RANGES[name][1], "num": n}}
+            for name, n in axis_lengths(points, inner).items()}
+    return {
+        "name": "bench-grid",
+        "axes": axes,
+        "constants": {"kw_per_gpu": KW_PER_GPU, "pue": PUE},
+        "outputs": list(OUTPUTS),
+        "dtype": dtype,
+    }
