@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from sweep._version import __version__
 
@@ -113,6 +114,29 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("presets", help="list the platform presets with their sources")
 
+    sens = sub.add_parser(
+        "sensitivity", help="Sobol' indices, tornado swings and elasticities of a sample-mode "
+        "file: a ranked table, a Dataset and PNG charts",
+        description="Evaluate a sample-mode sweep file (distributions + sample: {method: "
+        "saltelli}) chunk by chunk without storing the samples, and report first- and "
+        "total-order Sobol' indices with 95 % intervals, one-at-a-time swings (P5 to P95) "
+        "and elasticities at the base case (medians), per label of any categorical axis.")
+    sens.add_argument("file", help="sweep file (.yaml, .yml or .toml) with a sample section")
+    sens.add_argument("--store", help="Zarr store for the result (default: the file's "
+                      "'store', else results/<name>.zarr)")
+    sens.add_argument("--overwrite", action="store_true", help="replace an existing result")
+    sens.add_argument("--backend", choices=("auto", "numpy", "numba", "cuda", "cupy"),
+                      help="compute backend (default: the file's 'backend', else auto)")
+    sens.add_argument("--workers", type=_positive_int, default=None,
+                      help="Dask threads (default: one per core)")
+    sens.add_argument("--charts", metavar="DIR", help="folder for the PNG charts (default: "
+                      "next to the store)")
+    sens.add_argument("--dry-run", action="store_true",
+                      help="print the plan and check the target; compute nothing")
+    sbar = sens.add_mutually_exclusive_group()
+    sbar.add_argument("--progress", dest="progress", action="store_true", default=None)
+    sbar.add_argument("--no-progress", dest="progress", action="store_false")
+
     bench = sub.add_parser(
         "bench", help="benchmark every available backend on this machine against the "
         "hardware ceilings: JSON, markdown and a PNG chart",
@@ -194,6 +218,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     spec = load_config(args.file)
     if spec.reduce is not None:
         return _run_reduce(spec, args)
+    if spec.sample is not None:
+        return _run_sensitivity(spec, args)
     plan = make_plan(spec, args.store)
     if args.dry_run:
         return _dry_run(plan, args)
@@ -248,6 +274,35 @@ def _run_reduce(spec, args: argparse.Namespace) -> int:
                         backend=args.backend)
     print(describe_reduce(result.dataset))
     print(f"wrote {result.store}")
+    return EXIT_OK
+
+
+def _run_sensitivity(spec, args: argparse.Namespace) -> int:
+    """``sweep sensitivity FILE`` (and ``sweep run`` of a sample-mode file): Sobol' indices,
+    tornado swings and elasticities; the ranked table, the Dataset and the charts."""
+    from sweep.sensitivity import describe_plan, make_sensitivity_plan, run_sensitivity
+    from sweep.sensitivity_report import charts, describe
+
+    for flag in ("resume", "scheduler", "cluster"):
+        if getattr(args, flag, None):
+            print(f"error: --{flag} applies to materialize runs, not to sample mode "
+                  "(a sensitivity run writes only its small result)", file=sys.stderr)
+            return EXIT_USAGE
+    plan = make_sensitivity_plan(spec, args.store)
+    if getattr(args, "dry_run", False):
+        from sweep import store as zstore
+
+        print(describe_plan(plan))
+        zstore.check_target(plan.store, args.overwrite)
+        print(f"  target    ok ({plan.store})")
+        return EXIT_OK
+    result = run_sensitivity(spec, store=args.store, overwrite=args.overwrite,
+                             backend=args.backend, num_workers=args.workers,
+                             progress=args.progress)
+    print(describe(result.dataset))
+    folder = Path(args.charts) if getattr(args, "charts", None) else result.store.parent
+    pngs = charts(result.dataset, folder, prefix=result.store.name.removesuffix(".zarr"))
+    print(f"wrote {result.store} and {', '.join(str(p) for p in pngs)}")
     return EXIT_OK
 
 
@@ -313,6 +368,11 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
         print(describe_plan(make_reduce_plan(spec, args.store)))
         return EXIT_OK
+    if spec.sample is not None:
+        from sweep.sensitivity import describe_plan, make_sensitivity_plan
+
+        print(describe_plan(make_sensitivity_plan(spec, args.store)))
+        return EXIT_OK
     return _dry_run(make_plan(spec, args.store), args)
 
 
@@ -355,7 +415,13 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from sweep.summary import describe, describe_reduce
 
     ds = open_result(args.store)
-    print(describe_reduce(ds) if ds.attrs.get("sweep_mode") == "reduce" else describe(ds))
+    mode = ds.attrs.get("sweep_mode")
+    if mode == "sensitivity":
+        from sweep.sensitivity_report import describe as describe_sensitivity
+
+        print(describe_sensitivity(ds))
+    else:
+        print(describe_reduce(ds) if mode == "reduce" else describe(ds))
     return EXIT_OK
 
 
@@ -372,9 +438,14 @@ def _cmd_presets(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_sensitivity(args: argparse.Namespace) -> int:
+    from sweep.config import load_config
+
+    return _run_sensitivity(load_config(args.file), args)
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     import shlex
-    from pathlib import Path
 
     from sweep.benchmark import report as bench_report
     from sweep.benchmark.runner import BACKENDS, DEFAULT_SIZES, MODES, BenchOptions, run_bench
@@ -408,7 +479,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sweep.store import StoreError
 
     commands = {"run": _cmd_run, "plan": _cmd_plan, "show": _cmd_show, "presets": _cmd_presets,
-                "verify": _cmd_verify, "repair": _cmd_repair, "bench": _cmd_bench}
+                "verify": _cmd_verify, "repair": _cmd_repair, "bench": _cmd_bench,
+                "sensitivity": _cmd_sensitivity}
     try:
         return commands[args.command](args)
     except ConfigError as exc:

@@ -339,6 +339,9 @@ def auto_chunks(shape: tuple[int, ...], itemsize: int, fixed: dict[int, int] | N
 def make_plan(spec: SweepSpec, store: str | Path | None = None,
               target_chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> Plan:
     """Plan ``spec``: expand axes, choose chunks, fix the store path. Computes nothing."""
+    if spec.sample is not None:
+        raise PlanError("a sample-mode file (distributions + sample) has no grid to store: "
+                        "run it with `sweep sensitivity` (sample.method: saltelli)")
     axes = tuple(spec.resolved_axes())
     bound = {name for a in axes for name in a.binds} | set(spec.constants)
     constants = dict(spec.constants)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 import warnings
 
 import numpy as np
@@ -35,6 +36,8 @@ from sweep.distributions import Distribution, ppf, probability_inside, support, 
 MC_BLOCK = 2**16
 #: The methods that :func:`uniforms` and :func:`sample_block` draw.
 METHODS = ("mc", "lhs", "sobol")
+#: Per thread, the last Sobol' engine used and the index of its next point.
+_ENGINES = threading.local()
 _U_LOW = 2.0**-53
 _U_HIGH = 1.0 - 2.0**-53
 
@@ -66,10 +69,18 @@ def _sobol(n_dims: int, seed: int, start: int, stop: int) -> np.ndarray:
         # a chunk is rarely a power of 2 long; the whole sample is (checked by the config)
         warnings.filterwarnings("ignore", message="The balance properties of Sobol",
                                 category=UserWarning)
-        engine = qmc.Sobol(d=n_dims, scramble=True, seed=seed)
-        if start:
-            engine.fast_forward(start)
-        return engine.random(stop - start)
+        # fast_forward costs O(skipped points): each thread keeps its engine and moves it
+        # on from where its last chunk ended, so a run skips O(n) points in all, not O(n^2)
+        cached = getattr(_ENGINES, "sobol", {}).get((n_dims, seed))
+        if cached is not None and cached[1] <= start:
+            engine, position = cached
+        else:
+            engine, position = qmc.Sobol(d=n_dims, scramble=True, seed=seed), 0
+        if start > position:
+            engine.fast_forward(start - position)
+        u = engine.random(stop - start)
+        _ENGINES.sobol = {(n_dims, seed): (engine, stop)}  # one engine per thread at most
+        return u
 
 
 @functools.lru_cache(maxsize=2)   # a design is up to 2**22 x D float64
