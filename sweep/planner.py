@@ -292,6 +292,10 @@ class Plan:
                 vals = ", ".join(map(str, a.coord))
                 sets = ", ".join(a.binds)
                 lines.append(f"  axis {a.name}: [{vals}] sets {sets}")
+            elif a.name == SAMPLE_DIM and isinstance(self, SamplePlan):
+                smp = self.spec.sample
+                lines.append(f"  axis {a.name}: {len(a):,} samples ({smp.method}, seed "
+                             f"{smp.seed}) of {', '.join(self.sampled)}")
             else:
                 lines.append(f"  axis {a.name}: {len(a)} values in [{a.coord.min():g}, "
                              f"{a.coord.max():g}]")
@@ -338,12 +342,15 @@ def auto_chunks(shape: tuple[int, ...], itemsize: int, fixed: dict[int, int] | N
 
 def make_plan(spec: SweepSpec, store: str | Path | None = None,
               target_chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> Plan:
-    """Plan ``spec``: expand axes, choose chunks, fix the store path. Computes nothing."""
-    if spec.sample is not None:
-        raise PlanError("a sample-mode file (distributions + sample) has no grid to store: "
-                        "run it with `sweep sensitivity` (sample.method: saltelli)")
+    """Plan ``spec``: expand axes, choose chunks, fix the store path. Computes nothing.
+
+    A sample-mode file (``mc``, ``lhs``, ``sobol``) becomes a :class:`SamplePlan`: its
+    categorical axes, then a ``sample`` dim."""
     axes = tuple(spec.resolved_axes())
-    bound = {name for a in axes for name in a.binds} | set(spec.constants)
+    if spec.sample is not None:
+        axes = (*axes, _sample_axis(spec))
+    bound = ({name for a in axes for name in a.binds} | set(spec.constants)
+             | set(spec.distributions))
     constants = dict(spec.constants)
     for name, meta in INPUT_SPECS.items():
         if name not in bound and meta.default is not None:
@@ -353,9 +360,61 @@ def make_plan(spec: SweepSpec, store: str | Path | None = None,
     if isinstance(spec.chunks, dict):
         names = [a.name for a in axes]
         fixed = {names.index(k): v for k, v in spec.chunks.items()}
+    if spec.sample is not None and spec.sample.chunk:
+        fixed[len(axes) - 1] = min(spec.sample.chunk, shape[-1])
     itemsize = np.dtype(spec.dtype).itemsize
     per_output = math.prod(shape) * itemsize
     target = min(target_chunk_bytes, max(MIN_CHUNK_BYTES, per_output // MIN_CHUNKS))
     chunk_shape = auto_chunks(shape, itemsize, fixed, target)
     path = Path(store) if store is not None else spec.store_path()
-    return Plan(spec=spec, axes=axes, chunk_shape=chunk_shape, store=path, constants=constants)
+    kind = SamplePlan if spec.sample is not None else Plan
+    return kind(spec=spec, axes=axes, chunk_shape=chunk_shape, store=path, constants=constants)
+
+
+# --------------------------------------------------------------------------- sample mode
+
+#: The dim along which sample mode lays out its samples (after any categorical axes).
+SAMPLE_DIM = "sample"
+#: Most samples a stored or reduced sample-mode sweep may have (its index coordinate is
+#: held in memory: 1 GiB at this size); `sweep sensitivity` streams any number.
+MAX_GRID_SAMPLES = 2**27
+
+
+def _sample_axis(spec: SweepSpec) -> Axis:
+    s = spec.sample
+    if s.method == "saltelli":
+        raise PlanError("sample.method: 'saltelli' designs are for `sweep sensitivity` (Sobol' "
+                        "indices); to store or reduce samples use method mc, lhs or sobol")
+    if s.n > MAX_GRID_SAMPLES:
+        raise PlanError(f"sample.n: {s.n:,}; at most 2**27 = {MAX_GRID_SAMPLES:,} samples "
+                        "can be stored or reduced (the sample index is held in memory)")
+    return Axis(name=SAMPLE_DIM, coord=np.arange(s.n, dtype=np.int64), binds={})
+
+
+@dataclass(frozen=True)
+class SamplePlan(Plan):
+    """Sample mode (``mc``, ``lhs``, ``sobol``) as a grid: any categorical axes, then the
+    ``sample`` dim. The sampled inputs vary along ``sample``; their values are drawn per
+    chunk (:func:`sweep.sampling.sample_block`), never held whole, and are the same in any
+    chunking."""
+
+    @property
+    def sampled(self) -> tuple[str, ...]:
+        """The inputs drawn from ``distributions``, in file order."""
+        return tuple(self.spec.distributions)
+
+    def sample_values(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        """The sampled inputs of samples ``[start, stop)`` (float64, input units)."""
+        from sweep.sampling import sample_block
+
+        return sample_block(self.spec, start, stop)
+
+    def chunk_inputs(self, key: ChunkKey) -> ChunkInputs:
+        inputs = super().chunk_inputs(key)
+        last = len(self.axes) - 1
+        lo, hi = key.start[last], key.stop[last]
+        for name, values in self.sample_values(lo, hi).items():
+            i = INPUTS.index(name)
+            inputs.bind[i] = last
+            inputs.table[i, : hi - lo] = values
+        return inputs

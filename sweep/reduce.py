@@ -19,11 +19,10 @@ of a folded axis, so that statistics become expectations; uniform when absent.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
-import shutil
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +36,15 @@ from sweep.config import SweepSpec
 from sweep.formulas import INPUTS, OUTPUTS
 from sweep.model import OUTPUT_SPECS
 from sweep.partials import Partials, merge_all
-from sweep.planner import ChunkInputs, ChunkKey, Plan, auto_chunks, human_bytes, make_plan
+from sweep.planner import (
+    ChunkInputs,
+    ChunkKey,
+    Plan,
+    SamplePlan,
+    auto_chunks,
+    human_bytes,
+    make_plan,
+)
 from sweep.progress import ChunkProgress
 
 #: Target points per reduce task, and the most tasks a reduce plan may have.
@@ -70,8 +77,7 @@ def make_reduce_plan(spec: SweepSpec, store: str | Path | None = None,
         if n_blocks <= MAX_TASKS:
             break
         target *= 2
-    plan = Plan(spec=spec, axes=base.axes, chunk_shape=block, store=base.store,
-                constants=base.constants)
+    plan = dataclasses.replace(base, chunk_shape=block)   # a SamplePlan stays one
     from sweep.planner import PlanError
 
     for a in base.axes:
@@ -198,6 +204,13 @@ def _subsampled_inputs(plan: Plan, points: int = PILOT_POINTS) -> ChunkInputs:
             i = INPUTS.index(name)
             bind[i] = d
             table[i, : shape[d]] = np.asarray(values)[picks[d]]
+    if isinstance(plan, SamplePlan):
+        # the first samples of the design stand in for the whole (drawn in one go)
+        last = len(plan.shape) - 1
+        for name, values in plan.sample_values(0, shape[last]).items():
+            i = INPUTS.index(name)
+            bind[i] = last
+            table[i, : shape[last]] = values
     return ChunkInputs(table=table, bind=bind, shape=shape)
 
 
@@ -366,7 +379,7 @@ def run_reduce(spec: SweepSpec, *, store: str | Path | None = None, overwrite: b
     result = ReduceResult(plan=plan, dataset=ds, seconds=seconds,
                           store=plan.store if write else None)
     if write:
-        _write(plan.store, ds, overwrite)
+        zstore.write_small(plan.store, ds, overwrite)
     return result
 
 
@@ -377,21 +390,6 @@ def _thresholds(plan: Plan, given: dict[str, list[float]]) -> np.ndarray:
         vals = given.get(o, [])
         out[k, : len(vals)] = vals
     return out
-
-
-def _write(path: Path, ds: xr.Dataset, overwrite: bool) -> None:
-    """Write the (small) result next to the target, then rename it into place."""
-    zstore.check_target(path, overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.creating-{uuid.uuid4().hex[:8]}")
-    try:
-        ds.to_zarr(staging, mode="w-", zarr_format=3, consolidated=False)
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(staging, path)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- comparisons
@@ -411,8 +409,7 @@ def _compare(plan: Plan, ctx: _Context, progress, num_workers) -> dict:
     # blocks one label wide along the compare axis, the other dims as the reduce plan
     block = list(plan.chunk_shape)
     block[d_cmp] = 1
-    cplan = Plan(spec=plan.spec, axes=plan.axes, chunk_shape=tuple(block), store=plan.store,
-                 constants=plan.constants)
+    cplan = dataclasses.replace(plan, chunk_shape=tuple(block))
     weights = [w if d != d_cmp else np.ones_like(w) for d, w in enumerate(ctx.weights)]
     nb = 256
     results = {}

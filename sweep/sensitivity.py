@@ -13,8 +13,9 @@ chunk returns float64 sums per batch of base rows, and the indices are ratios of
   on the mean of all ``N (D + 2)`` evaluations first (this changes ``S1`` by
   ``-mean * mean(f(AB_i) - f(A)) / V``, which vanishes only as N grows).
 
-Sums are kept per batch of :data:`BATCHES` equal slices of the N base rows (whatever the
-chunking), shifted by the output at the base case for accuracy. Confidence intervals: a
+Sums are kept per batch of base rows (N / 64 rows, at most :data:`BATCH_ROWS_MAX`: a
+function of N alone, whatever the chunking), shifted by the output at the base case for
+accuracy. Confidence intervals: a
 bootstrap over the batches (:data:`RESAMPLES` resamples, fixed seed), reported as
 ``z(0.975)`` times the bootstrap standard deviation, as SALib reports its own (which
 resamples rows instead).
@@ -39,11 +40,13 @@ import xarray as xr
 from sweep.formulas import INPUTS, OUTPUTS
 from sweep.planner import ChunkInputs, PlanError
 
-#: Batches of base rows whose sums are kept apart (for the bootstrap).
+#: At least this many batches of base rows keep their sums apart (for the bootstrap)...
 BATCHES = 64
+#: ...of at most this many base rows each (a function of N only, never of the chunking).
+BATCH_ROWS_MAX = 4096
 #: Bootstrap resamples of the batches.
 RESAMPLES = 1000
-#: Target bytes of one chunk's evaluations (float64, every output and label).
+#: Target bytes of one chunk's working memory (inputs, samples, outputs; float64).
 CHUNK_BYTES = 16 * 2**20
 #: Percentiles of the tornado's low and high swings.
 SWING = (0.05, 0.95)
@@ -119,15 +122,17 @@ class SensitivityPlan:
         return ChunkInputs(table=table, bind=bind, shape=(*self.group_shape, k))
 
 
-def make_sensitivity_plan(spec, store: str | Path | None = None) -> SensitivityPlan:
+def make_sensitivity_plan(spec, store: str | Path | None = None,
+                          require_saltelli: bool = True) -> SensitivityPlan:
     """Plan a sample-mode sweep for :func:`run_sensitivity` (Sobol' indices need
-    ``sample.method: saltelli``)."""
+    ``sample.method: saltelli``; ``require_saltelli=False`` for other uses of the
+    evaluator, such as Morris screening)."""
     from sweep.model import INPUT_SPECS
 
     if spec.sample is None:
         raise PlanError("`sweep sensitivity` needs a sweep file with `distributions` and a "
                         "`sample` section (see the README's sample mode)")
-    if spec.sample.method != "saltelli":
+    if require_saltelli and spec.sample.method != "saltelli":
         raise PlanError(f"sample.method: {spec.sample.method!r}; Sobol' indices need "
                         "`method: saltelli` (A, B and one mixed matrix per input)")
     axes = tuple(spec.resolved_axes())
@@ -138,8 +143,11 @@ def make_sensitivity_plan(spec, store: str | Path | None = None) -> SensitivityP
         if name not in bound and meta.default is not None:
             constants[name] = meta.default
     n, d = spec.sample.n, len(spec.distributions)
-    batch = max(1, n // BATCHES)
-    per_row = (d + 2) * len(spec.outputs) * math.prod(len(a) for a in axes) * 8
+    batch = max(1, min(n // BATCHES, BATCH_ROWS_MAX))
+    # per base row: D + 2 points, each with the kernel's input table, the stacked samples
+    # and the outputs with their shifted copies and differences
+    groups = math.prod(len(a) for a in axes)
+    per_row = (d + 2) * (2 * len(INPUTS) + 4 * len(spec.outputs) * groups) * 8
     rows = spec.sample.chunk or max(1, CHUNK_BYTES // per_row)
     rows = max(batch, rows // batch * batch)
     path = Path(store) if store is not None else spec.store_path()
@@ -358,9 +366,7 @@ def run_sensitivity(spec, *, store: str | Path | None = None, overwrite: bool = 
     seconds = time.perf_counter() - t0
     ds = to_dataset(plan, idx, conf, totals, tor, be.name, seconds)
     if write:
-        from sweep.reduce import _write
-
-        _write(plan.store, ds, overwrite)
+        zstore.write_small(plan.store, ds, overwrite)
     return SensitivityResult(ds, seconds, plan.n_evaluations, be.name,
                              plan.store if write else None)
 

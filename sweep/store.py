@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
@@ -21,7 +22,7 @@ from zarr.codecs import BloscCodec
 
 from sweep._version import __version__
 from sweep.model import INPUT_SPECS, OUTPUT_SPECS
-from sweep.planner import ChunkKey, Plan, nearest_existing
+from sweep.planner import SAMPLE_DIM, ChunkKey, Plan, SamplePlan, nearest_existing
 
 #: The Zarr group (inside the store) whose folder holds one JSON marker per finished chunk.
 MARKERS = "_sweep_chunks"
@@ -95,12 +96,51 @@ def _coord(axis) -> np.ndarray:
     return axis.coord
 
 
+def _sampled_coords(plan: SamplePlan) -> dict[str, xr.Variable]:
+    """The sampled inputs as coordinates along ``sample``: Dask arrays that draw each chunk
+    of samples when computed (stored beside the outputs for plotting and for SALib)."""
+    n, step = plan.shape[-1], plan.chunk_shape[-1]
+    starts = list(range(0, n, step))
+    blocks = {name: [] for name in plan.sampled}
+    for start in starts:
+        stop = min(start + step, n)
+        drawn = dask.delayed(plan.sample_values, pure=True)(start, stop)
+        for name in plan.sampled:
+            blocks[name].append(da.from_delayed(drawn[name], shape=(stop - start,),
+                                                dtype=np.float64))
+    out = {}
+    for name, parts in blocks.items():
+        meta = INPUT_SPECS[name]
+        out[name] = xr.Variable((SAMPLE_DIM,), da.concatenate(parts), {
+            "units": meta.unit, "long_name": meta.description,
+            "distribution": json.dumps(plan.spec.distributions[name].model_dump(
+                mode="json", exclude_none=True))})
+    return out
+
+
+def _write_sampled(plan: Plan, path: Path) -> None:
+    """Draw and write the sampled-input coordinates chunk by chunk (bounded memory)."""
+    if not isinstance(plan, SamplePlan):
+        return
+    group = zarr.open_group(path, mode="r+", zarr_format=3)
+    n, step = plan.shape[-1], plan.chunk_shape[-1]
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        for name, values in plan.sample_values(start, stop).items():
+            group[name][start:stop] = values
+
+
 def template(plan: Plan, backend: str, device: str) -> xr.Dataset:
     """The store's lazy template: dims, coordinates, one variable per output, provenance."""
     dims = plan.dims
     coords: dict[str, Any] = {}
+    sample_chunks = {}
     for a in plan.axes:
-        if not a.categorical:
+        if isinstance(plan, SamplePlan) and a.name == SAMPLE_DIM:
+            attrs = {"long_name": f"sample index ({plan.spec.sample.method} design, seed "
+                                  f"{plan.spec.sample.seed})"}
+            sample_chunks = _sampled_coords(plan)
+        elif not a.categorical:
             meta = INPUT_SPECS[a.name]
             attrs = {"units": meta.unit, "long_name": meta.description}
         else:
@@ -111,6 +151,7 @@ def template(plan: Plan, backend: str, device: str) -> xr.Dataset:
                 meta = INPUT_SPECS[name]
                 coords[name] = xr.Variable((a.name,), values,
                                            {"units": meta.unit, "long_name": meta.description})
+    coords.update(sample_chunks)
     data_vars = {}
     for name in plan.outputs:
         meta = OUTPUT_SPECS[name]
@@ -168,6 +209,8 @@ def create(plan: Plan, backend: str, device: str, overwrite: bool = False) -> No
                "fill_value": np.nan}
         for name in plan.outputs
     }
+    if isinstance(plan, SamplePlan):
+        encoding.update({name: {"chunks": (plan.chunk_shape[-1],)} for name in plan.sampled})
     # Built complete in a sibling folder, then renamed into place: a kill during creation
     # leaves no half-made store at the target (only a hidden ``.<name>.creating-*`` folder).
     plan.store.parent.mkdir(parents=True, exist_ok=True)
@@ -175,6 +218,7 @@ def create(plan: Plan, backend: str, device: str, overwrite: bool = False) -> No
     try:
         ds.to_zarr(staging, mode="w-", compute=False, zarr_format=3, consolidated=False,
                    encoding=encoding)
+        _write_sampled(plan, staging)
         # the marker folder is an (empty) Zarr group so that zarr and xarray list it cleanly
         zarr.open_group(staging, mode="r+", zarr_format=3).create_group(
             MARKERS, attributes={"description": "token-sweep chunk completion markers"})
@@ -186,16 +230,35 @@ def create(plan: Plan, backend: str, device: str, overwrite: bool = False) -> No
             shutil.rmtree(staging, ignore_errors=True)
 
 
+def write_small(path: Path, ds: xr.Dataset, overwrite: bool) -> None:
+    """Write a small result (reduce, sensitivity, screening) atomically: built in a hidden
+    sibling folder, then renamed into place; the target is checked first."""
+    path = Path(path)
+    check_target(path, overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.creating-{uuid.uuid4().hex[:8]}")
+    try:
+        ds.to_zarr(staging, mode="w-", zarr_format=3, consolidated=False)
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(staging, path)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
 def write_coords(plan: Plan) -> None:
     """(Re)write the store's coordinate arrays from the plan (``sweep repair``)."""
     ds = template(plan, "", "")
     group = zarr.open_group(plan.store, mode="r+", zarr_format=3)
     for name, var in ds.coords.items():
-        values = np.asarray(var.values)
         if name not in group:
             raise StoreError(f"{plan.store}: the coordinate array {name} is missing; the store's "
                              "structure is damaged: rerun the sweep with --overwrite")
-        group[name][...] = values
+        if isinstance(plan, SamplePlan) and name in plan.sampled:
+            continue   # drawn again chunk by chunk below
+        group[name][...] = np.asarray(var.values)
+    _write_sampled(plan, plan.store)
 
 
 def open_outputs(plan: Plan) -> list[zarr.Array]:

@@ -43,8 +43,9 @@ def reference_point(ds: xr.Dataset, categorical: str) -> dict[str, float]:
     without one)."""
     wanted = _spec(ds).get("headline", {}) or {}
     point = {}
+    sampled = bool(_spec(ds).get("sample"))
     for dim in ds[output_names(ds)[0]].dims:
-        if dim == categorical:
+        if dim == categorical or (sampled and dim == "sample"):   # samples: averaged
             continue
         coord = ds[dim].values
         if coord.dtype.kind in "OUST":
@@ -75,10 +76,14 @@ def headline(ds: xr.Dataset) -> list[str]:
         return []
     cat = cats[0]
     point = reference_point(ds, cat)
-    sel = ds.sel(point).compute() if point else ds.compute()
-    labels = [str(x) for x in ds[cat].values]
+    sel = ds.sel(point) if point else ds
     at = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                    for k, v in point.items())
+    if _spec(ds).get("sample") and "sample" in dims:
+        sel = sel[outputs].mean("sample")
+        at = ", ".join(filter(None, [at, f"mean over {ds.sizes['sample']:,} samples"]))
+    sel = sel.compute()
+    labels = [str(x) for x in ds[cat].values]
     lines = [f"by {cat}" + (f" at {at}:" if at else ":")]
     rows = [[cat] + [f"{o} ({OUTPUT_SPECS[o].unit})" for o in outputs]]
     for lab in labels:

@@ -272,7 +272,7 @@ def semantic_problems(spec: SweepSpec) -> list[Problem]:
                                    + ", ".join(spec.axes) + _suggest(axis_name, list(spec.axes))))
             elif size < 1:
                 out.append(Problem(path, size, "a chunk size >= 1"))
-    if spec.reduce is not None and spec.sample is None:
+    if spec.reduce is not None:
         out.extend(_reduce_problems(spec))
     out.extend(_mode_problems(spec))
     return out
@@ -303,9 +303,19 @@ def _mode_problems(spec: SweepSpec) -> list[Problem]:
             out.append(Problem(f"axes.{name}", axis.kinds or name,
                                "only categorical axes (labels, presets) with `sample`: "
                                + hint))
+    if "sample" in spec.axes:
+        out.append(Problem("axes.sample", "sample", "another name: in sample mode `sample` "
+                           "is the dim of the samples"))
     if spec.reduce is not None:
-        out.append(Problem("reduce", "reduce", "no `reduce` section with `sample`: reducing "
-                           "samples is not supported yet"))
+        if sample.method == "saltelli":
+            out.append(Problem("sample.method", "saltelli", "mc, lhs or sobol with `reduce` "
+                               "(a saltelli design is for `sweep sensitivity`)"))
+        if "sample" not in spec.reduce.over:
+            out.append(Problem("reduce.over", list(spec.reduce.over), "a list that folds "
+                               "`sample` (statistics over the samples), e.g. over: [sample]"))
+        if "sample" in spec.reduce.weights:
+            out.append(Problem("reduce.weights.sample", "sample", "no weights on samples "
+                               "(each sample already has the probability of its draw)"))
     out.extend(_sample_problems(sample))
     return out
 
@@ -437,7 +447,8 @@ def _reduce_problems(spec: SweepSpec) -> list[Problem]:
     """Checks of the ``reduce`` section against the axes and outputs."""
     red = spec.reduce
     out: list[Problem] = []
-    axes = list(spec.axes)
+    # the dims reduce may fold: the axes, and in sample mode the samples
+    axes = [*spec.axes, *(["sample"] if spec.sample is not None else [])]
     # the result's own dims: an axis of that name would collide with them
     reserved = {"quantile", "pair", "ratio_bin", "ratio_edge"}
     for name in spec.axes:
@@ -446,7 +457,7 @@ def _reduce_problems(spec: SweepSpec) -> list[Problem]:
                                "quantile, pair, ratio_bin, ratio_edge and *_bin, *_edge, "
                                "*_below, *_above (names of the result's dims)"))
     for i, name in enumerate(red.over):
-        if name not in spec.axes:
+        if name not in axes:
             out.append(Problem(f"reduce.over[{i}]", name, "an axis name, one of "
                                + ", ".join(axes) + _suggest(name, axes)))
         elif red.over.index(name) != i:
@@ -479,6 +490,8 @@ def _reduce_problems(spec: SweepSpec) -> list[Problem]:
         if name not in red.over:
             out.append(Problem(path, name, "an axis of reduce.over (weights make statistics "
                                "expectations over the folded dims)"))
+            continue
+        if name not in spec.axes:   # `sample`: refused in _mode_problems
             continue
         axis = spec.axes[name]
         n = _axis_length(axis)

@@ -126,8 +126,8 @@ def _grid_without_axes(d):
         (lambda d: d["axes"].update(cost_of_capital={"values": [0.05, 0.1]}),
          "axes.cost_of_capital", ["values"], "only categorical axes (labels, presets) with "
          "`sample`: give cost_of_capital a distribution instead"),
-        (lambda d: d.update(reduce={"over": ["platform"]}), "reduce", "reduce",
-         "not supported yet"),
+        (lambda d: d.update(reduce={"over": ["platform"]}), "reduce.over", ["platform"],
+         "a list that folds `sample`"),
         (lambda d: d.pop("sample"), "distributions", list(DISTRIBUTIONS),
          "a `sample` section too"),
         (lambda d: d.update(distributions={}), "distributions", {},

@@ -230,3 +230,39 @@ def test_plan_and_dry_run_compute_nothing(tmp_path, capsys):
     store = tmp_path / "dry.zarr"
     assert main(["sensitivity", str(path), "--store", str(store), "--dry-run"]) == 0
     assert not store.exists()
+
+
+def test_morris_screening_of_a_linear_input():
+    """usd_per_mtok is linear in gpu_hour_usd: uniform on [1, 4], its elementary effect per
+    unit of probability is 3 x d(usd_per_mtok)/d(gpu_hour_usd), the same everywhere."""
+    from sweep.screening import morris
+
+    spec = spec_from_dict({
+        "name": "morris-linear",
+        "distributions": {"gpu_hour_usd": {"uniform": {"low": 1.0, "high": 4.0}},
+                          "pue": {"uniform": {"low": 1.1, "high": 1.5}}},
+        "constants": {"tokens_per_s_per_gpu": 1000.0, "utilization": 0.5},
+        "sample": {"method": "mc", "n": 16, "seed": 3},
+    })
+    ds = morris(spec, trajectories=10, backend="numba")
+    slope = 1e6 / (1000.0 * 0.5 * 3600)
+    g = ds.sel(output="usd_per_mtok", input="gpu_hour_usd")
+    # (levels 0 and 1 are moved 1e-9 inside the unit interval)
+    assert float(g["mu_star"]) == pytest.approx(3 * slope, rel=1e-8)
+    assert float(g["sigma"]) == pytest.approx(0.0, abs=1e-9)
+    p = ds.sel(output="usd_per_mtok", input="pue")
+    assert 0 < float(p["mu_star"]) < float(g["mu_star"])
+    assert ds.attrs["evaluations"] == 10 * 3
+
+
+def test_morris_cli(tmp_path, capsys):
+    import yaml
+
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(study(n=64), sort_keys=False))
+    store = tmp_path / "m.zarr"
+    assert main(["sensitivity", str(path), "--morris", "8", "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "Morris screening, 8 trajectories" in out and "mu*" in out
+    assert main(["show", str(store)]) == 0
+    assert "tokens_per_s_per_gpu" in capsys.readouterr().out

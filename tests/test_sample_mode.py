@@ -1,0 +1,157 @@
+"""Sample mode as a grid (mc, lhs, sobol): samples along a `sample` dim, materialized into
+Zarr with the sampled inputs beside the outputs, or folded by reduce mode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+import sweep
+from sweep.backends import NumpyBackend
+from sweep.cli import main
+from sweep.config import ConfigError, spec_from_dict
+from sweep.planner import PlanError, SamplePlan, make_plan
+from sweep.sampling import sample_block
+
+
+def sample_file(method: str = "sobol", n: int = 512, chunk: int | None = 100, **extra) -> dict:
+    d = {
+        "name": "sample-test",
+        "outputs": ["usd_per_mtok", "gross_margin"],
+        "axes": {"platform": {"presets": ["HGX H100", "HGX H200"]}},
+        "distributions": {
+            "utilization": {"triangular": {"low": 0.3, "mode": 0.6, "high": 0.9}},
+            "tokens_per_s_per_gpu": {"lognormal": {"median": 2000, "sigma": 0.4}},
+            "electricity_usd_per_kwh": {"loguniform": {"low": 0.03, "high": 0.2}},
+        },
+        "constants": {"price_usd_per_mtok": 1.0},
+        "sample": {"method": method, "n": n, "seed": 5},
+    }
+    if chunk:
+        d["sample"]["chunk"] = chunk
+    d.update(extra)
+    return d
+
+
+def reference(spec) -> np.ndarray:
+    """The outputs at every sample, by the NumPy backend on the whole design at once."""
+    from sweep.planner import ChunkKey
+
+    plan = make_plan(spec, "unused.zarr")
+    whole = ChunkKey(index=(0, 0), start=(0, 0), stop=plan.shape)
+    values, _ = NumpyBackend().compute(plan.chunk_inputs(whole), plan.output_codes,
+                                       np.dtype(np.float64))
+    return values
+
+
+@pytest.mark.parametrize("method", ["mc", "lhs", "sobol"])
+def test_run_stores_outputs_and_the_sampled_inputs(tmp_path, method):
+    spec = spec_from_dict(sample_file(method))
+    plan = make_plan(spec, tmp_path / "s.zarr")
+    assert isinstance(plan, SamplePlan)
+    assert plan.dims == ("platform", "sample") and plan.chunk_shape == (2, 100)
+    sweep.run_plan(plan, backend="numba", progress=False)
+    ds = sweep.open_result(tmp_path / "s.zarr")
+    drawn = sample_block(spec, 0, 512)
+    for name, values in drawn.items():
+        np.testing.assert_array_equal(ds[name].values, values)
+        assert ds[name].dims == ("sample",) and ds[name].attrs["units"]
+    ref = reference(spec)
+    for k, out in enumerate(plan.outputs):
+        np.testing.assert_allclose(ds[out].values, ref[k], rtol=1e-12)
+
+
+def test_stored_samples_do_not_depend_on_chunking(tmp_path):
+    a = spec_from_dict(sample_file(chunk=64))
+    b = spec_from_dict(sample_file(chunk=None))
+    sweep.run(a, store=tmp_path / "a.zarr", progress=False, backend="numba")
+    sweep.run(b, store=tmp_path / "b.zarr", progress=False, backend="numba", num_workers=1)
+    da_, db = sweep.open_result(tmp_path / "a.zarr"), sweep.open_result(tmp_path / "b.zarr")
+    assert da_.usd_per_mtok.chunks != db.usd_per_mtok.chunks
+    for name in ("usd_per_mtok", "gross_margin", "utilization", "tokens_per_s_per_gpu"):
+        np.testing.assert_array_equal(da_[name].values, db[name].values, err_msg=name)
+
+
+@pytest.mark.gpu
+def test_cuda_backend_evaluates_the_same_samples(tmp_path):
+    spec = spec_from_dict(sample_file(n=64, chunk=32))
+    sweep.run(spec, store=tmp_path / "c.zarr", progress=False, backend="cuda")
+    got = sweep.open_result(tmp_path / "c.zarr")
+    ref = reference(spec)
+    np.testing.assert_allclose(got.usd_per_mtok.values, ref[0], rtol=1e-12)
+
+
+def test_reduce_over_samples_matches_the_materialized_samples(tmp_path):
+    from sweep.reduce import run_reduce
+
+    d = sample_file(n=1024, chunk=None)
+    spec = spec_from_dict(d)
+    ref = reference(spec)[0]   # usd_per_mtok, (platform, sample)
+    d["reduce"] = {"over": ["sample"], "quantiles": [0.1, 0.5, 0.9],
+                   "below": {"usd_per_mtok": [0.3]},
+                   "histogram": {"bins": 256, "scale": "log"}}
+    ds = run_reduce(spec_from_dict(d), write=False, progress=False).dataset
+    np.testing.assert_allclose(ds["usd_per_mtok_mean"].values, ref.mean(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(ds["usd_per_mtok_frac_below"].squeeze().values,
+                               (ref < 0.3).mean(axis=1), rtol=1e-12)
+    for q, lo, hi in zip([0.1, 0.5, 0.9], ds["usd_per_mtok_quantile_low"].values.T,
+                         ds["usd_per_mtok_quantile_high"].values.T, strict=True):
+        want = np.quantile(ref, q, axis=1, method="inverted_cdf")
+        assert np.all(lo <= want) and np.all(want <= hi)
+
+
+def test_saltelli_run_goes_to_sensitivity_and_cannot_be_stored(tmp_path, capsys):
+    d = sample_file("saltelli", n=64, chunk=None)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(d, sort_keys=False))
+    assert main(["run", str(path), "--store", str(tmp_path / "r.zarr"), "--no-progress"]) == 0
+    assert "Sobol' indices" in capsys.readouterr().out
+    with pytest.raises(PlanError, match="saltelli' designs are for `sweep sensitivity`"):
+        make_plan(spec_from_dict(d))
+
+
+def test_too_many_samples_to_store_is_refused_before_allocating():
+    d = sample_file(n=2**28, chunk=None)
+    with pytest.raises(PlanError, match=r"sample.n: 268,435,456; at most 2\*\*27"):
+        make_plan(spec_from_dict(d))
+
+
+@pytest.mark.parametrize(("change", "path", "fragment"), [
+    (lambda d: d.update(reduce={"over": ["platform"]}), "reduce.over",
+     "a list that folds `sample`"),
+    (lambda d: (d.update(reduce={"over": ["sample"]}),
+                d["sample"].update(method="saltelli", n=64)), "sample.method",
+     "mc, lhs or sobol with `reduce`"),
+    (lambda d: d["axes"].update(sample={"labels": ["a"], "set": {"pue": [1.2]}}),
+     "axes.sample", "in sample mode `sample` is the dim of the samples"),
+    (lambda d: d.update(reduce={"over": ["sample"], "weights": {"sample": [1.0]}}),
+     "reduce.weights.sample", "no weights on samples"),
+])
+def test_sample_mode_reduce_problems(change, path, fragment):
+    d = sample_file()
+    change(d)
+    with pytest.raises(ConfigError) as info:
+        spec_from_dict(d)
+    found = {p.path: p.expected for p in info.value.problems}
+    assert path in found and fragment in found[path], found
+
+
+def test_verify_and_repair_a_sample_store(tmp_path):
+    import zarr
+
+    from sweep.verify import repair_store, verify_store
+
+    spec = spec_from_dict(sample_file("mc", n=300))
+    sweep.run(spec, store=tmp_path / "v.zarr", progress=False, backend="numba")
+    assert verify_store(tmp_path / "v.zarr", progress=False).findings == []
+    group = zarr.open_group(tmp_path / "v.zarr", mode="r+", zarr_format=3)
+    group["utilization"][150:160] = 0.0     # a damaged input coordinate
+    report = verify_store(tmp_path / "v.zarr", progress=False)
+    assert [(f.problem, f.variable) for f in report.findings] == [
+        ("coordinate differs from the sweep", "utilization")]
+    repair_store(tmp_path / "v.zarr", progress=False)
+    assert verify_store(tmp_path / "v.zarr", progress=False).findings == []
+    ds = sweep.open_result(tmp_path / "v.zarr")
+    np.testing.assert_array_equal(ds.utilization.values,
+                                  sample_block(spec, 0, 300)["utilization"])
