@@ -18,13 +18,15 @@ first and total order only.
 
 Each runs in its own fresh process (so peak RSS, ``ru_maxrss``, is its own), after one
 untimed run at N = 2^10 in that process (imports, JIT, caches); the median of ``--repeat``
-timed runs is reported. Both use the same scrambled Sobol' design (same seed), so their
-first- and total-order indices agree up to the distributions' inverse CDFs (SciPy's in
-both) and summation order: the largest difference is reported.
+timed runs (``--salib-repeat`` for SALib, 1 by default: it takes minutes) is reported, with
+SALib's time split into sample, evaluate and analyze. Both use the same scrambled Sobol'
+design (same seed), so their first- and total-order indices agree up to the distributions'
+inverse CDFs (SciPy's in both) and summation order: the largest difference is reported.
 
 Usage::
 
-    .venv/bin/python bench/bench_sensitivity.py --n 1048576 --repeat 3
+    .venv/bin/python bench/bench_sensitivity.py --n 1048576 --repeat 3 --salib-repeat 1
+    python bench/bench_sensitivity.py --n 67108864 --repeat 1 --skip-salib --backend cuda
 """
 
 from __future__ import annotations
@@ -75,18 +77,23 @@ def run_salib(n: int) -> dict:
     from sweep.sampling import salib_problem
 
     problem = salib_problem(spec_from_dict(study(n)))
+    t0 = time.perf_counter()
     x = sample.sample(problem, n, calc_second_order=False, scramble=True, seed=2026)
+    t1 = time.perf_counter()
     y = numpy_model(x, problem["names"])
+    t2 = time.perf_counter()
     s = analyze.analyze(problem, y, calc_second_order=False)
+    t3 = time.perf_counter()
     return {"names": problem["names"], "S1": s["S1"].tolist(), "ST": s["ST"].tolist(),
-            "S1_conf": s["S1_conf"].tolist(), "evaluations": int(y.size)}
+            "S1_conf": s["S1_conf"].tolist(), "evaluations": int(y.size),
+            "phases_s": {"sample": t1 - t0, "evaluate": t2 - t1, "analyze": t3 - t2}}
 
 
-def run_sweep(n: int, workers: int | None) -> dict:
+def run_sweep(n: int, workers: int | None, backend: str = "numba") -> dict:
     from sweep.config import spec_from_dict
     from sweep.sensitivity import run_sensitivity
 
-    res = run_sensitivity(spec_from_dict(study(n)), write=False, backend="numba",
+    res = run_sensitivity(spec_from_dict(study(n)), write=False, backend=backend,
                           progress=False, num_workers=workers)
     ds = res.dataset.isel(output=0)
     return {"names": [str(v) for v in ds["input"].values], "S1": ds["S1"].values.tolist(),
@@ -94,9 +101,10 @@ def run_sweep(n: int, workers: int | None) -> dict:
             "evaluations": res.evaluations}
 
 
-def child(which: str, n: int, repeat: int, workers: int | None) -> dict:
+def child(which: str, n: int, repeat: int, workers: int | None,
+          backend: str = "numba") -> dict:
     """One side, in this process: warm-up at 2^10, then ``repeat`` timed runs."""
-    fn = run_salib if which == "salib" else lambda m: run_sweep(m, workers)
+    fn = run_salib if which == "salib" else lambda m: run_sweep(m, workers, backend)
     fn(2**10)
     times, out = [], None
     for _ in range(repeat):
@@ -111,21 +119,27 @@ def child(which: str, n: int, repeat: int, workers: int | None) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=2**20, help="base samples N (a power of 2)")
-    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--repeat", type=int, default=3, help="timed runs of token-sweep")
+    p.add_argument("--salib-repeat", type=int, default=1,
+                   help="timed runs of SALib (minutes each at N = 2^20)")
     p.add_argument("--workers", type=int, default=None, help="token-sweep's Dask threads")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "sensitivity")
+    p.add_argument("--backend", default="numba", help="token-sweep's backend (numba, cuda)")
+    p.add_argument("--skip-salib", action="store_true",
+                   help="time token-sweep only (e.g. N = 2^26 on a GPU)")
     p.add_argument("--child", choices=("salib", "sweep"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        print(json.dumps(child(args.child, args.n, args.repeat, args.workers)))
+        print(json.dumps(child(args.child, args.n, args.repeat, args.workers, args.backend)))
         return 0
 
     from sweep.benchmark.machine import describe, one_line
 
     rows = {}
-    for which in ("sweep", "salib"):
+    for which in ("sweep",) if args.skip_salib else ("sweep", "salib"):
+        reps = args.repeat if which == "sweep" else args.salib_repeat
         cmd = [sys.executable, __file__, "--child", which, "--n", str(args.n),
-               "--repeat", str(args.repeat)]
+               "--repeat", str(reps), "--backend", args.backend]
         if args.workers:
             cmd += ["--workers", str(args.workers)]
         done = subprocess.run(cmd, capture_output=True, text=True, check=True)
@@ -133,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
         r = rows[which]
         print(f"{which:6s} {r['seconds']:8.2f} s  peak RSS {r['peak_rss_mib']:8.0f} MiB  "
               f"({r['evaluations']:,} evaluations)", flush=True)
+    if args.skip_salib:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "results.json").write_text(json.dumps(
+            {"machine": describe(), "n": args.n, "backend": args.backend,
+             "rows": rows}, indent=2) + "\n")
+        return 0
     s, t = rows["sweep"], rows["salib"]
     assert s["names"] == t["names"]
     diff_s1 = float(np.max(np.abs(np.subtract(s["S1"], t["S1"]))))
@@ -147,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
     lines = [f"- machine: {one_line(m)}", f"- command: `{report['command']}`",
              f"- N = {args.n:,} base samples, 12 inputs, {s['evaluations']:,} evaluations; "
-             f"median of {args.repeat} after a warm-up, each side in its own process", "",
+             f"after a warm-up at N = 2^10, median of {args.repeat} (token-sweep) and "
+             f"{args.salib_repeat} (SALib) timed run(s), each side in its own process", "",
              "| | seconds | peak RSS (MiB) |", "|---|---:|---:|",
              f"| SALib sample + NumPy + analyze | {t['seconds']:.2f} | "
              f"{t['peak_rss_mib']:.0f} |",
@@ -155,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
              f"{s['peak_rss_mib']:.0f} |",
              f"| ratio (SALib / token-sweep) | {report['speedup']:.2f}x | "
              f"{report['rss_ratio']:.2f}x |", "",
-             f"- largest |S1 difference| {diff_s1:.2e}, |ST difference| {diff_st:.2e}"]
+             f"- largest |S1 difference| {diff_s1:.2e}, |ST difference| {diff_st:.2e}",
+             "- SALib's time by phase (last run): " + ", ".join(
+                 f"{k} {v:.1f} s" for k, v in t["phases_s"].items())]
     (args.out / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -292,6 +292,12 @@ def _run_sensitivity(spec, args: argparse.Namespace) -> int:
                   "(a sensitivity run writes only its small result)", file=sys.stderr)
             return EXIT_USAGE
     plan = make_sensitivity_plan(spec, args.store)
+    if getattr(args, "charts", None):
+        try:
+            _writable_folder("--charts", Path(args.charts))
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     if getattr(args, "dry_run", False):
         from sweep import store as zstore
 
@@ -445,6 +451,15 @@ def _cmd_presets(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _writable_folder(option: str, path: Path) -> None:
+    """Refuse, before any work, a folder option naming a file (or under one)."""
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise ValueError(f"{option}: {path} is under the file {p}; expected a folder")
+            break
+
+
 def _cmd_sensitivity(args: argparse.Namespace) -> int:
     from sweep.config import load_config
 
@@ -489,6 +504,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                         command=shlex.join(["sweep", *sys.argv[1:]]))
     try:
         opts.check()
+        _writable_folder("--out", Path(args.out))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

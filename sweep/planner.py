@@ -149,6 +149,12 @@ class Plan:
         """Uncompressed bytes of all outputs."""
         return self.n_points * self.dtype.itemsize * len(self.outputs)
 
+    @property
+    def coordinate_bytes(self) -> int:
+        """Bytes of coordinates as large as a dim (sample mode's sampled inputs); grid axes'
+        coordinates are negligible."""
+        return 0
+
     # ---------------------------------------------------------------- keys
     def keys(self) -> Iterator[ChunkKey]:
         """Chunk keys in row-major order (lazily: a plan may have many)."""
@@ -222,10 +228,16 @@ class Plan:
         """Refuse (before anything is written) when the uncompressed output of ``points``
         points (default: all) would not fit on the target's disk, or exceeds ``budget``
         bytes when one is given."""
+        whole = points is None or points == self.n_points
         points = self.n_points if points is None else points
         need = points * self.dtype.itemsize * len(self.outputs)
         what = (f"{human_bytes(need)} uncompressed ({points:,} points x {len(self.outputs)} "
                 f"output(s) x {self.dtype.itemsize} B)")
+        if whole and self.coordinate_bytes:
+            need += self.coordinate_bytes
+            what = (f"{human_bytes(need)} uncompressed ({points:,} points x "
+                    f"{len(self.outputs)} output(s) x {self.dtype.itemsize} B, and "
+                    f"{human_bytes(self.coordinate_bytes)} of sampled inputs)")
         fix = "use fewer points or outputs, dtype: float32, or another store location"
         if budget is not None and need > budget:
             raise PlanError(f"the sweep needs {what}, over the disk budget of "
@@ -402,6 +414,20 @@ class SamplePlan(Plan):
     def sampled(self) -> tuple[str, ...]:
         """The inputs drawn from ``distributions``, in file order."""
         return tuple(self.spec.distributions)
+
+    @property
+    def coordinate_bytes(self) -> int:
+        """The sampled inputs and the sample index, float64 / int64 along ``sample``."""
+        return (len(self.sampled) + 1) * self.shape[-1] * 8
+
+    @functools.cached_property
+    def _normalized(self) -> dict:
+        # the samples are NumPy's and SciPy's numbers: another version may draw others, so
+        # a resume or repair under other versions is refused as another config
+        import scipy
+
+        return {**super()._normalized,
+                "sampler_versions": {"numpy": np.__version__, "scipy": scipy.__version__}}
 
     def sample_values(self, start: int, stop: int) -> dict[str, np.ndarray]:
         """The sampled inputs of samples ``[start, stop)`` (float64, input units)."""

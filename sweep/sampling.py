@@ -38,6 +38,7 @@ MC_BLOCK = 2**16
 METHODS = ("mc", "lhs", "sobol")
 #: Per thread, the last Sobol' engine used and the index of its next point.
 _ENGINES = threading.local()
+_SOBOL_LOCK = threading.Lock()
 _U_LOW = 2.0**-53
 _U_HIGH = 1.0 - 2.0**-53
 
@@ -65,12 +66,14 @@ def _sobol(n_dims: int, seed: int, start: int, stop: int) -> np.ndarray:
 
     if stop == start:
         return np.empty((0, n_dims), dtype=np.float64)
-    with warnings.catch_warnings():
+    # warnings.catch_warnings is process-wide, not per thread: one thread at a time here
+    with _SOBOL_LOCK, warnings.catch_warnings():
         # a chunk is rarely a power of 2 long; the whole sample is (checked by the config)
         warnings.filterwarnings("ignore", message="The balance properties of Sobol",
                                 category=UserWarning)
         # fast_forward costs O(skipped points): each thread keeps its engine and moves it
-        # on from where its last chunk ended, so a run skips O(n) points in all, not O(n^2)
+        # on from where its last chunk ended, so a thread that takes its chunks in
+        # ascending order skips O(n) points in all (sweep.sensitivity does)
         cached = getattr(_ENGINES, "sobol", {}).get((n_dims, seed))
         if cached is not None and cached[1] <= start:
             engine, position = cached

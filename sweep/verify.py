@@ -171,8 +171,10 @@ def verify_store(store: str | Path, *, progress: bool | None = None,
 
     store = Path(store)
     attrs = zstore.store_attrs(store)
-    if attrs.get("sweep_mode") == "reduce":
-        raise zstore.StoreError(f"{store} is a reduce-mode result, written whole at the end of "
+    mode = attrs.get("sweep_mode")
+    if mode in ("reduce", "sensitivity", "morris"):
+        what = "reduce-mode" if mode == "reduce" else mode
+        raise zstore.StoreError(f"{store} is a {what} result, written whole at the end of "
                                 "its run: it has no chunk ledger to verify")
     plan = plan_of_store(store, attrs)
     markers = zstore.read_markers(store)

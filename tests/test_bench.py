@@ -76,6 +76,12 @@ def test_bench_refuses_bad_options_before_running(tmp_path, capsys, args, messag
     assert not (tmp_path / "r").exists()
 
 
+def test_bench_refuses_an_out_folder_that_is_a_file(tmp_path, capsys):
+    (tmp_path / "f").write_text("")
+    assert main(["bench", "--sizes", "1e4", "--out", str(tmp_path / "f")]) == 2
+    assert "--out" in capsys.readouterr().err
+
+
 def test_bench_sizes_must_be_numbers(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["bench", "--sizes", "1e6,lots"])

@@ -137,12 +137,13 @@ def test_sample_mode_reduce_problems(change, path, fragment):
     assert path in found and fragment in found[path], found
 
 
-def test_verify_and_repair_a_sample_store(tmp_path):
+@pytest.mark.parametrize(("method", "n"), [("mc", 300), ("sobol", 256)])
+def test_verify_and_repair_a_sample_store(tmp_path, method, n):
     import zarr
 
     from sweep.verify import repair_store, verify_store
 
-    spec = spec_from_dict(sample_file("mc", n=300))
+    spec = spec_from_dict(sample_file(method, n=n))
     sweep.run(spec, store=tmp_path / "v.zarr", progress=False, backend="numba")
     assert verify_store(tmp_path / "v.zarr", progress=False).findings == []
     group = zarr.open_group(tmp_path / "v.zarr", mode="r+", zarr_format=3)
@@ -154,4 +155,54 @@ def test_verify_and_repair_a_sample_store(tmp_path):
     assert verify_store(tmp_path / "v.zarr", progress=False).findings == []
     ds = sweep.open_result(tmp_path / "v.zarr")
     np.testing.assert_array_equal(ds.utilization.values,
-                                  sample_block(spec, 0, 300)["utilization"])
+                                  sample_block(spec, 0, n)["utilization"])
+
+
+def test_disk_check_counts_the_sampled_inputs_and_versions_are_part_of_the_config():
+    plan = make_plan(spec_from_dict(sample_file(n=1024)), "unused.zarr")
+    assert plan.coordinate_bytes == (3 + 1) * 1024 * 8
+    with pytest.raises(PlanError, match=r"and 32.0 KiB of sampled inputs"):
+        plan.check_disk(budget=plan.bytes_total + 1)
+    versions = plan.normalized()["sampler_versions"]
+    assert versions["numpy"] == np.__version__ and versions["scipy"]
+
+
+def test_grid_config_hashes_did_not_change():
+    """Sample mode's new sections must not change the identity of existing grid stores (a
+    changed hash would refuse their resumes): pinned values of two shipped sweeps."""
+    from pathlib import Path
+
+    from sweep.config import load_config
+
+    configs = Path(__file__).resolve().parent.parent / "configs"
+    pinned = {
+        "hopper-vs-blackwell.yaml":
+            "d2e85b0d73fc59c152693c5ae535ab51aa0ecb74b6a86b8455d6db900e18e689",
+        "price-throughput-grid.yaml":
+            "cfd1e78504a750a92c09a4335f0ea55cbdac2eb3916f493df428a9798da54044",
+    }
+    for name, digest in pinned.items():
+        assert make_plan(load_config(configs / name), "x.zarr").config_hash == digest, name
+
+
+def test_verify_refuses_whole_results(tmp_path, capsys):
+    d = sample_file("saltelli", n=16, chunk=None)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(d, sort_keys=False))
+    store = tmp_path / "r.zarr"
+    assert main(["sensitivity", str(path), "--store", str(store), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["verify", str(store)]) == 2
+    assert "is a sensitivity result" in capsys.readouterr().err
+
+
+def test_a_charts_folder_that_is_a_file_is_refused_before_computing(tmp_path, capsys):
+    d = sample_file("saltelli", n=16, chunk=None)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(d, sort_keys=False))
+    (tmp_path / "afile").write_text("")
+    store = tmp_path / "r.zarr"
+    assert main(["sensitivity", str(path), "--store", str(store), "--charts",
+                 str(tmp_path / "afile" / "charts")]) == 2
+    assert "--charts" in capsys.readouterr().err
+    assert not store.exists()

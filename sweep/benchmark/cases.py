@@ -165,7 +165,7 @@ def kernel(plan, backend, repeat: int, workers: int) -> Timing:
 
     def task(key) -> int:
         buf = getattr(_BUFFERS, slot, None)
-        if buf is None:
+        if buf is None or buf.size != size or buf.dtype != dtype:
             buf = backend.host_buffer(size, dtype)
             setattr(_BUFFERS, slot, buf)
         _, stats = backend.compute(plan.chunk_inputs(key), codes, dtype, buf)

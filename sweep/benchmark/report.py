@@ -59,7 +59,8 @@ def markdown(report: dict, chart_name: str | None = "bench.png") -> str:
         lines.append(f"| {r['mode']} | {r['backend']} | {r['points']:,} | {r['seconds']:.4f} | "
                      f"{_fmt_rate(r['points_per_s'])} | {gbs} | {r['spread']:.0%} | {pct} | "
                      f"{spd} |")
-    lines += ["", "| ceiling | grid points | GB/s | as M points/s | spread | what |",
+    lines += ["", "Ceilings: the fastest of the repeats (the best the machine did).", "",
+              "| ceiling | grid points | GB/s | as M points/s | spread | what |",
               "|---|---:|---:|---:|---:|---|"]
     for c in report["ceilings"]:
         lines.append(f"| {c['name']} | {c['size']:,} | {c['gb_per_s']:.2f} | "
