@@ -61,19 +61,19 @@ nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1 || true
 status=0
 # -W: the GPU image's newer NumPy deprecates what numba-cuda does at import; that is not
 # this project's to fix, and the suite otherwise turns every warning into an error
-timeout 240 "$PY" -P -m pytest -m gpu -q -p no:cacheprovider -o addopts="-ra" \
+timeout 180 "$PY" -P -m pytest -m gpu -q -p no:cacheprovider -o addopts="-ra" \
     -W "ignore::DeprecationWarning" --junitxml="$OUT/gpu-tests.xml" tests 2>&1 \
     | tee "$OUT/gpu-tests.log" || status=1
 # shellcheck disable=SC2086
-timeout 200 "$PY" -P bench/bench_gpu.py --out "$OUT" ${BENCH_ARGS:-} 2>&1 \
+timeout 130 "$PY" -P bench/bench_gpu.py --out "$OUT" ${BENCH_ARGS:-} 2>&1 \
     | tee "$OUT/bench.log" || status=1
 # shellcheck disable=SC2086
-timeout 200 "$PY" -P -m sweep.cli bench --backends numpy,numba,cuda,cupy --no-progress \
+timeout 100 "$PY" -P -m sweep.cli bench --backends numpy,numba,cuda,cupy --no-progress \
     --out "$OUT/sweep-bench" ${SWEEP_BENCH_ARGS:---sizes 1e7,1e8 --repeat 3 --no-scaling} 2>&1 \
     | tee "$OUT/sweep-bench.log" || status=1
 # Sobol' indices of the 12-input study on the device (issue 7's target: N = 2^26 < 1 min)
 # shellcheck disable=SC2086
-timeout 150 "$PY" -P bench/bench_sensitivity.py --skip-salib --backend cuda --repeat 1 \
+timeout 80 "$PY" -P bench/bench_sensitivity.py --skip-salib --backend cuda --repeat 1 \
     --out "$OUT/sensitivity" ${SENS_ARGS:---n 67108864} 2>&1 | tee "$OUT/sensitivity.log" \
     || status=1
 echo "gpu_check: $([ $status = 0 ] && echo passed || echo FAILED)"

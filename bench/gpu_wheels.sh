@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Fetch, into .whl/, the wheels the one-shot GPU check needs on a GPU machine without network:
 # token-sweep itself (built here) and the runtime dependencies that machine lacks (its image
-# has Python 3.12 with numpy, numba, numba-cuda, cupy-cuda13x, xarray, pyyaml, rich, pytest
-# and hypothesis; see bench/README.md). Versions are those of this checkout's .venv, so the
-# GPU machine runs what the tests here ran. Run from the repository root after `make test`.
+# has Python 3.12 with numpy, scipy, pandas, matplotlib, numba, numba-cuda, cupy-cuda13x,
+# xarray, pyyaml, rich, pytest and hypothesis; see bench/README.md). Versions are those of
+# this checkout's .venv, so the GPU machine runs what the tests here ran. Run from the
+# repository root after `make test`.
 set -euo pipefail
 PY=.venv/bin/python
 [ -x "$PY" ] || { echo "gpu_wheels.sh: run 'make test' first (needs .venv)" >&2; exit 2; }
@@ -14,7 +15,7 @@ rm -rf .whl && mkdir -p .whl
 # Python dependencies it should have but that cost nothing to carry
 NAMES="pydantic pydantic-core annotated-types typing-inspection dask distributed zict tornado
 tblib locket partd importlib-metadata lazy-importer numcodecs zarr google-crc32c donfig tzdata
-typing-extensions toolz cloudpickle fsspec click zipp"
+typing-extensions toolz cloudpickle fsspec click zipp SALib multiprocess dill"
 SPECS=""
 for n in $NAMES; do
     v=$("$PY" -c "import importlib.metadata as m, sys; print(m.version(sys.argv[1]))" "$n")

@@ -47,10 +47,18 @@ def processes(points: int, n: int, repeat: int, tmp: Path) -> dict:
     from distributed import Client, LocalCluster
 
     spec = cases.make_spec(points)
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
-        t, _ = cases.materialize(spec, "numba", repeat, n, tmp / "scaling-procs.zarr",
-                                 client=client)
+    # the scheduler runs in this process and logs its life at INFO: keep the report clean
+    chatty = logging.getLogger("distributed")
+    level = chatty.level
+    chatty.setLevel(logging.ERROR)
+    try:
+        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                          dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
+                Client(cluster) as client:
+            t, _ = cases.materialize(spec, "numba", repeat, n, tmp / "scaling-procs.zarr",
+                                     client=client)
+    finally:
+        chatty.setLevel(level)
     return _entry("workers", f"{n} process(es)", _points(spec), t, workers=n)
 
 
