@@ -60,7 +60,6 @@ import argparse
 import concurrent.futures
 import datetime as dt
 import functools
-import json
 import math
 import os
 import platform
@@ -85,6 +84,7 @@ import zarr
 import sweep
 from sweep import store as zstore
 from sweep.backends import get_backend
+from sweep.benchmark.report import save_results
 from sweep.config import spec_from_dict
 from sweep.planner import ChunkKey, Plan
 
@@ -576,12 +576,7 @@ def main(argv: list[str] | None = None) -> int:
         "ratios": ratios(by),
         "notes": notes,
     }
-    (args.out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
-    md = markdown(report)
-    (args.out / "results.md").write_text(md)
-    print()
-    print(md)
-    print(f"wrote {args.out / 'results.json'} and {args.out / 'results.md'}")
+    save_results(args.out, report, markdown(report))
     return 0
 
 

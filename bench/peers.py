@@ -78,7 +78,6 @@ import argparse
 import datetime as dt
 import gc
 import importlib
-import json
 import math
 import os
 import shlex
@@ -98,6 +97,7 @@ from sweep import store as zstore
 from sweep.backends import get_backend
 from sweep.benchmark.grid import KW_PER_GPU, OUTPUTS, PUE, grid_spec
 from sweep.benchmark.machine import describe, one_line
+from sweep.benchmark.report import save_results
 from sweep.benchmark.timing import Timing, measure
 from sweep.config import SweepSpec, spec_from_dict
 from sweep.planner import ChunkKey, Plan
@@ -595,12 +595,7 @@ def main(argv: list[str] | None = None) -> int:
                  for r in ROWS},
         "sizes": sizes,
     }
-    (args.out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
-    md = markdown(report)
-    (args.out / "results.md").write_text(md)
-    print()
-    print(md)
-    print(f"wrote {args.out / 'results.json'} and {args.out / 'results.md'}")
+    save_results(args.out, report, markdown(report))
     return 0
 
 

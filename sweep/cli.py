@@ -250,16 +250,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _materialize_only_flag(args: argparse.Namespace, mode: str, run: str) -> bool:
+    """Say so (and return True) when a flag of materialize runs was given to another mode."""
+    for flag in ("resume", "scheduler", "cluster"):
+        if getattr(args, flag, None):
+            print(f"error: --{flag} applies to materialize runs, not to {mode} ({run} writes "
+                  "only its small result)", file=sys.stderr)
+            return True
+    return False
+
+
 def _run_reduce(spec, args: argparse.Namespace) -> int:
     """``sweep run`` of a file with a ``reduce`` section: statistics, not a stored grid."""
     from sweep.reduce import describe_plan, make_reduce_plan, run_reduce
     from sweep.summary import describe_reduce
 
-    for flag in ("resume", "scheduler", "cluster"):
-        if getattr(args, flag, None):
-            print(f"error: --{flag} applies to materialize runs, not to reduce mode "
-                  "(a reduce run writes only its small result)", file=sys.stderr)
-            return EXIT_USAGE
+    if _materialize_only_flag(args, "reduce mode", "a reduce run"):
+        return EXIT_USAGE
     if args.dry_run:
         from sweep import store as zstore
         from sweep.backends import default_workers
@@ -286,11 +293,8 @@ def _run_sensitivity(spec, args: argparse.Namespace) -> int:
     from sweep.sensitivity import describe_plan, make_sensitivity_plan, run_sensitivity
     from sweep.sensitivity_report import charts, describe
 
-    for flag in ("resume", "scheduler", "cluster"):
-        if getattr(args, flag, None):
-            print(f"error: --{flag} applies to materialize runs, not to sample mode "
-                  "(a sensitivity run writes only its small result)", file=sys.stderr)
-            return EXIT_USAGE
+    if _materialize_only_flag(args, "sample mode", "a sensitivity run"):
+        return EXIT_USAGE
     plan = make_sensitivity_plan(spec, args.store)
     if getattr(args, "charts", None):
         try:

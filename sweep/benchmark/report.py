@@ -25,6 +25,17 @@ def write(report: dict, out: Path) -> dict[str, Path]:
     return paths
 
 
+def save_results(out: Path, report: dict, md: str) -> None:
+    """The bench scripts' files: ``results.json`` and ``results.md`` in ``out`` (created);
+    the markdown is printed too."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "results.md").write_text(md)
+    print()
+    print(md)
+    print(f"wrote {out / 'results.json'} and {out / 'results.md'}")
+
+
 def _fmt_rate(x: float) -> str:
     return f"{x / 1e6:,.1f}"
 
