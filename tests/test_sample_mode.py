@@ -206,3 +206,32 @@ def test_a_charts_folder_that_is_a_file_is_refused_before_computing(tmp_path, ca
                  str(tmp_path / "afile" / "charts")]) == 2
     assert "--charts" in capsys.readouterr().err
     assert not store.exists()
+
+
+def test_a_killed_sample_run_resumes_to_the_same_store(tmp_path):
+    """Killed after 2 of its 6 chunks, a sobol sample run resumes the other 4 and ends equal
+    to an uninterrupted run: outputs and sampled inputs."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(sample_file("sobol", n=512, chunk=100), sort_keys=False))
+
+    def cli(store, *extra, fault=None):
+        env = {**os.environ, **({"TOKEN_SWEEP_FAULT": fault} if fault else {})}
+        return subprocess.run([sys.executable, "-P", "-m", "sweep", "run", str(path),
+                               "--store", str(store), "--backend", "numba", "--workers", "1",
+                               "--no-progress", *extra], capture_output=True, text=True,
+                              cwd=root, env=env, timeout=300)
+
+    assert cli(tmp_path / "ref.zarr").returncode == 0
+    assert cli(tmp_path / "k.zarr", fault="kill-after:2").returncode == -9
+    done = cli(tmp_path / "k.zarr", "--resume")
+    assert done.returncode == 0, done.stderr
+    assert "resumed: computed 4 of 6 chunk(s), 2 were already complete" in done.stdout
+    ref, got = sweep.open_result(tmp_path / "ref.zarr"), sweep.open_result(tmp_path / "k.zarr")
+    for name in ("usd_per_mtok", "gross_margin", "utilization", "tokens_per_s_per_gpu"):
+        np.testing.assert_array_equal(got[name].values, ref[name].values, err_msg=name)
