@@ -352,6 +352,18 @@ def auto_chunks(shape: tuple[int, ...], itemsize: int, fixed: dict[int, int] | N
     return tuple(out)
 
 
+def constants_for(spec: SweepSpec, axes: tuple[Axis, ...]) -> dict[str, float]:
+    """The file's constants, plus the default of every input that no axis, constant or
+    distribution sets."""
+    bound = ({name for a in axes for name in a.binds} | set(spec.constants)
+             | set(spec.distributions))
+    constants = dict(spec.constants)
+    for name, meta in INPUT_SPECS.items():
+        if name not in bound and meta.default is not None:
+            constants[name] = meta.default
+    return constants
+
+
 def make_plan(spec: SweepSpec, store: str | Path | None = None,
               target_chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> Plan:
     """Plan ``spec``: expand axes, choose chunks, fix the store path. Computes nothing.
@@ -361,12 +373,7 @@ def make_plan(spec: SweepSpec, store: str | Path | None = None,
     axes = tuple(spec.resolved_axes())
     if spec.sample is not None:
         axes = (*axes, _sample_axis(spec))
-    bound = ({name for a in axes for name in a.binds} | set(spec.constants)
-             | set(spec.distributions))
-    constants = dict(spec.constants)
-    for name, meta in INPUT_SPECS.items():
-        if name not in bound and meta.default is not None:
-            constants[name] = meta.default
+    constants = constants_for(spec, axes)
     shape = tuple(len(a) for a in axes)
     fixed = {}
     if isinstance(spec.chunks, dict):

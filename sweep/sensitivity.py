@@ -32,6 +32,7 @@ import concurrent.futures
 import json
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +40,7 @@ import numpy as np
 import xarray as xr
 
 from sweep.formulas import INPUTS, OUTPUTS
-from sweep.planner import ChunkInputs, PlanError
+from sweep.planner import ChunkInputs, PlanError, constants_for
 
 #: At least this many batches of base rows keep their sums apart (for the bootstrap)...
 BATCHES = 64
@@ -128,7 +129,6 @@ def make_sensitivity_plan(spec, store: str | Path | None = None,
     """Plan a sample-mode sweep for :func:`run_sensitivity` (Sobol' indices need
     ``sample.method: saltelli``; ``require_saltelli=False`` for other uses of the
     evaluator, such as Morris screening)."""
-    from sweep.model import INPUT_SPECS
 
     if spec.sample is None:
         raise PlanError("`sweep sensitivity` needs a sweep file with `distributions` and a "
@@ -137,12 +137,7 @@ def make_sensitivity_plan(spec, store: str | Path | None = None,
         raise PlanError(f"sample.method: {spec.sample.method!r}; Sobol' indices need "
                         "`method: saltelli` (A, B and one mixed matrix per input)")
     axes = tuple(spec.resolved_axes())
-    bound = {name for a in axes for name in a.binds} | set(spec.constants) | set(
-        spec.distributions)
-    constants = dict(spec.constants)
-    for name, meta in INPUT_SPECS.items():
-        if name not in bound and meta.default is not None:
-            constants[name] = meta.default
+    constants = constants_for(spec, axes)
     n, d = spec.sample.n, len(spec.distributions)
     batch = max(1, min(n // BATCHES, BATCH_ROWS_MAX))
     # per base row: D + 2 points, each with the kernel's input table, the stacked samples
@@ -211,7 +206,11 @@ def tornado(plan: SensitivityPlan, backend) -> dict[str, np.ndarray]:
             x = base.copy()
             x[j] = base[j] * f
             rows.append(x)
-    v = _evaluate(plan, backend, np.array(rows))
+    with warnings.catch_warnings():
+        # a few dozen points: on a GPU, Numba would warn that the launch is too small (this
+        # runs before any worker thread starts, so the process-wide filter is safe here)
+        warnings.filterwarnings("ignore", message="Grid size .* under-utilization")
+        v = _evaluate(plan, backend, np.array(rows))
     at_base = v[..., 0]
     swings = v[..., 1:1 + 2 * d].reshape(*v.shape[:-1], d, 2)
     bumps = v[..., 1 + 2 * d:].reshape(*v.shape[:-1], d, 2)
@@ -345,8 +344,8 @@ def run_sensitivity(spec, *, store: str | Path | None = None, overwrite: bool = 
     workers = num_workers or default_workers()
     t0 = time.perf_counter()
     tor = tornado(plan, be)
+    # (the tornado's kernel call has compiled the kernel for these outputs already)
     shift = np.nan_to_num(tor["output_base"].reshape(len(plan.outputs), -1))
-    be.warm_up(plan.inputs(np.zeros((1, plan.d))), plan.codes, np.dtype(np.float64))
 
     chunks = plan.chunks()
     names = [f"sobol-{s}" for s, _ in chunks]
