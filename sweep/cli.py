@@ -333,7 +333,7 @@ def _dry_run(plan, args: argparse.Namespace) -> int:
          f"{plan.n_chunks:,} chunk(s)"),
         ("disk", lambda: plan.check_disk(getattr(args, "disk_budget", None),
                                          points=_remaining_points(plan, resume)),
-         f"{human_bytes(plan.bytes_total)} uncompressed at most"),
+         f"{human_bytes(plan.bytes_total + plan.coordinate_bytes)} uncompressed at most"),
         ("memory", lambda: plan.check_memory(workers),
          f"{workers} task(s) of {human_bytes(plan.bytes_per_task())} at once"),
     ]
@@ -482,6 +482,8 @@ def _run_morris(spec, args: argparse.Namespace) -> int:
     if spec.sample is None:
         raise PlanError("`sweep sensitivity --morris` needs a sweep file with "
                         "`distributions` and a `sample` section")
+    if args.morris < 2:
+        raise PlanError(f"--morris: {args.morris}; expected at least 2 trajectories")
     store = Path(args.store) if args.store else spec.store_path()
     zstore.check_target(store, args.overwrite)
     if args.dry_run:

@@ -52,6 +52,8 @@ BLOCK_POINTS = 2**26
 MAX_TASKS = 10_000
 #: Points of the subsampled grid that finds histogram bounds when none are given.
 PILOT_POINTS = 2**18
+#: Most samples one reduce block of a sample-mode sweep draws (its inputs: 12 x 8 B each).
+SAMPLE_BLOCK = 2**20
 #: Fan-in of the tree reduction.
 FAN_IN = 8
 #: The most memory one task's partial statistics may take.
@@ -70,6 +72,12 @@ def make_reduce_plan(spec: SweepSpec, store: str | Path | None = None,
     base = make_plan(spec, store)
     kept = [d for d, name in enumerate(base.dims) if name not in spec.reduce.over]
     fixed = {d: base.shape[d] for d in kept}
+    if isinstance(base, SamplePlan):
+        # a block's samples are drawn whole (an input table row per sampled input):
+        # `sample.chunk`, or at most SAMPLE_BLOCK samples, per block; at most 1000 blocks
+        n = base.shape[-1]
+        length = max(spec.sample.chunk or SAMPLE_BLOCK, -(-n // 1000))
+        fixed[len(base.shape) - 1] = min(n, length)
     target = block_points
     while True:
         block = auto_chunks(base.shape, 1, fixed, target)
@@ -189,10 +197,17 @@ def _block_task(plan: Plan, key: ChunkKey, ctx: _Context) -> Partials:
 
 
 def _subsampled_inputs(plan: Plan, points: int = PILOT_POINTS) -> ChunkInputs:
-    """The grid thinned to about ``points`` points, evenly spaced indices (ends included)."""
-    per_axis = max(2, int(points ** (1 / len(plan.shape))))
+    """The grid thinned to about ``points`` points, evenly spaced indices (ends included).
+    In sample mode the labels are thinned as a grid and the first samples of the design
+    (drawn in one go) take the rest of the budget."""
+    sampled = isinstance(plan, SamplePlan)
+    dims = plan.shape[:-1] if sampled else plan.shape
+    per_axis = max(2, int(points ** (1 / max(1, len(dims)))))
     picks = [np.unique(np.linspace(0, n - 1, min(n, per_axis)).round().astype(np.int64))
-             for n in plan.shape]
+             for n in dims]
+    if sampled:
+        rest = max(2, points // math.prod(len(p) for p in picks))
+        picks.append(np.arange(min(plan.shape[-1], rest)))
     shape = tuple(len(p) for p in picks)
     table = np.full((len(INPUTS), max(shape)), np.nan)
     bind = np.full(len(INPUTS), -1, np.int64)
@@ -204,8 +219,7 @@ def _subsampled_inputs(plan: Plan, points: int = PILOT_POINTS) -> ChunkInputs:
             i = INPUTS.index(name)
             bind[i] = d
             table[i, : shape[d]] = np.asarray(values)[picks[d]]
-    if isinstance(plan, SamplePlan):
-        # the first samples of the design stand in for the whole (drawn in one go)
+    if sampled:
         last = len(plan.shape) - 1
         for name, values in plan.sample_values(0, shape[last]).items():
             i = INPUTS.index(name)

@@ -2,11 +2,13 @@
 many inputs before (or instead of) the Sobol' analysis.
 
 The design lives in probability space: SALib's Morris trajectories on the unit hypercube
-(``num_levels`` levels), each coordinate mapped through its input's inverse CDF (as
-:mod:`sweep.sampling` does), so an elementary effect is the change of the output when an
-input moves by ``1 / (levels - 1)`` of its distribution's probability mass. The model is
-evaluated by the same kernels as everything else; SALib's ``morris.analyze`` turns the
-evaluations into ``mu``, ``mu_star`` (mean absolute effect: the ranking), ``sigma``
+(``levels`` levels ``k / (levels - 1)``), level ``k`` of each input evaluated at its
+distribution's ``(k + 1/2) / levels`` quantile (the middles of ``levels`` equal slices of
+probability: 0.125, 0.375, 0.625, 0.875 with 4 levels, never the far tails). SALib's
+``morris.analyze`` divides each change of the output by its grid step (``levels / (2
+(levels - 1))``, 2/3 with 4 levels): an elementary effect is the output's change per unit
+of that grid coordinate, the same scale for every input, which is what the ranking needs.
+It reports ``mu``, ``mu_star`` (mean absolute effect: the ranking), ``sigma``
 (interactions and non-linearity) and ``mu_star_conf`` (95 % bootstrap half-width).
 """
 
@@ -14,9 +16,6 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-
-#: Uniforms are kept this far inside (0, 1): Morris levels include 0 and 1 exactly.
-_EDGE = 1e-9
 
 
 def morris(spec, trajectories: int = 20, levels: int = 4, backend: str | None = None,
@@ -30,17 +29,20 @@ def morris(spec, trajectories: int = 20, levels: int = 4, backend: str | None = 
     from sweep import __version__
     from sweep.backends import get_backend
     from sweep.distributions import ppf
+    from sweep.planner import PlanError
     from sweep.sensitivity import make_sensitivity_plan
 
     if trajectories < 2:
-        raise ValueError(f"--morris: {trajectories}; expected at least 2 trajectories")
+        raise PlanError(f"--morris: {trajectories}; expected at least 2 trajectories")
+    if levels < 2:
+        raise PlanError(f"levels: {levels}; expected at least 2")
     plan = make_sensitivity_plan(spec, require_saltelli=False)
     seed = spec.sample.seed if seed is None else seed
     names = list(plan.names)
     problem = {"num_vars": len(names), "names": names, "bounds": [[0.0, 1.0]] * len(names)}
     u = sample.sample(problem, trajectories, num_levels=levels, seed=seed)
-    x = np.column_stack([ppf(spec.distributions[n], np.clip(u[:, j], _EDGE, 1 - _EDGE), n)
-                         for j, n in enumerate(names)])
+    q = (np.rint(u * (levels - 1)) + 0.5) / levels   # level k -> quantile (k + 1/2) / levels
+    x = np.column_stack([ppf(spec.distributions[n], q[:, j], n) for j, n in enumerate(names)])
     be = get_backend(backend or spec.backend)
     values, _ = be.compute(plan.inputs(x), plan.codes, np.dtype(np.float64))
     flat = values.reshape(len(plan.outputs), -1, x.shape[0])
@@ -84,8 +86,8 @@ def describe(ds: xr.Dataset) -> str:
     lines = [f"{a['sweep_name']}: Morris screening, {a['trajectories']} trajectories x "
              f"{ds.sizes['input'] + 1} points ({a['evaluations']:,} evaluations, "
              f"{a['levels']} levels, seed {a['seed']}), backend {a['backend']}",
-             "  effects of moving an input by 1/(levels-1) of its probability mass; mu*: "
-             "mean |effect| (the ranking), sigma: interactions and curvature"]
+             "  effects per unit of the Morris grid, levels at the (k + 1/2)/levels quantiles; "
+             "mu*: mean |effect| (the ranking), sigma: interactions and curvature"]
     gdims = [d for d in ds["mu"].dims if d not in ("output", "input")]
     for output in ds["output"].values:
         for combo in itertools.product(*(list(ds[d].values) for d in gdims)):

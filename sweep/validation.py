@@ -265,11 +265,12 @@ def semantic_problems(spec: SweepSpec) -> list[Problem]:
             out.append(Problem(path, axis_name, "a numeric axis name, one of "
                                + ", ".join(numeric) + _suggest(axis_name, numeric)))
     if isinstance(spec.chunks, dict):
+        dims = [*spec.axes, *(["sample"] if spec.sample is not None else [])]
         for axis_name, size in spec.chunks.items():
             path = f"chunks.{axis_name}"
-            if axis_name not in spec.axes:
+            if axis_name not in dims:
                 out.append(Problem(path, axis_name, "an axis name, one of "
-                                   + ", ".join(spec.axes) + _suggest(axis_name, list(spec.axes))))
+                                   + ", ".join(dims) + _suggest(axis_name, dims)))
             elif size < 1:
                 out.append(Problem(path, size, "a chunk size >= 1"))
     if spec.reduce is not None:
@@ -303,9 +304,12 @@ def _mode_problems(spec: SweepSpec) -> list[Problem]:
             out.append(Problem(f"axes.{name}", axis.kinds or name,
                                "only categorical axes (labels, presets) with `sample`: "
                                + hint))
-    if "sample" in spec.axes:
-        out.append(Problem("axes.sample", "sample", "another name: in sample mode `sample` "
-                           "is the dim of the samples"))
+    for name, role in (("sample", "the dim of the samples"),
+                       ("input", "a dim of the sensitivity result"),
+                       ("output", "a dim of the sensitivity result")):
+        if name in spec.axes:
+            out.append(Problem(f"axes.{name}", name, f"another name: in sample mode `{name}` "
+                               f"is {role}"))
     if spec.reduce is not None:
         if sample.method == "saltelli":
             out.append(Problem("sample.method", "saltelli", "mc, lhs or sobol with `reduce` "

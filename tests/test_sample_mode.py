@@ -235,3 +235,30 @@ def test_a_killed_sample_run_resumes_to_the_same_store(tmp_path):
     ref, got = sweep.open_result(tmp_path / "ref.zarr"), sweep.open_result(tmp_path / "k.zarr")
     for name in ("usd_per_mtok", "gross_margin", "utilization", "tokens_per_s_per_gpu"):
         np.testing.assert_array_equal(got[name].values, ref[name].values, err_msg=name)
+
+
+def test_reduce_blocks_draw_bounded_samples_and_the_pilot_sees_enough():
+    from sweep.reduce import SAMPLE_BLOCK, _subsampled_inputs, make_reduce_plan
+
+    d = sample_file("mc", n=2**22, chunk=None)
+    d["reduce"] = {"over": ["sample"]}
+    plan = make_reduce_plan(spec_from_dict(d))
+    assert plan.chunk_shape == (2, SAMPLE_BLOCK)            # never 2^22 samples at once
+    d["sample"]["chunk"] = 10
+    assert make_reduce_plan(spec_from_dict(d)).n_chunks <= 1000
+    # three categorical axes: the labels are thinned, the samples get the rest of the pilot
+    d = sample_file("mc", n=65536, chunk=None, axes={
+        "a": {"labels": ["x", "y"], "set": {"pue": [1.1, 1.2]}},
+        "b": {"labels": ["p", "q", "r"], "set": {"opex_usd_per_gpu_hour": [0.1, 0.2, 0.3]}},
+        "c": {"labels": ["s", "t", "u"], "set": {"capex_usd_per_gpu": [0.0, 1.0, 2.0]}}})
+    d["reduce"] = {"over": ["sample"]}
+    pilot = _subsampled_inputs(make_reduce_plan(spec_from_dict(d)))
+    assert pilot.shape[:3] == (2, 3, 3) and pilot.shape[3] > 10_000
+
+
+def test_chunks_may_name_the_sample_dim_and_result_dims_are_reserved():
+    plan = make_plan(spec_from_dict(sample_file(chunk=None, chunks={"sample": 128})), "u.zarr")
+    assert plan.chunk_shape[-1] == 128
+    d = sample_file(axes={"input": {"labels": ["a"], "set": {"pue": [1.2]}}})
+    with pytest.raises(ConfigError, match="`input` is a dim of the sensitivity result"):
+        spec_from_dict(d)

@@ -233,8 +233,9 @@ def test_plan_and_dry_run_compute_nothing(tmp_path, capsys):
 
 
 def test_morris_screening_of_a_linear_input():
-    """usd_per_mtok is linear in gpu_hour_usd: uniform on [1, 4], its elementary effect per
-    unit of probability is 3 x d(usd_per_mtok)/d(gpu_hour_usd), the same everywhere."""
+    """usd_per_mtok is linear in gpu_hour_usd, uniform on [1, 4]: with 4 levels at the
+    quantiles 1/8, 3/8, 5/8, 7/8, a grid unit is 3/4 of the probability, so 3 x 3/4 USD/GPU/h,
+    and every elementary effect is that times d(usd_per_mtok)/d(gpu_hour_usd)."""
     from sweep.screening import morris
 
     spec = spec_from_dict({
@@ -247,8 +248,7 @@ def test_morris_screening_of_a_linear_input():
     ds = morris(spec, trajectories=10, backend="numba")
     slope = 1e6 / (1000.0 * 0.5 * 3600)
     g = ds.sel(output="usd_per_mtok", input="gpu_hour_usd")
-    # (levels 0 and 1 are moved 1e-9 inside the unit interval)
-    assert float(g["mu_star"]) == pytest.approx(3 * slope, rel=1e-8)
+    assert float(g["mu_star"]) == pytest.approx(3 * 0.75 * slope, rel=1e-9)
     assert float(g["sigma"]) == pytest.approx(0.0, abs=1e-9)
     p = ds.sel(output="usd_per_mtok", input="pue")
     assert 0 < float(p["mu_star"]) < float(g["mu_star"])
@@ -266,3 +266,6 @@ def test_morris_cli(tmp_path, capsys):
     assert "Morris screening, 8 trajectories" in out and "mu*" in out
     assert main(["show", str(store)]) == 0
     assert "tokens_per_s_per_gpu" in capsys.readouterr().out
+    assert main(["sensitivity", str(path), "--morris", "1", "--store",
+                 str(tmp_path / "one.zarr")]) == 2
+    assert "--morris: 1; expected at least 2 trajectories" in capsys.readouterr().err
