@@ -15,10 +15,10 @@ chunk returns float64 sums per batch of base rows, and the indices are ratios of
 
 Sums are kept per batch of base rows (N / 64 rows, at most :data:`BATCH_ROWS_MAX`: a
 function of N alone, whatever the chunking), shifted by the output at the base case for
-accuracy. Confidence intervals: a
-bootstrap over the batches (:data:`RESAMPLES` resamples, fixed seed), reported as
-``z(0.975)`` times the bootstrap standard deviation, as SALib reports its own (which
-resamples rows instead).
+accuracy. Confidence intervals: a bootstrap over the batches (:data:`RESAMPLES` resamples,
+fixed seed), reported as ``z(0.975)`` times the bootstrap standard deviation, as SALib
+reports its own (which resamples rows instead). Threads take contiguous stripes of chunks
+in ascending order, so SciPy's Sobol' sequence is fast-forwarded once per thread.
 
 Tornado and elasticities, at the base case (each sampled input at its median): the output
 with one input at its 5th and at its 95th percentile, the others at the base; and the

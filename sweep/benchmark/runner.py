@@ -161,7 +161,7 @@ def _annotate(results: list[dict], ceilings: list[dict]) -> None:
 def run_bench(opts: BenchOptions, progress: bool | None = None,
               log: Callable[[str], None] = lambda s: None) -> dict:
     """Run the benchmark described by ``opts`` and return the report (see the README's
-    "Benchmarks" section for what each row and ceiling means)."""
+    "Benchmarking this machine" for what each row and ceiling means)."""
     from sweep.backends import default_workers
     from sweep.planner import make_plan
 
@@ -185,7 +185,7 @@ def run_bench(opts: BenchOptions, progress: bool | None = None,
         n, nbytes = plan.n_points, plan.bytes_total
         bpp = nbytes // n
 
-        def add_ceilings(plan=plan, n=n, nbytes=nbytes, bpp=bpp, size=size) -> None:
+        def add_ceilings(plan=plan, nbytes=nbytes, bpp=bpp, size=size) -> None:
             t = cases.host_fill(plan, opts.repeat, workers)
             ceilings.append(_ceiling("host_fill", size, nbytes, t, bpp,
                                      f"write-only fill of the kernel rows' buffers, chunk by "
@@ -257,7 +257,7 @@ def run_bench(opts: BenchOptions, progress: bool | None = None,
         "seconds": (dt.datetime.now(dt.UTC) - started).total_seconds(),
         "command": opts.command,
         "machine": machine,
-        "simulated_gpu": any(b in usable for b in ("cuda",)) and _simulated(),
+        "simulated_gpu": "cuda" in usable and _simulated(),
         "workers": workers,
         "repeat": opts.repeat,
         "sizes": sizes,
@@ -299,13 +299,13 @@ def _mode_step(mode: str, backend: str, size: int, plan, opts: BenchOptions, wor
         elif backend == "cupy":
             skipped_rows.append("reduce mode has no cupy backend (numba and cuda only)")
         else:
-            rplan_points = n  # the reduce grid is the same grid with one output
             if backend == "numpy":
                 t = cases.reduce_numpy(size, opts.repeat)
                 what = "NumPy materialize-then-reduce per chunk, merged"
             else:
                 t = cases.reduce(size, backend, opts.repeat, workers)
                 what = "run_reduce: stats + 256-bin log histogram of usd_per_mtok"
-            results.append(_row(mode, backend, rplan_points, 0, t, size=size, what=what))
+            # the same grid with one output, and nothing written: no bytes
+            results.append(_row(mode, backend, n, 0, t, size=size, what=what))
 
     return step
