@@ -88,6 +88,22 @@ class ChunkInputs:
     shape: tuple[int, ...]
 
 
+def fill_inputs(constants: dict[str, float], along: list[tuple[int, dict[str, np.ndarray]]],
+                shape: tuple[int, ...]) -> ChunkInputs:
+    """Kernel inputs of ``shape``: ``constants`` held in column 0, and per ``(dim, values)``
+    of ``along`` each named input's values along that dim (later entries win)."""
+    table = np.full((len(INPUTS), max(shape)), np.nan, dtype=np.float64)
+    bind = np.full(len(INPUTS), -1, dtype=np.int64)
+    for name, value in constants.items():
+        table[INPUTS.index(name), 0] = value
+    for d, values_of in along:
+        for name, values in values_of.items():
+            i = INPUTS.index(name)
+            bind[i] = d
+            table[i, : len(values)] = values
+    return ChunkInputs(table=table, bind=bind, shape=tuple(shape))
+
+
 @dataclass(frozen=True)
 class Plan:
     """Everything decided before computing: grid, chunking, sizes, identity."""
@@ -164,21 +180,19 @@ class Plan:
                                                            strict=True))
             yield ChunkKey(index, start, stop)
 
+    @property
+    def sampled(self) -> tuple[str, ...]:
+        """The inputs drawn along a ``sample`` dim (sample mode); none for a grid."""
+        return ()
+
+    def _axis_values(self, key: ChunkKey) -> list[tuple[int, dict[str, np.ndarray]]]:
+        return [(d, {name: values[key.start[d]:key.stop[d]]
+                     for name, values in axis.binds.items()})
+                for d, axis in enumerate(self.axes)]
+
     def chunk_inputs(self, key: ChunkKey) -> ChunkInputs:
         """The kernel inputs for ``key`` (see :class:`ChunkInputs`)."""
-        width = max(key.shape)
-        table = np.full((len(INPUTS), width), np.nan, dtype=np.float64)
-        bind = np.full(len(INPUTS), -1, dtype=np.int64)
-        for i, name in enumerate(INPUTS):
-            if name in self.constants:
-                table[i, 0] = self.constants[name]
-        for d, axis in enumerate(self.axes):
-            lo, hi = key.start[d], key.stop[d]
-            for name, values in axis.binds.items():
-                i = INPUTS.index(name)
-                bind[i] = d
-                table[i, : hi - lo] = values[lo:hi]
-        return ChunkInputs(table=table, bind=bind, shape=key.shape)
+        return fill_inputs(self.constants, self._axis_values(key), key.shape)
 
     # ---------------------------------------------------------------- identity
     @functools.cached_property
@@ -304,7 +318,7 @@ class Plan:
                 vals = ", ".join(map(str, a.coord))
                 sets = ", ".join(a.binds)
                 lines.append(f"  axis {a.name}: [{vals}] sets {sets}")
-            elif a.name == SAMPLE_DIM and isinstance(self, SamplePlan):
+            elif a.name == SAMPLE_DIM and self.sampled:
                 smp = self.spec.sample
                 lines.append(f"  axis {a.name}: {len(a):,} samples ({smp.method}, seed "
                              f"{smp.seed}) of {', '.join(self.sampled)}")
@@ -419,7 +433,7 @@ class SamplePlan(Plan):
 
     @property
     def sampled(self) -> tuple[str, ...]:
-        """The inputs drawn from ``distributions``, in file order."""
+        """The inputs drawn from ``distributions``, in file order (never empty)."""
         return tuple(self.spec.distributions)
 
     @property
@@ -443,11 +457,7 @@ class SamplePlan(Plan):
         return sample_block(self.spec, start, stop)
 
     def chunk_inputs(self, key: ChunkKey) -> ChunkInputs:
-        inputs = super().chunk_inputs(key)
         last = len(self.axes) - 1
-        lo, hi = key.start[last], key.stop[last]
-        for name, values in self.sample_values(lo, hi).items():
-            i = INPUTS.index(name)
-            inputs.bind[i] = last
-            inputs.table[i, : hi - lo] = values
-        return inputs
+        drawn = self.sample_values(key.start[last], key.stop[last])
+        return fill_inputs(self.constants, [*self._axis_values(key), (last, drawn)],
+                           key.shape)

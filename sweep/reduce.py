@@ -40,8 +40,8 @@ from sweep.planner import (
     ChunkInputs,
     ChunkKey,
     Plan,
-    SamplePlan,
     auto_chunks,
+    fill_inputs,
     human_bytes,
     make_plan,
 )
@@ -72,7 +72,7 @@ def make_reduce_plan(spec: SweepSpec, store: str | Path | None = None,
     base = make_plan(spec, store)
     kept = [d for d, name in enumerate(base.dims) if name not in spec.reduce.over]
     fixed = {d: base.shape[d] for d in kept}
-    if isinstance(base, SamplePlan):
+    if base.sampled:
         # a block's samples are drawn whole (an input table row per sampled input):
         # `sample.chunk`, or at most SAMPLE_BLOCK samples, per block; at most 1000 blocks
         n = base.shape[-1]
@@ -200,7 +200,7 @@ def _subsampled_inputs(plan: Plan, points: int = PILOT_POINTS) -> ChunkInputs:
     """The grid thinned to about ``points`` points, evenly spaced indices (ends included).
     In sample mode the labels are thinned as a grid and the first samples of the design
     (drawn in one go) take the rest of the budget."""
-    sampled = isinstance(plan, SamplePlan)
+    sampled = bool(plan.sampled)
     dims = plan.shape[:-1] if sampled else plan.shape
     per_axis = max(2, int(points ** (1 / max(1, len(dims)))))
     picks = [np.unique(np.linspace(0, n - 1, min(n, per_axis)).round().astype(np.int64))
@@ -209,23 +209,11 @@ def _subsampled_inputs(plan: Plan, points: int = PILOT_POINTS) -> ChunkInputs:
         rest = max(2, points // math.prod(len(p) for p in picks))
         picks.append(np.arange(min(plan.shape[-1], rest)))
     shape = tuple(len(p) for p in picks)
-    table = np.full((len(INPUTS), max(shape)), np.nan)
-    bind = np.full(len(INPUTS), -1, np.int64)
-    for i, name in enumerate(INPUTS):
-        if name in plan.constants:
-            table[i, 0] = plan.constants[name]
-    for d, axis in enumerate(plan.axes):
-        for name, values in axis.binds.items():
-            i = INPUTS.index(name)
-            bind[i] = d
-            table[i, : shape[d]] = np.asarray(values)[picks[d]]
+    along = [(d, {name: np.asarray(values)[picks[d]] for name, values in axis.binds.items()})
+             for d, axis in enumerate(plan.axes)]
     if sampled:
-        last = len(plan.shape) - 1
-        for name, values in plan.sample_values(0, shape[last]).items():
-            i = INPUTS.index(name)
-            bind[i] = last
-            table[i, : shape[last]] = values
-    return ChunkInputs(table=table, bind=bind, shape=shape)
+        along.append((len(shape) - 1, plan.sample_values(0, shape[-1])))
+    return fill_inputs(plan.constants, along, shape)
 
 
 def _edges_for(values: np.ndarray, log_scale: bool) -> tuple[float, float]:

@@ -40,7 +40,7 @@ import numpy as np
 import xarray as xr
 
 from sweep.formulas import INPUTS, OUTPUTS
-from sweep.planner import ChunkInputs, PlanError, constants_for
+from sweep.planner import ChunkInputs, PlanError, constants_for, fill_inputs
 
 #: At least this many batches of base rows keep their sums apart (for the bootstrap)...
 BATCHES = 64
@@ -106,22 +106,9 @@ class SensitivityPlan:
         """Kernel inputs for ``samples`` (rows: points, columns: :attr:`names`) along the
         last dim, after the categorical axes."""
         k = samples.shape[0]
-        ndim = len(self.axes) + 1
-        width = max([k, *self.group_shape])
-        table = np.full((len(INPUTS), width), np.nan, dtype=np.float64)
-        bind = np.full(len(INPUTS), -1, dtype=np.int64)
-        for name, value in self.constants.items():
-            table[INPUTS.index(name), 0] = value
-        for d, axis in enumerate(self.axes):
-            for name, values in axis.binds.items():
-                i = INPUTS.index(name)
-                bind[i] = d
-                table[i, : len(values)] = values
-        for j, name in enumerate(self.names):
-            i = INPUTS.index(name)
-            bind[i] = ndim - 1
-            table[i, :k] = samples[:, j]
-        return ChunkInputs(table=table, bind=bind, shape=(*self.group_shape, k))
+        along = [(d, axis.binds) for d, axis in enumerate(self.axes)]
+        along.append((len(self.axes), {name: samples[:, j] for j, name in enumerate(self.names)}))
+        return fill_inputs(self.constants, along, (*self.group_shape, k))
 
 
 def make_sensitivity_plan(spec, store: str | Path | None = None,

@@ -22,7 +22,7 @@ from zarr.codecs import BloscCodec
 
 from sweep._version import __version__
 from sweep.model import INPUT_SPECS, OUTPUT_SPECS
-from sweep.planner import SAMPLE_DIM, ChunkKey, Plan, SamplePlan, nearest_existing
+from sweep.planner import SAMPLE_DIM, ChunkKey, Plan, nearest_existing
 
 #: The Zarr group (inside the store) whose folder holds one JSON marker per finished chunk.
 MARKERS = "_sweep_chunks"
@@ -96,7 +96,7 @@ def _coord(axis) -> np.ndarray:
     return axis.coord
 
 
-def _sampled_coords(plan: SamplePlan) -> dict[str, xr.Variable]:
+def _sampled_coords(plan: Plan) -> dict[str, xr.Variable]:
     """The sampled inputs as coordinates along ``sample``: Dask arrays that draw each chunk
     of samples when computed (stored beside the outputs for plotting and for SALib)."""
     n, step = plan.shape[-1], plan.chunk_shape[-1]
@@ -120,7 +120,7 @@ def _sampled_coords(plan: SamplePlan) -> dict[str, xr.Variable]:
 
 def _write_sampled(plan: Plan, path: Path) -> None:
     """Draw and write the sampled-input coordinates chunk by chunk (bounded memory)."""
-    if not isinstance(plan, SamplePlan):
+    if not plan.sampled:
         return
     group = zarr.open_group(path, mode="r+", zarr_format=3)
     n, step = plan.shape[-1], plan.chunk_shape[-1]
@@ -136,7 +136,7 @@ def template(plan: Plan, backend: str, device: str) -> xr.Dataset:
     coords: dict[str, Any] = {}
     sample_chunks = {}
     for a in plan.axes:
-        if isinstance(plan, SamplePlan) and a.name == SAMPLE_DIM:
+        if plan.sampled and a.name == SAMPLE_DIM:
             attrs = {"long_name": f"sample index ({plan.spec.sample.method} design, seed "
                                   f"{plan.spec.sample.seed})"}
             sample_chunks = _sampled_coords(plan)
@@ -209,7 +209,7 @@ def create(plan: Plan, backend: str, device: str, overwrite: bool = False) -> No
                "fill_value": np.nan}
         for name in plan.outputs
     }
-    if isinstance(plan, SamplePlan):
+    if plan.sampled:
         encoding.update({name: {"chunks": (plan.chunk_shape[-1],)} for name in plan.sampled})
     # Built complete in a sibling folder, then renamed into place: a kill during creation
     # leaves no half-made store at the target (only a hidden ``.<name>.creating-*`` folder).
@@ -255,7 +255,7 @@ def write_coords(plan: Plan) -> None:
         if name not in group:
             raise StoreError(f"{plan.store}: the coordinate array {name} is missing; the store's "
                              "structure is damaged: rerun the sweep with --overwrite")
-        if isinstance(plan, SamplePlan) and name in plan.sampled:
+        if name in plan.sampled:
             continue   # drawn again chunk by chunk below
         group[name][...] = np.asarray(var.values)
     _write_sampled(plan, plan.store)

@@ -191,6 +191,12 @@ def _numeric_axis_problems(base: str, name: str, kind: str, spec: AxisSpec) -> l
     return out
 
 
+def _not_an_input(path: str, name: str) -> Problem:
+    inputs = list(INPUT_SPECS)
+    return Problem(path, name, "an input name, one of " + ", ".join(inputs)
+                   + _suggest(name, inputs))
+
+
 def semantic_problems(spec: SweepSpec) -> list[Problem]:
     out: list[Problem] = []
     inputs = list(INPUT_SPECS)
@@ -220,8 +226,7 @@ def semantic_problems(spec: SweepSpec) -> list[Problem]:
     for name, value in spec.constants.items():
         path = f"constants.{name}"
         if name not in INPUT_SPECS:
-            out.append(Problem(path, name, "an input name, one of " + ", ".join(inputs)
-                               + _suggest(name, inputs)))
+            out.append(_not_an_input(path, name))
             continue
         p = _check_value(path, name, value)
         if p:
@@ -230,8 +235,7 @@ def semantic_problems(spec: SweepSpec) -> list[Problem]:
     for name, dist in spec.distributions.items():
         path = f"distributions.{name}"
         if name not in INPUT_SPECS:
-            out.append(Problem(path, name, "an input name, one of " + ", ".join(inputs)
-                               + _suggest(name, inputs)))
+            out.append(_not_an_input(path, name))
             continue
         out.extend(_distribution_problems(name, dist))
         if name in bound_at:

@@ -19,7 +19,7 @@ import zarr
 
 from sweep import store as zstore
 from sweep.config import SweepSpec
-from sweep.planner import ChunkKey, Plan, SamplePlan, make_plan
+from sweep.planner import ChunkKey, Plan, make_plan
 from sweep.progress import ChunkProgress
 
 MISSING_MARKER = "missing marker"
@@ -141,7 +141,7 @@ def _check_coordinates(plan: Plan, group: zarr.Group) -> list[Finding]:
     """Each coordinate array (axis values, labels, inputs set by a categorical axis) against
     the sweep: Zarr would read a lost coordinate chunk as NaN without a word."""
     expected = zstore.template(plan, "", "").coords
-    sampled = plan.sampled if isinstance(plan, SamplePlan) else ()
+    sampled = plan.sampled
     found = []
     for name, var in expected.items():
         if name in sampled:

@@ -237,7 +237,7 @@ def reduce_numpy(points: float, repeat: int) -> Timing:
             if not ok.size:
                 continue
             lo, hi = min(lo, float(ok.min())), max(hi, float(ok.max()))
-            int(np.nanargmin(v)), int(np.nanargmax(v))
+            _ = np.nanargmin(v), np.nanargmax(v)   # positions, as run_reduce finds them
             hist += np.histogram(ok, bins=edges)[0]
             c, mu = ok.size, float(ok.mean())
             sq = float(((ok - mu) ** 2).sum())
