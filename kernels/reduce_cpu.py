@@ -26,24 +26,20 @@ beyond floating-point rounding.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import threading
-import types
-from pathlib import Path
 
 import numba
 import numpy as np
 
 from sweep.kernels import cpu
-from sweep.kernels.cpu import _NIN, _fill_block, _row_loop, _row_scalars
+from sweep.kernels.cpu import decode_row, fill_block, row_scalars
+from sweep.model import codegen
+from sweep.model.graph import Model
 
-_JIT = numba.njit(nogil=True, error_model="numpy")
-# cached on disk like the materialize kernel, invalidated when this file, the CPU kernel's
-# row functions or the formulas change
-_FINGERPRINT = hashlib.sha256(
-    (cpu._FINGERPRINT + hashlib.sha256(Path(__file__).read_bytes()).hexdigest()).encode()
-).hexdigest()
+# cached on disk like the materialize kernel, named after the evaluator's fingerprint and
+# this file's and the CPU kernel's (whose row functions it inlines)
+_DIGEST = cpu._file_digest(__file__) + cpu._KERNEL_DIGEST
 
 
 def bin_of(x, lo, inv_width, nb, log_scale, edges):
@@ -109,12 +105,12 @@ def _merge(n, w, mean, m2, g, k, nb_, wb, meanb, m2b):
 _merge = numba.njit(inline="always", error_model="numpy")(_merge)
 
 
-# The row evaluator of a kernel: each compiled kernel gets its own, specialized on the
-# innermost-axis mask and the wanted outputs (see _kernel), in a copy of these globals.
-_row_values = None
+# The row evaluator of a kernel: each compiled kernel gets its own, generated for the
+# model, the wanted outputs and the leaves of the innermost axis (see _kernel).
+_row_eval = None
 
 
-def _fold_block(table, bind, shape, start, codes, kept_stride, grid_stride, weights,
+def _fold_block(table, bind, shape, start, kept_stride, grid_stride, weights,
                 edges_lo, edges_inv, edges, nb, log_scale, below, above,
                 n, nan, w, mean, m2, lo, hi, ilo, ihi, hn, hw, tb, ta):
     """Fold every point of one block into the partials (see the module docstring).
@@ -129,22 +125,20 @@ def _fold_block(table, bind, shape, start, codes, kept_stride, grid_stride, weig
     """
     ndim = shape.shape[0]
     last, inner, rows = _geometry(shape)
-    n_out = codes.shape[0]
-    crf_inner = bind[3] == last or bind[2] == last
-    work = np.empty((_NIN + 1, inner), dtype=np.float64)
-    rv = np.empty(_NIN + 1, dtype=np.float64)
+    n_out = n.shape[1]
+    n_leaves = table.shape[0]
+    work = np.empty((n_leaves, inner), dtype=np.float64)
+    rv = np.empty(n_leaves, dtype=np.float64)
     idx = np.zeros(ndim, dtype=np.int64)
-    buf = np.empty(inner, dtype=np.float64)
+    bufs = np.empty((n_out, 1, inner), dtype=np.float64)
+    cnt = np.zeros(n_out, dtype=np.int64)
     winner = np.empty(inner, dtype=np.float64)
     for j in range(inner):
         winner[j] = weights[last, j]
-    _fill_block(work, table, bind, inner, last)
+    fill_block(work, table, bind, inner, last)
     inner_kept = kept_stride[last] != 0
     for r in range(rows):
-        rem = r
-        for d in range(last - 1, -1, -1):
-            idx[d] = rem % shape[d]
-            rem //= shape[d]
+        decode_row(idx, r, shape, last)
         g_row = 0
         flat_row = 0
         w_row = 1.0
@@ -153,9 +147,10 @@ def _fold_block(table, bind, shape, start, codes, kept_stride, grid_stride, weig
             flat_row += (start[d] + idx[d]) * grid_stride[d]
             w_row *= weights[d, idx[d]]
         flat_row += start[last] * grid_stride[last]
-        _row_scalars(rv, work, table, bind, idx, inner, last, crf_inner)
+        row_scalars(rv, table, bind, idx, last)
+        _row_eval(work, rv, bufs, 0, cnt)
         for k in range(n_out):
-            _row_values(work, rv, codes[k], inner, buf)
+            buf = bufs[k, 0]
             if inner_kept:
                 for j in range(inner):
                     g = g_row + (start[last] + j) * kept_stride[last]
@@ -250,7 +245,7 @@ _fold_points = numba.njit(inline="always", error_model="numpy")(_fold_points)
 
 
 
-def _ratio_block(table_a, table_b, bind, shape, weights, elo, einv, edges, nb, code_,
+def _ratio_block(table_a, table_b, bind, shape, weights, elo, einv, edges, nb,
                  stats, hn, hw):
     """Compare two labels over one block (the compare axis fixed in each table): per point
     ``r = a / b``. ``stats`` accumulates [n, nan, weight, weight where a < b, weight where
@@ -258,27 +253,28 @@ def _ratio_block(table_a, table_b, bind, shape, weights, elo, einv, edges, nb, c
     a log-scale histogram of r (bins as in :func:`fold_block`)."""
     ndim = shape.shape[0]
     last, inner, rows = _geometry(shape)
-    crf_inner = bind[3] == last or bind[2] == last
-    work_a = np.empty((_NIN + 1, inner), dtype=np.float64)
-    work_b = np.empty((_NIN + 1, inner), dtype=np.float64)
-    rv_a = np.empty(_NIN + 1, dtype=np.float64)
-    rv_b = np.empty(_NIN + 1, dtype=np.float64)
+    n_leaves = table_a.shape[0]
+    work_a = np.empty((n_leaves, inner), dtype=np.float64)
+    work_b = np.empty((n_leaves, inner), dtype=np.float64)
+    rv_a = np.empty(n_leaves, dtype=np.float64)
+    rv_b = np.empty(n_leaves, dtype=np.float64)
     idx = np.zeros(ndim, dtype=np.int64)
-    va = np.empty(inner, dtype=np.float64)
-    vb = np.empty(inner, dtype=np.float64)
-    _fill_block(work_a, table_a, bind, inner, last)
-    _fill_block(work_b, table_b, bind, inner, last)
+    bufs_a = np.empty((1, 1, inner), dtype=np.float64)
+    bufs_b = np.empty((1, 1, inner), dtype=np.float64)
+    cnt = np.zeros(1, dtype=np.int64)
+    va = bufs_a[0, 0]
+    vb = bufs_b[0, 0]
+    fill_block(work_a, table_a, bind, inner, last)
+    fill_block(work_b, table_b, bind, inner, last)
     for r in range(rows):
-        rem = r
+        decode_row(idx, r, shape, last)
         w_row = 1.0
-        for d in range(last - 1, -1, -1):
-            idx[d] = rem % shape[d]
-            rem //= shape[d]
+        for d in range(last):
             w_row *= weights[d, idx[d]]
-        _row_scalars(rv_a, work_a, table_a, bind, idx, inner, last, crf_inner)
-        _row_scalars(rv_b, work_b, table_b, bind, idx, inner, last, crf_inner)
-        _row_values(work_a, rv_a, code_, inner, va)
-        _row_values(work_b, rv_b, code_, inner, vb)
+        row_scalars(rv_a, table_a, bind, idx, last)
+        row_scalars(rv_b, table_b, bind, idx, last)
+        _row_eval(work_a, rv_a, bufs_a, 0, cnt)
+        _row_eval(work_b, rv_b, bufs_b, 0, cnt)
         for j in range(inner):
             a = va[j]
             b = vb[j]
@@ -307,77 +303,34 @@ def _ratio_block(table_a, table_b, bind, shape, weights, elo, einv, edges, nb, c
                     hw[bb] += wt
 
 
-def _make_row_values(mask: int, codes: tuple[int, ...]):
-    # as cpu._make_kernel: MASK (inputs along the innermost axis) and the wanted codes are
-    # closure constants (plain ints and bools, for Numba's cache key), so only the needed
-    # outputs are compiled and each row loop is straight-line, vectorizable code
-    MASK = mask  # noqa: N806
-    W0, W1, W2, W3, W4, W5, W6, W7, W8, W9, W10, W11, W12, W13 = (  # noqa: N806
-        k in codes for k in range(14))
-
-    def _row_values(work, rv, code, inner, buf):
-        if W0 and code == 0:
-            _row_loop(work, rv, 0, inner, buf, MASK)
-        elif W1 and code == 1:
-            _row_loop(work, rv, 1, inner, buf, MASK)
-        elif W2 and code == 2:
-            _row_loop(work, rv, 2, inner, buf, MASK)
-        elif W3 and code == 3:
-            _row_loop(work, rv, 3, inner, buf, MASK)
-        elif W4 and code == 4:
-            _row_loop(work, rv, 4, inner, buf, MASK)
-        elif W5 and code == 5:
-            _row_loop(work, rv, 5, inner, buf, MASK)
-        elif W6 and code == 6:
-            _row_loop(work, rv, 6, inner, buf, MASK)
-        elif W7 and code == 7:
-            _row_loop(work, rv, 7, inner, buf, MASK)
-        elif W8 and code == 8:
-            _row_loop(work, rv, 8, inner, buf, MASK)
-        elif W9 and code == 9:
-            _row_loop(work, rv, 9, inner, buf, MASK)
-        elif W10 and code == 10:
-            _row_loop(work, rv, 10, inner, buf, MASK)
-        elif W11 and code == 11:
-            _row_loop(work, rv, 11, inner, buf, MASK)
-        elif W12 and code == 12:
-            _row_loop(work, rv, 12, inner, buf, MASK)
-        elif W13 and code == 13:
-            _row_loop(work, rv, 13, inner, buf, MASK)
-
-    return numba.njit(inline="always", error_model="numpy")(_row_values)
-
-
-_KERNELS: dict[tuple[str, int, tuple[int, ...]], object] = {}
+_KERNELS: dict[tuple, object] = {}
 _LOCK = threading.Lock()
 
 
-def _kernel(kind: str, mask: int, codes: tuple[int, ...]):
-    key = (kind, mask, tuple(sorted(set(codes))))
+def _kernel(kind: str, model: Model, outputs: tuple[str, ...], inner: frozenset[str]):
+    key = (kind, model.fingerprint, outputs, inner)
     with _LOCK:
-        if key not in _KERNELS:
-            row_values = _make_row_values(mask, key[2])
-            template = _fold_block if kind == "fold" else _ratio_block
-            glob = dict(template.__globals__)
-            glob["_row_values"] = row_values
-            name = f"_{kind}_m{mask}_c{'_'.join(map(str, key[2]))}"
-            fn = types.FunctionType(template.__code__, glob, name)
-            fn.__qualname__ = name
-            _KERNELS[key] = cpu._cached(_JIT(fn), _FINGERPRINT)
-        return _KERNELS[key]
+        if key in _KERNELS:
+            return _KERNELS[key]
+    ev = codegen.evaluator(model, "row", outputs, inner, cpu.JIT_INLINE, cpu.TARGET)
+    template = _fold_block if kind == "fold" else _ratio_block
+    kernel = cpu.specialize(template, kind, ev, _DIGEST, _row_eval=ev.function("_row_eval"))
+    with _LOCK:
+        return _KERNELS.setdefault(key, kernel)
 
 
-def fold_block(table, bind, shape, start, codes, *args):
-    """Compile (once per mask and set of outputs, cached on disk) and run the fold kernel;
-    arguments as :func:`_fold_block`."""
-    mask = cpu.inner_mask(bind, shape.shape[0])
-    _kernel("fold", mask, tuple(int(c) for c in codes))(table, bind, shape, start, codes,
-                                                        *args)
+def fold_block(model, table, bind, shape, start, codes, *args):
+    """Compile (once per model, binding and set of outputs, cached on disk) and run the fold
+    kernel; ``codes`` index ``model.outputs``; other arguments as :func:`_fold_block`."""
+    outputs = tuple(model.outputs[int(c)] for c in codes)
+    inner = cpu.inner_leaves(model, bind, shape.shape[0])
+    _kernel("fold", model, outputs, inner)(table, bind, shape, start, *args)
 
 
-def ratio_block(table_a, table_b, bind, shape, weights, elo, einv, edges, nb, code, stats,
-                hn, hw):
-    """Compile (cached) and run the comparison kernel; arguments as :func:`_ratio_block`."""
-    mask = cpu.inner_mask(bind, shape.shape[0])
-    _kernel("ratio", mask, (int(code),))(table_a, table_b, bind, shape, weights, elo, einv,
-                                          edges, nb, code, stats, hn, hw)
+def ratio_block(model, table_a, table_b, bind, shape, weights, elo, einv, edges, nb, code,
+                stats, hn, hw):
+    """Compile (cached) and run the comparison kernel for output ``code``; arguments as
+    :func:`_ratio_block`."""
+    inner = cpu.inner_leaves(model, bind, shape.shape[0])
+    _kernel("ratio", model, (model.outputs[int(code)],), inner)(
+        table_a, table_b, bind, shape, weights, elo, einv, edges, nb, stats, hn, hw)

@@ -14,8 +14,6 @@ from sweep.backend_base import (  # noqa: F401 - ChunkStats, stats_of: part of t
     _output_array,
     stats_of,
 )
-from sweep.formulas import IN, INPUTS, OUT, OUTPUTS
-from sweep.model import OUTPUT_SPECS
 from sweep.planner import ChunkInputs
 
 log = logging.getLogger(__name__)
@@ -23,11 +21,13 @@ log = logging.getLogger(__name__)
 BACKENDS = ("numpy", "numba", "cuda", "cupy")
 
 
-def row_varying_outputs(bind: np.ndarray, ndim: int, codes: np.ndarray) -> list[bool]:
-    """For each output code: whether it reads an input bound to the innermost axis (and so
+def row_varying_outputs(inputs: ChunkInputs, codes: np.ndarray) -> list[bool]:
+    """For each output code: whether it reads a leaf bound to the innermost axis (and so
     can vary along a row of the chunk)."""
-    inner = {name for name, i in zip(INPUTS, bind, strict=True) if int(i) == ndim - 1}
-    return [bool(inner & set(OUTPUT_SPECS[OUTPUTS[int(c)]].needs)) for c in codes]
+    model = inputs.model
+    last = len(inputs.shape) - 1
+    inner = {n for n, i in zip(model.leaves, inputs.bind, strict=True) if int(i) == last}
+    return [bool(inner & set(model.needs(model.outputs[int(c)]))) for c in codes]
 
 
 class Backend(Protocol):
@@ -38,9 +38,10 @@ class Backend(Protocol):
 
     def compute(self, inputs: ChunkInputs, codes: np.ndarray, dtype: np.dtype,
                 out: np.ndarray | None = None) -> tuple[np.ndarray, ChunkStats]:
-        """Every output ``codes[k]`` over the chunk: an array (n_outputs, *shape) of ``dtype``
-        and its :class:`ChunkStats`. ``out``, if given, is a C-contiguous buffer of at least
-        that many elements of ``dtype`` to write into (the engine reuses one per thread)."""
+        """Every output ``codes[k]`` (an index into ``inputs.model.outputs``) over the chunk:
+        an array (n_outputs, *shape) of ``dtype`` and its :class:`ChunkStats`. ``out``, if
+        given, is a C-contiguous buffer of at least that many elements of ``dtype`` to write
+        into (the engine reuses one per thread)."""
         ...
 
     def warm_up(self, inputs: ChunkInputs, codes: np.ndarray, dtype: np.dtype) -> None:
@@ -64,72 +65,27 @@ class _HostMemory:
 # --------------------------------------------------------------------------- numpy
 
 
-def _reference_outputs(x: dict[str, np.ndarray], codes: np.ndarray) -> list[np.ndarray]:
-    """The model as plain NumPy broadcasting, float64, with explicit zero-denominator NaNs.
-
-    Written independently of ``sweep.formulas`` (same formulas, vectorised) so that the
-    compiled backends can be tested against it.
-    """
-
-    def safe_div(num, den):
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
-
-    rate, years = x["cost_of_capital"], x["lifetime_years"]
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        annuity = safe_div(rate, -np.expm1(-years * np.log1p(rate)))
-        crf = np.where(years > 0, np.where(rate == 0, safe_div(1.0, years), annuity), np.nan)
-    capital = x["capex_usd_per_gpu"] * crf / 8760.0
-    energy = x["kw_per_gpu"] * x["pue"] * x["electricity_usd_per_kwh"]
-    cost = x["gpu_hour_usd"] + capital + x["opex_usd_per_gpu_hour"] + energy
-    tps, util = x["tokens_per_s_per_gpu"], x["utilization"]
-    tokens_per_hour = tps * util * 3600.0
-    facility_kw = x["kw_per_gpu"] * x["pue"]
-    price = x["price_usd_per_mtok"]
-
-    def per_mtok(hourly):
-        return safe_div(hourly, tokens_per_hour) * 1e6
-
-    mtok = per_mtok(cost)
-    mtok_year = tps * util * 3600.0 * 8760.0 / 1e6
-    results = {
-        OUT.USD_PER_GPU_HOUR: lambda: cost,
-        OUT.USD_PER_MTOK: lambda: mtok,
-        OUT.TOKENS_PER_S_PER_MW: lambda: safe_div(tps * 1000.0, facility_kw),
-        OUT.JOULES_PER_TOKEN: lambda: safe_div(facility_kw * 1000.0, tps),
-        OUT.PFLOPS_PER_USD_HOUR: lambda: safe_div(x["peak_pflops"], cost),
-        OUT.MARGIN_USD_PER_MTOK: lambda: price - mtok,
-        OUT.GROSS_MARGIN: lambda: safe_div(price - mtok, price),
-        OUT.BREAKEVEN_UTILIZATION: lambda: safe_div(cost, price * tps * 3600.0 / 1e6),
-        OUT.MTOK_PER_GPU_YEAR: lambda: mtok_year,
-        OUT.PROFIT_USD_PER_MW_YEAR: lambda: safe_div((price - mtok) * mtok_year * 1000.0,
-                                                     facility_kw),
-        OUT.USD_PER_MTOK_RENT: lambda: per_mtok(x["gpu_hour_usd"]),
-        OUT.USD_PER_MTOK_CAPITAL: lambda: per_mtok(capital),
-        OUT.USD_PER_MTOK_OPEX: lambda: per_mtok(x["opex_usd_per_gpu_hour"]),
-        OUT.USD_PER_MTOK_ENERGY: lambda: per_mtok(energy),
-    }
-    return [results[int(c)]() for c in codes]
-
-
 def broadcast_inputs(inputs: ChunkInputs) -> dict[str, np.ndarray]:
-    """Each input as an array that broadcasts against the chunk's shape (no full-size copies)."""
+    """Each leaf as an array that broadcasts against the chunk's shape (no full-size copies)."""
     ndim = len(inputs.shape)
     out = {}
-    for name, i in IN.__dict__.items():
+    for i, name in enumerate(inputs.model.leaves):
         axis = int(inputs.bind[i])
         if axis < 0:
-            out[name.lower()] = np.float64(inputs.table[i, 0])
+            out[name] = np.float64(inputs.table[i, 0])
         else:
             n = inputs.shape[axis]
             shape = [1] * ndim
             shape[axis] = n
-            out[name.lower()] = inputs.table[i, :n].reshape(shape)
+            out[name] = inputs.table[i, :n].reshape(shape)
     return out
 
 
 class NumpyBackend(_HostMemory):
-    """The reference: plain NumPy broadcasting in float64, obviously right, one thread."""
+    """The reference: plain NumPy broadcasting in float64, obviously right, one thread.
+
+    Each family's hand-written NumPy oracle (e.g. :func:`sweep.model.cost.reference`) and,
+    for a file's derived outputs, a NumPy interpreter of their checked expressions."""
 
     name = "numpy"
     device = "cpu"
@@ -141,7 +97,9 @@ class NumpyBackend(_HostMemory):
         # Zero denominators are masked explicitly; what is left is IEEE arithmetic (overflow
         # to inf on absurd inputs, as in the compiled kernels), so NumPy's warnings are off.
         with np.errstate(all="ignore"):
-            for k, values in enumerate(_reference_outputs(x, codes)):
+            nodes = inputs.model.reference_nodes(x)
+            for k, code in enumerate(codes):
+                values = nodes[inputs.model.outputs[int(code)]]()
                 out[k] = np.broadcast_to(values, inputs.shape)
         return out, stats_of(out)
 
@@ -176,7 +134,7 @@ class NumbaBackend(_HostMemory):
         rows = int(np.prod(shape[:-1], dtype=np.int64)) if len(shape) > 1 else 1
         out = _output_array(out, (len(codes), rows, inner), dtype)
         counts = self._cpu.materialize(
-            inputs.table, inputs.bind, np.asarray(shape, dtype=np.int64),
+            inputs.model, inputs.table, inputs.bind, np.asarray(shape, dtype=np.int64),
             np.ascontiguousarray(codes, dtype=np.int64), out, parallel=self.parallel,
         )
         # Extremes with NumPy's SIMD fmin/fmax reductions (NaN-skipping): 2-3x cheaper than
@@ -186,7 +144,7 @@ class NumbaBackend(_HostMemory):
         # its first column holds every value it takes.
         lo = np.empty(len(codes))
         hi = np.empty(len(codes))
-        varying = row_varying_outputs(inputs.bind, len(shape), codes)
+        varying = row_varying_outputs(inputs, codes)
         for k in range(len(codes)):
             values = out[k] if varying[k] else out[k, :, :1]
             lo[k] = np.fmin.reduce(values, axis=None)
@@ -196,8 +154,7 @@ class NumbaBackend(_HostMemory):
     def warm_up(self, inputs: ChunkInputs, codes: np.ndarray, dtype: np.dtype) -> None:
         # the kernel is specialized on which inputs vary along the innermost axis and on the
         # set of outputs: a one-point chunk with the same bindings compiles the same kernel
-        tiny = ChunkInputs(table=inputs.table[:, :1].copy(), bind=inputs.bind,
-                           shape=(1,) * len(inputs.shape))
+        tiny = inputs.one_point()
         self.compute(tiny, codes, np.dtype(dtype))
 
 

@@ -13,6 +13,7 @@ import yaml
 from pydantic import (
     BaseModel,
     Field,
+    StrictBool,
     ValidationError,
     model_validator,
 )
@@ -136,6 +137,29 @@ class SampleSpec(_Strict):
     chunk: Integer | None = None
 
 
+class InputDecl(_Strict):
+    """A new input declared by the sweep file (``inputs:``), bound like any other."""
+
+    unit: str = Field(default="1", max_length=100)
+    description: str = Field(default="", max_length=500)
+    #: ``None``: the input must be set (constant, axis or distribution) where it is needed
+    default: Number | None = None
+    low: Number
+    high: Number
+    integer: StrictBool = False
+
+
+class DerivedDecl(_Strict):
+    """An output the sweep file defines by an expression (``derived:``): compiled into the
+    same kernels as the model's own (see :mod:`sweep.model.expr` for what ``expr`` allows)."""
+
+    expr: str
+    unit: str = Field(default="1", max_length=100)
+    long_name: str = Field(default="", max_length=500)
+    #: replace the model's node of that name (inside ``expr`` the name is the original)
+    replace: StrictBool = False
+
+
 class SweepSpec(_Strict):
     """A validated sweep file (see the README's sweep-file reference)."""
 
@@ -155,6 +179,9 @@ class SweepSpec(_Strict):
     #: per input, the distribution it is sampled from (sample mode)
     distributions: dict[str, Distribution] = Field(default_factory=dict)
     sample: SampleSpec | None = None
+    #: the file's own inputs and derived outputs, compiled into the kernels
+    inputs: dict[str, InputDecl] = Field(default_factory=dict)
+    derived: dict[str, DerivedDecl] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check(self) -> SweepSpec:
@@ -263,7 +290,9 @@ def _dotted(loc: tuple[Any, ...]) -> str:
 
 
 _MAPPINGS_OF_MODELS: dict[str, type[BaseModel]] = {"axes": AxisSpec,
-                                                   "distributions": Distribution}
+                                                   "distributions": Distribution,
+                                                   "inputs": InputDecl,
+                                                   "derived": DerivedDecl}
 
 
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:

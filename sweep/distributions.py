@@ -24,7 +24,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
-from sweep.model import INPUT_SPECS
+from sweep.model import INPUT_SPECS, Input
 
 _SCIENTIFIC = re.compile(r"^[+-]?\d+(\.\d*)?[eE][+-]?\d+$")
 
@@ -144,13 +144,21 @@ class Distribution(_Strict):
 # --------------------------------------------------------------------------- numbers
 
 
+def input_meta(name) -> Input | None:
+    """The input ``name`` stands for: an :class:`~sweep.model.Input` given as such (a sweep
+    file's own input), else the registered input of that name, else ``None``."""
+    if name is None or isinstance(name, Input):
+        return name
+    return INPUT_SPECS.get(name)
+
+
 def truncation(dist: Distribution, name: str | None = None) -> tuple[float, float]:
     """The truncation bounds of a normal or lognormal: ``low``/``high`` when given, else the
     valid range of input ``name`` (else unbounded). Other kinds: their support."""
     p = dist.params
     if dist.kind not in ("normal", "lognormal"):
         return support(dist)
-    spec = INPUT_SPECS.get(name) if name is not None else None
+    spec = input_meta(name)
     low = p.low if p.low is not None else (spec.low if spec else -math.inf)
     high = p.high if p.high is not None else (spec.high if spec else math.inf)
     return float(low), float(high)

@@ -312,8 +312,7 @@ class CudaBackend:
         # for it (warm-up runs before the worker threads start)
         import warnings
 
-        tiny = ChunkInputs(table=inputs.table[:, :1].copy(), bind=inputs.bind,
-                           shape=(1,) * len(inputs.shape))
+        tiny = inputs.one_point()
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Grid size .* under-utilization")
             self.compute(tiny, codes, np.dtype(dtype))
@@ -405,8 +404,7 @@ class CupyBackend:
         return host.reshape((n_out, *inputs.shape)), ChunkStats(counts, lo, hi)
 
     def warm_up(self, inputs: ChunkInputs, codes: np.ndarray, dtype: np.dtype) -> None:
-        tiny = ChunkInputs(table=inputs.table[:, :1].copy(), bind=inputs.bind,
-                           shape=(1,) * len(inputs.shape))
+        tiny = inputs.one_point()
         self.compute(tiny, codes, np.dtype(dtype))
 
 

@@ -18,8 +18,7 @@ import numpy as np
 
 from sweep._version import __version__
 from sweep.config import Axis, SweepSpec
-from sweep.formulas import INPUTS, OUTPUTS
-from sweep.model import INPUT_SPECS
+from sweep.model import Model, default_model, model_for
 
 #: Default target size of one Zarr chunk of one output variable.
 DEFAULT_CHUNK_BYTES = 32 * 2**20
@@ -75,9 +74,10 @@ class ChunkKey:
 
 @dataclass(frozen=True)
 class ChunkInputs:
-    """The kernel's view of one chunk: every input as a row of ``table``.
+    """The kernel's view of one chunk: every leaf of ``model`` (its inputs, in
+    ``model.leaves`` order) as a row of ``table``.
 
-    ``bind[i]`` is the axis (dimension number) input ``i`` varies along, or -1 for a
+    ``bind[i]`` is the axis (dimension number) leaf ``i`` varies along, or -1 for a
     constant held in ``table[i, 0]``; along an axis, ``table[i, :n]`` holds the values
     for the chunk's ``n`` positions on that axis. Inputs nobody set and no output needs
     are NaN constants.
@@ -86,22 +86,34 @@ class ChunkInputs:
     table: np.ndarray
     bind: np.ndarray
     shape: tuple[int, ...]
+    model: Model = field(default_factory=default_model, compare=False)
+
+    def row(self, name: str) -> int:
+        """The table row of leaf ``name``."""
+        return self.model.leaves.index(name)
+
+    def one_point(self) -> ChunkInputs:
+        """A one-point chunk with the same bindings: it compiles the same kernels."""
+        return ChunkInputs(table=self.table[:, :1].copy(), bind=self.bind,
+                           shape=(1,) * len(self.shape), model=self.model)
 
 
 def fill_inputs(constants: dict[str, float], along: list[tuple[int, dict[str, np.ndarray]]],
-                shape: tuple[int, ...]) -> ChunkInputs:
+                shape: tuple[int, ...], model: Model | None = None) -> ChunkInputs:
     """Kernel inputs of ``shape``: ``constants`` held in column 0, and per ``(dim, values)``
-    of ``along`` each named input's values along that dim (later entries win)."""
-    table = np.full((len(INPUTS), max(shape)), np.nan, dtype=np.float64)
-    bind = np.full(len(INPUTS), -1, dtype=np.int64)
+    of ``along`` each named leaf's values along that dim (later entries win)."""
+    model = model or default_model()
+    leaves = model.leaves
+    table = np.full((len(leaves), max(shape)), np.nan, dtype=np.float64)
+    bind = np.full(len(leaves), -1, dtype=np.int64)
     for name, value in constants.items():
-        table[INPUTS.index(name), 0] = value
+        table[leaves.index(name), 0] = value
     for d, values_of in along:
         for name, values in values_of.items():
-            i = INPUTS.index(name)
+            i = leaves.index(name)
             bind[i] = d
             table[i, : len(values)] = values
-    return ChunkInputs(table=table, bind=bind, shape=tuple(shape))
+    return ChunkInputs(table=table, bind=bind, shape=tuple(shape), model=model)
 
 
 @dataclass(frozen=True)
@@ -135,10 +147,16 @@ class Plan:
         """Requested outputs, in file order."""
         return tuple(self.spec.outputs)
 
+    @functools.cached_property
+    def model(self) -> Model:
+        """The model this sweep evaluates (the registered families and the file's own
+        ``inputs`` and ``derived``)."""
+        return model_for(self.spec)
+
     @property
     def output_codes(self) -> np.ndarray:
-        """Kernel codes of the requested outputs."""
-        return np.asarray([OUTPUTS.index(o) for o in self.outputs], dtype=np.int64)
+        """Kernel codes of the requested outputs (indices into ``model.outputs``)."""
+        return np.asarray([self.model.code(o) for o in self.outputs], dtype=np.int64)
 
     @property
     def dtype(self) -> np.dtype:
@@ -192,7 +210,7 @@ class Plan:
 
     def chunk_inputs(self, key: ChunkKey) -> ChunkInputs:
         """The kernel inputs for ``key`` (see :class:`ChunkInputs`)."""
-        return fill_inputs(self.constants, self._axis_values(key), key.shape)
+        return fill_inputs(self.constants, self._axis_values(key), key.shape, self.model)
 
     # ---------------------------------------------------------------- identity
     @functools.cached_property
@@ -203,7 +221,7 @@ class Plan:
                                     exclude={"store", "backend", "notes", "headline"})
         # sections added after stores were written leave the hash alone when unused, so
         # that those stores still resume
-        for key in ("distributions", "sample"):
+        for key in ("distributions", "sample", "inputs", "derived"):
             if not spec.get(key):
                 spec.pop(key, None)
         axes = {}
@@ -277,7 +295,7 @@ class Plan:
         """Memory one chunk task holds: its output buffer (every output) and the kernel's
         float64 scratch rows (one per input, the length of the innermost axis)."""
         outputs = len(self.outputs) * math.prod(self.chunk_shape) * self.dtype.itemsize
-        return outputs + (len(INPUTS) + 1) * self.chunk_shape[-1] * 8
+        return outputs + (len(self.model.leaves) + 1) * self.chunk_shape[-1] * 8
 
     def check_memory(self, workers: int, fraction: float = 0.5) -> None:
         """Refuse (before anything is written) chunks whose tasks, ``workers`` at a time,
@@ -372,7 +390,7 @@ def constants_for(spec: SweepSpec, axes: tuple[Axis, ...]) -> dict[str, float]:
     bound = ({name for a in axes for name in a.binds} | set(spec.constants)
              | set(spec.distributions))
     constants = dict(spec.constants)
-    for name, meta in INPUT_SPECS.items():
+    for name, meta in model_for(spec).input_specs.items():
         if name not in bound and meta.default is not None:
             constants[name] = meta.default
     return constants
@@ -460,4 +478,4 @@ class SamplePlan(Plan):
         last = len(self.axes) - 1
         drawn = self.sample_values(key.start[last], key.stop[last])
         return fill_inputs(self.constants, [*self._axis_values(key), (last, drawn)],
-                           key.shape)
+                           key.shape, self.model)

@@ -33,8 +33,6 @@ import xarray as xr
 from sweep import store as zstore
 from sweep._version import __version__
 from sweep.config import SweepSpec
-from sweep.formulas import INPUTS, OUTPUTS
-from sweep.model import OUTPUT_SPECS
 from sweep.partials import Partials, merge_all
 from sweep.planner import (
     ChunkInputs,
@@ -185,7 +183,7 @@ def _block_task(plan: Plan, key: ChunkKey, ctx: _Context) -> Partials:
     p = Partials.empty(ctx.n_groups, len(ctx.codes), ctx.nb, ctx.below.shape[1],
                        ctx.above.shape[1])
     reduce_cpu.fold_block(
-        inputs.table, inputs.bind, np.asarray(inputs.shape, np.int64),
+        inputs.model, inputs.table, inputs.bind, np.asarray(inputs.shape, np.int64),
         np.asarray(key.start, np.int64), ctx.codes, ctx.kept_stride, ctx.grid_stride,
         _block_weights(plan, key, ctx.weights), ctx.edges_lo, ctx.edges_inv, ctx.edges, ctx.nb,
         ctx.log_scale, ctx.below, ctx.above, p.n, p.nan, p.w, p.mean, p.m2, p.lo, p.hi,
@@ -249,7 +247,7 @@ def histogram_ranges(plan: Plan) -> dict[str, tuple[float, float]]:
     if missing:
         from sweep.backends import get_backend
 
-        codes = np.asarray([OUTPUTS.index(o) for o in missing], np.int64)
+        codes = np.asarray([plan.model.code(o) for o in missing], np.int64)
         values, _ = get_backend("numba").compute(_subsampled_inputs(plan), codes,
                                                  np.dtype(np.float64))
         for k, name in enumerate(missing):
@@ -405,7 +403,7 @@ def _compare(plan: Plan, ctx: _Context, progress, num_workers) -> dict:
     c = plan.spec.reduce.compare
     d_cmp = plan.dims.index(c.axis)
     output = c.output or plan.outputs[0]
-    code = OUTPUTS.index(output)
+    code = plan.model.code(output)
     axis = plan.axes[d_cmp]
     labels = [str(x) for x in axis.coord]
     # blocks one label wide along the compare axis, the other dims as the reduce plan
@@ -434,7 +432,7 @@ def _compare(plan: Plan, ctx: _Context, progress, num_workers) -> dict:
             stats[5], stats[6] = np.nan, np.nan
             hn = np.zeros(nb + 2, np.int64)
             hw = np.zeros(nb + 2)
-            reduce_cpu.ratio_block(ina.table, inb.table, ina.bind,
+            reduce_cpu.ratio_block(ina.model, ina.table, inb.table, ina.bind,
                                    np.asarray(ina.shape, np.int64),
                                    _block_weights(cplan, key, weights), elo, einv, redges, nb,
                                    code,
@@ -468,9 +466,8 @@ def _pilot_ratio(cplan: Plan, d_cmp: int, ia: int, ib: int, code: int) -> np.nda
     for i in (ia, ib):
         table = inputs.table.copy()
         for name, values in cplan.axes[d_cmp].binds.items():
-            j = INPUTS.index(name)
-            table[j, :] = values[i]
-        vals, _ = be.compute(ChunkInputs(table, inputs.bind, inputs.shape),
+            table[inputs.row(name), :] = values[i]
+        vals, _ = be.compute(dataclasses.replace(inputs, table=table),
                              np.asarray([code]), np.dtype(np.float64))
         out.append(vals[0])
     with np.errstate(all="ignore"):
@@ -534,8 +531,8 @@ def to_dataset(plan: Plan, p: Partials, edges_of: dict, compare: dict | None,
     if qs:
         coords["quantile"] = np.asarray(qs)
     for k, o in enumerate(plan.outputs):
-        unit = OUTPUT_SPECS[o].unit
-        attrs = {"units": unit, "long_name": OUTPUT_SPECS[o].long_name}
+        meta = plan.model.output_specs[o]
+        attrs = {"units": meta.unit, "long_name": meta.long_name}
 
         def put(name, values, dims=(), extra=None, attrs=attrs, o=o):
             shape = kshape + [len(coords[x]) for x in dims]
@@ -566,7 +563,7 @@ def to_dataset(plan: Plan, p: Partials, edges_of: dict, compare: dict | None,
                     if a.categorical else np.where(idx >= 0, a.coord[pos], np.nan)
                 put(f"{which}_{a.name}", vals,
                     extra={"units": "" if a.categorical else
-                           _input_unit(a.name), "long_name": f"{a.name} at the {which[3:]}imum"})
+                           _input_unit(plan, a.name), "long_name": f"{a.name} at the {which[3:]}imum"})
         if hist:
             edges = edges_of[o]
             nbins = hist.bins
@@ -657,10 +654,9 @@ def _stride(shape: tuple[int, ...], d: int) -> int:
     return math.prod(shape[d + 1:])
 
 
-def _input_unit(name: str) -> str:
-    from sweep.model import INPUT_SPECS
-
-    return INPUT_SPECS[name].unit if name in INPUT_SPECS else ""
+def _input_unit(plan: Plan, name: str) -> str:
+    specs = plan.model.input_specs
+    return specs[name].unit if name in specs else ""
 
 
 def describe_plan(plan: Plan) -> str:

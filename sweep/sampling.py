@@ -140,7 +140,15 @@ def sample_block(spec, start: int, stop: int) -> dict[str, np.ndarray]:
         raise ValueError(f"method {s.method!r} draws Saltelli matrices: use saltelli_block")
     names = list(spec.distributions)
     u = uniforms(s.method, len(names), s.seed, start, stop, s.n)
-    return {name: ppf(spec.distributions[name], u[:, k], name) for k, name in enumerate(names)}
+    return {name: ppf(spec.distributions[name], u[:, k], _meta(spec, name)) for k, name in enumerate(names)}
+
+
+def _meta(spec, name: str):
+    """The input ``name`` of ``spec``'s model (a file's own input included), for the
+    default truncation of its distribution."""
+    from sweep.model import model_for
+
+    return model_for(spec).input_specs.get(name, name)
 
 
 def saltelli_block(spec, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
@@ -163,8 +171,8 @@ def saltelli_block(spec, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]
     b = np.empty((stop - start, d), dtype=np.float64)
     for k, name in enumerate(names):
         dist = spec.distributions[name]
-        a[:, k] = ppf(dist, u[:, k], name)
-        b[:, k] = ppf(dist, u[:, d + k], name)
+        a[:, k] = ppf(dist, u[:, k], _meta(spec, name))
+        b[:, k] = ppf(dist, u[:, d + k], _meta(spec, name))
     return a, b
 
 

@@ -29,6 +29,7 @@ elasticity ``d ln(output) / d ln(input)`` by a central difference of relative st
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import json
 import math
 import time
@@ -39,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from sweep.formulas import INPUTS, OUTPUTS
+from sweep.model import model_for
 from sweep.planner import ChunkInputs, PlanError, constants_for, fill_inputs
 
 #: At least this many batches of base rows keep their sums apart (for the bootstrap)...
@@ -81,9 +82,14 @@ class SensitivityPlan:
     def outputs(self) -> tuple[str, ...]:
         return tuple(self.spec.outputs)
 
+    @functools.cached_property
+    def model(self):
+        """The model the file evaluates (see :func:`sweep.model.model_for`)."""
+        return model_for(self.spec)
+
     @property
     def codes(self) -> np.ndarray:
-        return np.array([OUTPUTS.index(o) for o in self.outputs], dtype=np.int64)
+        return np.array([self.model.code(o) for o in self.outputs], dtype=np.int64)
 
     @property
     def group_shape(self) -> tuple[int, ...]:
@@ -108,7 +114,7 @@ class SensitivityPlan:
         k = samples.shape[0]
         along = [(d, axis.binds) for d, axis in enumerate(self.axes)]
         along.append((len(self.axes), {name: samples[:, j] for j, name in enumerate(self.names)}))
-        return fill_inputs(self.constants, along, (*self.group_shape, k))
+        return fill_inputs(self.constants, along, (*self.group_shape, k), self.model)
 
 
 def make_sensitivity_plan(spec, store: str | Path | None = None,
@@ -130,7 +136,7 @@ def make_sensitivity_plan(spec, store: str | Path | None = None,
     # per base row: D + 2 points, each with the kernel's input table, the stacked samples
     # and the outputs with their shifted copies and differences
     groups = math.prod(len(a) for a in axes)
-    per_row = (d + 2) * (2 * len(INPUTS) + 4 * len(spec.outputs) * groups) * 8
+    per_row = (d + 2) * (2 * len(model_for(spec).leaves) + 4 * len(spec.outputs) * groups) * 8
     rows = spec.sample.chunk or max(1, CHUNK_BYTES // per_row)
     rows = max(batch, rows // batch * batch)
     path = Path(store) if store is not None else spec.store_path()
@@ -165,7 +171,7 @@ def base_case(plan: SensitivityPlan) -> dict[str, np.ndarray]:
     dists = plan.spec.distributions
     out = {}
     for key, q in (("low", SWING[0]), ("base", 0.5), ("high", SWING[1])):
-        out[key] = np.array([float(ppf(dists[n], np.array([q]), n)[0]) for n in plan.names])
+        out[key] = np.array([float(ppf(dists[n], np.array([q]), plan.model.input_specs.get(n, n))[0]) for n in plan.names])
     return out
 
 
@@ -370,8 +376,6 @@ def to_dataset(plan: SensitivityPlan, idx: dict, conf: dict, totals: dict, tor: 
                backend: str, seconds: float) -> xr.Dataset:
     """The result as an xarray Dataset over ``output``, the categorical dims and ``input``."""
     from sweep import __version__
-    from sweep.model import INPUT_SPECS, OUTPUT_SPECS
-
     gdims = [a.name for a in plan.axes]
     gshape = plan.group_shape
     n_out = len(plan.outputs)
@@ -421,9 +425,9 @@ def to_dataset(plan: SensitivityPlan, idx: dict, conf: dict, totals: dict, tor: 
     ds["input_low"].attrs["long_name"] = f"P{SWING[0] * 100:g} of the input's distribution"
     ds["input_base"].attrs["long_name"] = "median of the input's distribution (base case)"
     ds["input_high"].attrs["long_name"] = f"P{SWING[1] * 100:g} of the input's distribution"
-    ds["output_unit"] = xr.DataArray(labels(OUTPUT_SPECS[o].unit for o in plan.outputs),
+    ds["output_unit"] = xr.DataArray(labels(plan.model.output_specs[o].unit for o in plan.outputs),
                                      dims=("output",))
-    ds["input_unit"] = xr.DataArray(labels(INPUT_SPECS[n].unit for n in plan.names),
+    ds["input_unit"] = xr.DataArray(labels(plan.model.input_specs[n].unit for n in plan.names),
                                     dims=("input",))
     s = plan.spec.sample
     ds.attrs.update({

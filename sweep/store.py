@@ -21,7 +21,6 @@ import zarr
 from zarr.codecs import BloscCodec
 
 from sweep._version import __version__
-from sweep.model import INPUT_SPECS, OUTPUT_SPECS
 from sweep.planner import SAMPLE_DIM, ChunkKey, Plan, nearest_existing
 
 #: The Zarr group (inside the store) whose folder holds one JSON marker per finished chunk.
@@ -110,7 +109,7 @@ def _sampled_coords(plan: Plan) -> dict[str, xr.Variable]:
                                                 dtype=np.float64))
     out = {}
     for name, parts in blocks.items():
-        meta = INPUT_SPECS[name]
+        meta = plan.model.input_specs[name]
         out[name] = xr.Variable((SAMPLE_DIM,), da.concatenate(parts), {
             "units": meta.unit, "long_name": meta.description,
             "distribution": json.dumps(plan.spec.distributions[name].model_dump(
@@ -141,20 +140,20 @@ def template(plan: Plan, backend: str, device: str) -> xr.Dataset:
                                   f"{plan.spec.sample.seed})"}
             sample_chunks = _sampled_coords(plan)
         elif not a.categorical:
-            meta = INPUT_SPECS[a.name]
+            meta = plan.model.input_specs[a.name]
             attrs = {"units": meta.unit, "long_name": meta.description}
         else:
             attrs = {"long_name": f"categorical axis; sets {', '.join(a.binds)}"}
         coords[a.name] = xr.Variable((a.name,), _coord(a), attrs)
         for name, values in a.binds.items():
             if a.categorical:
-                meta = INPUT_SPECS[name]
+                meta = plan.model.input_specs[name]
                 coords[name] = xr.Variable((a.name,), values,
                                            {"units": meta.unit, "long_name": meta.description})
     coords.update(sample_chunks)
     data_vars = {}
     for name in plan.outputs:
-        meta = OUTPUT_SPECS[name]
+        meta = plan.model.output_specs[name]
         data = da.empty(plan.shape, chunks=plan.chunk_shape, dtype=plan.dtype)
         data_vars[name] = xr.Variable(dims, data, {
             "units": meta.unit, "long_name": meta.long_name, "formula": meta.formula,

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import xarray as xr
 
-from sweep.model import INPUT_SPECS, OUTPUT_SPECS
+from sweep.model.user import user_model
 
 
 def _num(x: float | None) -> str:
@@ -37,6 +37,12 @@ def _spec(ds: xr.Dataset) -> dict:
     return json.loads(ds.attrs.get("sweep_spec", "{}"))
 
 
+def _model(ds: xr.Dataset):
+    """The model the store's sweep file evaluated."""
+    spec = _spec(ds)
+    return user_model(spec.get("inputs") or {}, spec.get("derived") or {})
+
+
 def reference_point(ds: xr.Dataset, categorical: str) -> dict[str, float]:
     """For the headline table: on each numeric axis, the coordinate nearest the sweep file's
     ``headline`` value for it, else nearest the input's default (the middle value for inputs
@@ -51,7 +57,8 @@ def reference_point(ds: xr.Dataset, categorical: str) -> dict[str, float]:
         if coord.dtype.kind in "OUST":
             point[dim] = coord[0]
             continue
-        default = INPUT_SPECS[dim].default if dim in INPUT_SPECS else None
+        specs = _model(ds).input_specs
+        default = specs[dim].default if dim in specs else None
         default = wanted.get(dim, default)
         if default is None:
             point[dim] = float(coord[len(coord) // 2])
@@ -85,7 +92,7 @@ def headline(ds: xr.Dataset) -> list[str]:
     sel = sel.compute()
     labels = [str(x) for x in ds[cat].values]
     lines = [f"by {cat}" + (f" at {at}:" if at else ":")]
-    rows = [[cat] + [f"{o} ({OUTPUT_SPECS[o].unit})" for o in outputs]]
+    rows = [[cat] + [f"{o} ({ds[o].attrs.get('units', '')})" for o in outputs]]
     for lab in labels:
         rows.append([lab] + [_num(float(sel[o].sel({cat: lab}))) for o in outputs])
     lines += _table(rows)
@@ -110,15 +117,11 @@ def headline(ds: xr.Dataset) -> list[str]:
                     a, b = float(ds[n].sel({cat: lab})), float(ds[n].sel({cat: base}))
                     ratios.append(f"{n} x{a / b:.3g}" if b else f"{n} n/a")
                 lines.append("    inputs: " + "; ".join(ratios))
-    if "gpu_hour_usd" in ds.coords and "tokens_per_s_per_gpu" in ds.coords \
-            and ds["gpu_hour_usd"].dims == (cat,) and ds["tokens_per_s_per_gpu"].dims == (cat,):
-        lines.append("rent only, full utilization: gpu_hour_usd / (tokens_per_s_per_gpu x 3600)"
-                     " x 1e6:")
-        for lab in labels:
-            p = float(ds["gpu_hour_usd"].sel({cat: lab}))
-            t = float(ds["tokens_per_s_per_gpu"].sel({cat: lab}))
-            v = p / (t * 3600) * 1e6 if t > 0 else float("nan")
-            lines.append(f"  {lab}: {p:g} / ({t:g} x 3600) x 1e6 = {_num(v)} USD/Mtok")
+    per_label = {n: {lab: float(ds[n].sel({cat: lab})) for lab in labels}
+                 for n in ds.coords if n != cat and ds[n].dims == (cat,)}
+    for fam in _model(ds).families:
+        if fam.explain is not None:
+            lines.extend(fam.explain(per_label, _num))
     return lines
 
 

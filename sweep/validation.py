@@ -5,11 +5,13 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 from sweep.distributions import KINDS, Distribution, support, truncation
-from sweep.model import INPUT_SPECS, OUTPUT_SPECS
+from sweep.model import Model, default_model
+from sweep.model.user import build
 from sweep.presets import PRECISIONS, PRESET_INPUTS, load_presets
 
 # The pydantic models live in sweep.config, which calls these checks from its validator;
@@ -44,13 +46,30 @@ class Problem:
         return f"{where}{path}: {self.expected} (got {self.value!r})"
 
 
+#: The model of the file being checked (its own inputs and derived outputs included): set by
+#: :func:`semantic_problems` for the checks it calls.
+_MODEL: ContextVar[Model | None] = ContextVar("sweep_model", default=None)
+
+
+def _model() -> Model:
+    return _MODEL.get() or default_model()
+
+
+def _inputs() -> dict:
+    return _model().input_specs
+
+
+def _outputs() -> dict:
+    return _model().output_specs
+
+
 def _suggest(name: str, choices: list[str]) -> str:
     close = difflib.get_close_matches(name, choices, n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _check_value(path: str, input_name: str, value: float) -> Problem | None:
-    spec = INPUT_SPECS[input_name]
+    spec = _inputs()[input_name]
     if spec.accepts(value):
         return None
     return Problem(path, value, f"{input_name} must be {spec.expected()}")
@@ -66,7 +85,7 @@ def _axis_problems(name: str, spec: AxisSpec, needed: set[str]) -> list[Problem]
         out.append(Problem(base, name, "an axis name of letters, digits and _, starting with "
                            "a letter (it names a dimension and a Zarr array)"))
         return out
-    if name in OUTPUT_SPECS:
+    if name in _outputs():
         out.append(Problem(base, name, "an axis name that is not an output name (the output "
                            "is stored under that name)"))
         return out
@@ -76,7 +95,7 @@ def _axis_problems(name: str, spec: AxisSpec, needed: set[str]) -> list[Problem]
                            "exactly one of values, linspace, geomspace, arange, labels, presets"))
         return out
     kind = kinds[0]
-    inputs = list(INPUT_SPECS)
+    inputs = list(_inputs())
     if not spec.categorical:
         if spec.set is not None:
             out.append(Problem(f"{base}.set", spec.set,
@@ -84,14 +103,14 @@ def _axis_problems(name: str, spec: AxisSpec, needed: set[str]) -> list[Problem]
         if spec.precision is not None:
             out.append(Problem(f"{base}.precision", spec.precision,
                                "'precision' only on a presets axis"))
-        if name not in INPUT_SPECS:
+        if name not in _inputs():
             out.append(Problem(base, name, "a numeric axis named after the input it sweeps, one of "
                                + ", ".join(inputs) + _suggest(name, inputs)))
             return out
         out.extend(_numeric_axis_problems(base, name, kind, spec))
         return out
     # categorical
-    if name in INPUT_SPECS:
+    if name in _inputs():
         out.append(Problem(base, name, "a categorical axis name that is not an input name "
                            "(e.g. 'platform'); put the input under 'set'"))
     if kind == "labels":
@@ -122,7 +141,7 @@ def _axis_problems(name: str, spec: AxisSpec, needed: set[str]) -> list[Problem]
         seen.add(label)
     for input_name, values in (spec.set or {}).items():
         path = f"{base}.set.{input_name}"
-        if input_name not in INPUT_SPECS:
+        if input_name not in _inputs():
             out.append(Problem(path, input_name, "an input name, one of " + ", ".join(inputs)
                                + _suggest(input_name, inputs)))
             continue
@@ -192,14 +211,25 @@ def _numeric_axis_problems(base: str, name: str, kind: str, spec: AxisSpec) -> l
 
 
 def _not_an_input(path: str, name: str) -> Problem:
-    inputs = list(INPUT_SPECS)
+    inputs = list(_inputs())
     return Problem(path, name, "an input name, one of " + ", ".join(inputs)
                    + _suggest(name, inputs))
 
 
 def semantic_problems(spec: SweepSpec) -> list[Problem]:
+    """Every problem of a structurally valid sweep file, checked against its own model."""
+    model, model_problems = build(spec.inputs, spec.derived)
+    token = _MODEL.set(model)
+    try:
+        return [Problem(p.path, p.value, p.expected) for p in model_problems] + \
+            _semantic_problems(spec)
+    finally:
+        _MODEL.reset(token)
+
+
+def _semantic_problems(spec: SweepSpec) -> list[Problem]:
     out: list[Problem] = []
-    inputs = list(INPUT_SPECS)
+    inputs = list(_inputs())
     bound_at: dict[str, str] = {}
 
     def bind(input_name: str, where: str) -> None:
@@ -210,22 +240,22 @@ def semantic_problems(spec: SweepSpec) -> list[Problem]:
         else:
             bound_at[input_name] = where
 
-    needed = {n for o in spec.outputs if o in OUTPUT_SPECS for n in OUTPUT_SPECS[o].needs}
+    needed = {n for o in spec.outputs if o in _outputs() for n in _outputs()[o].needs}
     for name, axis in spec.axes.items():
         out.extend(_axis_problems(name, axis, needed))
         # bind what the axis sets even when it has problems, so that no false "input not
         # set" follows from them
         if axis.categorical:
-            names = {n for n in (axis.set or {}) if n in INPUT_SPECS}
+            names = {n for n in (axis.set or {}) if n in _inputs()}
             if axis.presets is not None:
                 names |= set(PRESET_INPUTS)
             for input_name in sorted(names, key=inputs.index):
                 bind(input_name, f"axes.{name}")
-        elif name in INPUT_SPECS:
+        elif name in _inputs():
             bind(name, f"axes.{name}")
     for name, value in spec.constants.items():
         path = f"constants.{name}"
-        if name not in INPUT_SPECS:
+        if name not in _inputs():
             out.append(_not_an_input(path, name))
             continue
         p = _check_value(path, name, value)
@@ -234,7 +264,7 @@ def semantic_problems(spec: SweepSpec) -> list[Problem]:
         bind(name, path)
     for name, dist in spec.distributions.items():
         path = f"distributions.{name}"
-        if name not in INPUT_SPECS:
+        if name not in _inputs():
             out.append(_not_an_input(path, name))
             continue
         out.extend(_distribution_problems(name, dist))
@@ -244,19 +274,19 @@ def semantic_problems(spec: SweepSpec) -> list[Problem]:
                                f"{bound_at[name]} (remove one of the two)"))
         else:
             bound_at[name] = path
-    outputs = list(OUTPUT_SPECS)
+    outputs = list(_outputs())
     seen: set[str] = set()
     for i, name in enumerate(spec.outputs):
         path = f"outputs[{i}]"
-        if name not in OUTPUT_SPECS:
+        if name not in _outputs():
             out.append(Problem(path, name, "an output name, one of " + ", ".join(outputs)
                                + _suggest(name, outputs)))
             continue
         if name in seen:
             out.append(Problem(path, name, "unique outputs (duplicate)"))
         seen.add(name)
-        for needed in OUTPUT_SPECS[name].needs:
-            if INPUT_SPECS[needed].default is None and needed not in bound_at:
+        for needed in _outputs()[name].needs:
+            if _inputs()[needed].default is None and needed not in bound_at:
                 where = ("as a constant, on a categorical axis or by a distribution"
                          if spec.sample is not None else "as a constant or on an axis")
                 out.append(Problem(path, name, f"an input it needs, {needed}, set {where} "
@@ -303,7 +333,7 @@ def _mode_problems(spec: SweepSpec) -> list[Problem]:
     for name, axis in spec.axes.items():
         if not axis.categorical:
             hint = (f"give {name} a distribution instead, e.g. distributions: {{{name}: "
-                    "{uniform: {low: ..., high: ...}}}" if name in INPUT_SPECS else
+                    "{uniform: {low: ..., high: ...}}}" if name in _inputs() else
                     "use distributions for numeric inputs")
             out.append(Problem(f"axes.{name}", axis.kinds or name,
                                "only categorical axes (labels, presets) with `sample`: "
@@ -362,7 +392,7 @@ def _in_range(path: str, input_name: str, field: str, value: float) -> Problem |
     if p is None:
         return None
     return Problem(path, value, f"{field} inside the valid range of {input_name}: "
-                   + INPUT_SPECS[input_name].expected())
+                   + _inputs()[input_name].expected())
 
 
 def _distribution_problems(name: str, dist: Distribution) -> list[Problem]:
@@ -405,7 +435,7 @@ def _distribution_problems(name: str, dist: Distribution) -> list[Problem]:
         in_range("low", "high")
         if out:
             return out
-        low, high = truncation(dist, name)
+        low, high = truncation(dist, _inputs().get(name, name))
         if not low < high:
             field = "high" if p.high is not None else "low"
             out.append(Problem(f"{path}.{field}", getattr(p, field),
@@ -415,7 +445,7 @@ def _distribution_problems(name: str, dist: Distribution) -> list[Problem]:
             out.append(Problem(f"{path}.high", p.high, "high > 0 (a lognormal is positive)"))
         else:
             value = getattr(p, center)
-            lo, hi = support(dist, name)
+            lo, hi = support(dist, _inputs().get(name, name))
             if not lo <= value <= hi:
                 where = ("low/high" if p.low is not None or p.high is not None
                          else f"the valid range of {name}")

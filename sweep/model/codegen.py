@@ -1,0 +1,205 @@
+"""Row and point evaluators generated from a model's graph, for the Numba kernels.
+
+For one (model, requested outputs, which leaves vary in the kernel's inner loop) this writes
+straight-line Python source that computes every needed node once per point, in a
+topological order, with everything that does not vary along the inner loop hoisted out of
+it, and compiles it with the caller's ``jit`` (``numba.njit`` for the CPU kernels, a CUDA
+device-function decorator for the CUDA ones). The kernels keep only their loop structure.
+
+The source is written by this module from the model's node names (identifiers checked when
+the model was built); nothing from a sweep file is compiled as text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import types
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from sweep.model import scalar
+from sweep.model.graph import Model
+
+
+def clone(fn: Callable, namespace: dict, name: str | None = None) -> Callable:
+    """``fn`` with ``namespace`` as its globals (so that calls resolve to compiled versions)."""
+    out = types.FunctionType(fn.__code__, namespace, name or fn.__name__, fn.__defaults__,
+                             fn.__closure__)
+    out.__doc__ = fn.__doc__
+    if name:
+        out.__qualname__ = name
+    return out
+
+
+_COMPILED: dict[tuple[str, str], dict[str, Callable]] = {}
+_LOCK = threading.Lock()
+
+
+def compiled_nodes(model: Model, jit: Callable, target: str) -> dict[str, Callable]:
+    """Every formula node of ``model`` compiled with ``jit``, by node name; the helpers they
+    call are compiled too and resolved by name. Cached per model and ``target`` name."""
+    key = (model.fingerprint, target)
+    with _LOCK:
+        if key in _COMPILED:
+            return _COMPILED[key]
+    import sys
+
+    by_fn: dict[int, Callable] = {}
+    for fam in model.families:
+        ns = dict(vars(sys.modules[fam.module]))
+        for fn in fam.functions:
+            ns[fn.__name__] = by_fn[id(fn)] = jit(clone(fn, ns))
+    ns_scalar = dict(vars(scalar))
+    for fn in scalar.FUNCTIONS:
+        ns_scalar[fn.__name__] = jit(clone(fn, ns_scalar))
+    out: dict[str, Callable] = {}
+    for name, f in model.formulas.items():
+        if id(f.fn) in by_fn:
+            out[name] = by_fn[id(f.fn)]
+        else:   # a derived formula: its helpers are the scalar module's
+            out[name] = jit(clone(f.fn, ns_scalar))
+    with _LOCK:
+        _COMPILED.setdefault(key, out)
+        return _COMPILED[key]
+
+
+@dataclass(frozen=True)
+class Evaluator:
+    """Generated evaluator source, its compiled functions' namespace and its fingerprint."""
+
+    source: str
+    namespace: dict
+    fingerprint: str
+
+    def function(self, name: str) -> Callable:
+        """A compiled generated function by name."""
+        return self.namespace[name]
+
+
+def _var(model: Model, name: str) -> str:
+    return ("x_" if name in model.leaves else "n_") + name
+
+
+def _call(model: Model, name: str) -> str:
+    f = model.formulas[name]
+    args = ", ".join(_var(model, p) for p in f.params)
+    return f"F_{name}({args})"
+
+
+def _varying(model: Model, nodes: tuple[str, ...], leaves: set[str]) -> set[str]:
+    varies = set(leaves)
+    for n in nodes:
+        if any(p in varies for p in model.formulas[n].params):
+            varies.add(n)
+    return varies
+
+
+def _reads(model: Model, nodes: Iterable[str], wanted: Iterable[str]) -> set[str]:
+    used = set(wanted)
+    for n in nodes:
+        used.update(model.formulas[n].params)
+    return used
+
+
+def row_source(model: Model, wanted: tuple[str, ...], inner: frozenset[str]) -> str:
+    """Source of ``_row_eval(work, rv, out, r, cnt)`` for the CPU kernels.
+
+    ``rv[i]``: leaf i's value where it is constant along the row; ``work[i, j]``: its value
+    at column j where it varies (leaves in ``inner``); writes output k of the row into
+    ``out[k, r, :]`` and adds its NaN count to ``cnt[k]``.
+    """
+    order = model.order(wanted)
+    varies = _varying(model, order, set(inner))
+    used = _reads(model, order, wanted)
+    idx = {n: i for i, n in enumerate(model.leaves)}
+    head = ["def _row_eval(work, rv, out, r, cnt):", "    inner = out.shape[2]"]
+    loop = ["    for j in range(inner):"]
+    for leaf in model.leaves:
+        if leaf in used:
+            if leaf in varies:
+                loop.append(f"        x_{leaf} = work[{idx[leaf]}, j]")
+            else:
+                head.append(f"    x_{leaf} = rv[{idx[leaf]}]")
+    for n in order:
+        line = f"n_{n} = {_call(model, n)}"
+        (loop.append("        " + line) if n in varies else head.append("    " + line))
+    tail = []
+    for k, w in enumerate(wanted):
+        head.append(f"    o{k} = out[{k}, r]")
+        head.append(f"    c{k} = 0")
+        loop.append(f"        v{k} = {_var(model, w)}")
+        loop.append(f"        o{k}[j] = v{k}")
+        loop.append(f"        c{k} += v{k} != v{k}")
+        tail.append(f"    cnt[{k}] += c{k}")
+    return "\n".join(head + loop + tail) + "\n"
+
+
+def point_source(model: Model, wanted: tuple[str, ...], outer: frozenset[str]) -> str:
+    """Source of ``_hoist(v, h)`` and ``_point(v, h, vals)`` for the CUDA kernels.
+
+    A CUDA thread walks rows at a fixed column: the leaves in ``outer`` change from row to
+    row, every other leaf is fixed for the thread. ``_hoist`` computes once per thread the
+    nodes that read only fixed leaves (into ``h``); ``_point`` computes the rest at one
+    point and writes output k into ``vals[k]``. ``v[i]``: leaf i's current value.
+    """
+    order = model.order(wanted)
+    varies = _varying(model, order, set(outer))
+    used_late = _reads(model, [n for n in order if n in varies], wanted)
+    hoisted = [n for n in order if n not in varies]
+    used_early = _reads(model, hoisted, ())
+    keep = [n for n in hoisted if n in used_late]
+    slot = {n: i for i, n in enumerate(keep)}
+    idx = {n: i for i, n in enumerate(model.leaves)}
+    hoist = ["def _hoist(v, h):"]
+    for leaf in model.leaves:
+        if leaf in used_early:
+            hoist.append(f"    x_{leaf} = v[{idx[leaf]}]")
+    for n in hoisted:
+        hoist.append(f"    n_{n} = {_call(model, n)}")
+    for n in keep:
+        hoist.append(f"    h[{slot[n]}] = n_{n}")
+    hoist.append("    return 0")
+    point = ["def _point(v, h, vals):"]
+    for leaf in model.leaves:
+        if leaf in used_late:
+            point.append(f"    x_{leaf} = v[{idx[leaf]}]")
+    for n in keep:
+        point.append(f"    n_{n} = h[{slot[n]}]")
+    for n in order:
+        if n in varies:
+            point.append(f"    n_{n} = {_call(model, n)}")
+    for k, w in enumerate(wanted):
+        point.append(f"    vals[{k}] = {_var(model, w)}")
+    point.append("    return 0")
+    return "\n".join(hoist) + "\n\n\n" + "\n".join(point) + "\n", max(1, len(keep))
+
+
+_EVALUATORS: dict[tuple, Evaluator] = {}
+
+
+def evaluator(model: Model, kind: str, wanted: tuple[str, ...], varying: frozenset[str],
+              jit: Callable, target: str) -> Evaluator:
+    """The compiled evaluator of ``kind`` (``'row'``: :func:`row_source`; ``'point'``:
+    :func:`point_source`) for ``wanted`` outputs with ``varying`` leaves. Cached."""
+    key = (model.fingerprint, kind, wanted, varying, target)
+    with _LOCK:
+        if key in _EVALUATORS:
+            return _EVALUATORS[key]
+    if kind == "row":
+        source, extra = row_source(model, wanted, varying), {}
+    else:
+        source, n_hoist = point_source(model, wanted, varying)
+        extra = {"N_HOIST": n_hoist}
+    ns: dict = {f"F_{n}": fn for n, fn in compiled_nodes(model, jit, target).items()}
+    ns.update(extra)
+    code = compile(source, f"<token-sweep {kind} evaluator>", "exec")
+    exec(code, ns)  # noqa: S102 - source written by this module from checked node names
+    for name in ("_row_eval", "_hoist", "_point"):
+        if name in ns:
+            ns[name] = jit(ns[name])
+    digest = hashlib.sha256((model.fingerprint + source).encode()).hexdigest()
+    ev = Evaluator(source, ns, digest)
+    with _LOCK:
+        _EVALUATORS.setdefault(key, ev)
+        return _EVALUATORS[key]

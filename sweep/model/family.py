@@ -1,0 +1,137 @@
+"""How a model family is declared: its inputs as data, its formulas as plain scalar functions.
+
+A family is one module that builds a :class:`Family` and registers, with the decorators of
+that object, every formula it computes. A formula is a plain Python function of float64
+scalars whose *parameter names are the names of other nodes* (inputs, or other formulas):
+the registry reads the graph from those signatures, so nothing else (``needs``, evaluation
+order, input and output order) is written by hand. Helpers (``@family.helper``) are
+functions the formulas call that are not nodes of the graph.
+
+The functions are compiled with Numba for the CPU and CUDA and translated to CUDA C for the
+``cupy`` backend, so they keep to a small subset: float arguments, local assignments,
+``if``/``else``, ``return``, arithmetic, comparisons, ``and``/``or``/``not``, calls of
+``math`` functions, of helpers and of other formulas, and module constants that are
+numbers. Every division is guarded (``if not den > 0.0: return NAN``), so that a zero or NaN
+denominator gives NaN on every backend and never an exception.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Input:
+    """One model input: unit, meaning, default (``None``: must be set) and valid range.
+
+    ``integer`` inputs accept only whole numbers (they still travel as float64)."""
+
+    name: str
+    unit: str
+    description: str
+    default: float | None
+    low: float
+    high: float
+    low_inclusive: bool = True
+    high_inclusive: bool = True
+    integer: bool = False
+
+    def expected(self) -> str:
+        """The valid range in words, for error messages."""
+        lo = "[" if self.low_inclusive else "("
+        hi = "]" if self.high_inclusive else ")"
+        unit = "(dimensionless)" if self.unit == "1" else self.unit
+        kind = "an integer" if self.integer else "a finite number"
+        return f"{kind} in {lo}{_fmt(self.low)}, {_fmt(self.high)}{hi} {unit}"
+
+    def accepts(self, value: float) -> bool:
+        """Whether ``value`` lies in the valid range (NaN and inf never do)."""
+        if not math.isfinite(value):
+            return False
+        if self.integer and value != math.floor(value):
+            return False
+        above = value >= self.low if self.low_inclusive else value > self.low
+        below = value <= self.high if self.high_inclusive else value < self.high
+        return above and below
+
+
+@dataclass(frozen=True)
+class Output:
+    """One model output: unit, long name, formula in words and the inputs it reads."""
+
+    name: str
+    unit: str
+    long_name: str
+    formula: str
+    needs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Formula:
+    """One computed node of the graph: its function, the nodes it reads (the function's
+    parameter names, in order) and, for an output, its unit, long name and formula text."""
+
+    name: str
+    fn: Callable[..., float]
+    params: tuple[str, ...]
+    output: bool
+    unit: str = ""
+    long_name: str = ""
+    formula: str = ""
+    #: the function's source, for functions made from text (``derived:`` expressions)
+    source: str | None = None
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+@dataclass
+class Family:
+    """A model family: inputs (data) and formulas (functions), in declaration order.
+
+    ``module`` is the name of the module that declares the family: the code generators read
+    its source and its numeric constants from there.
+    """
+
+    name: str
+    module: str
+    description: str = ""
+    inputs: tuple[Input, ...] = ()
+    formulas: list[Formula] = field(default_factory=list)
+    helpers: list[Callable[..., float]] = field(default_factory=list)
+    notes: tuple[str, ...] = ()
+    #: the family's NumPy oracle (see :func:`sweep.model.cost.reference`), set by its module
+    reference: Callable[[dict], dict] | None = None
+    #: lines that spell out a headline's arithmetic (see :func:`sweep.model.cost.explain`)
+    explain: Callable[..., list[str]] | None = None
+
+    def _node(self, fn: Callable, output: bool, unit: str, long_name: str,
+              formula: str) -> Callable:
+        params = tuple(inspect.signature(fn).parameters)
+        if any(f.name == fn.__name__ for f in self.formulas):
+            raise ValueError(f"family {self.name}: formula {fn.__name__!r} declared twice")
+        self.formulas.append(Formula(fn.__name__, fn, params, output, unit, long_name,
+                                     formula))
+        return fn
+
+    def output(self, unit: str, long_name: str, formula: str = "") -> Callable:
+        """Decorator: the function computes an output of the family (stored on request)."""
+        return lambda fn: self._node(fn, True, unit, long_name, formula)
+
+    def intermediate(self, unit: str = "", long_name: str = "") -> Callable:
+        """Decorator: the function computes an intermediate node (shared, never stored)."""
+        return lambda fn: self._node(fn, False, unit, long_name, "")
+
+    def helper(self, fn: Callable) -> Callable:
+        """Decorator: a function the formulas call that is not a node of the graph."""
+        self.helpers.append(fn)
+        return fn
+
+    @property
+    def functions(self) -> list[Callable[..., float]]:
+        """Every function the generated code calls: helpers, then formulas."""
+        return [*self.helpers, *(f.fn for f in self.formulas)]

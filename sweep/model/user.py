@@ -1,0 +1,136 @@
+"""A sweep file's own inputs (``inputs:``) and derived outputs (``derived:``) joined to the
+registered families: the model that file evaluates, compiled into the same kernels."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+
+from sweep.model.family import Input
+from sweep.model.graph import ORIGINAL, Model, ModelError
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_CACHE: dict[str, Model] = {}
+_LOCK = threading.Lock()
+
+
+def _get(decl, key, default=None):
+    if isinstance(decl, dict):
+        return decl.get(key, default)
+    return getattr(decl, key, default)
+
+
+def user_inputs(inputs: dict) -> list[Input]:
+    """The ``inputs:`` section as :class:`Input` s (fields already validated by pydantic)."""
+    out = []
+    for name, d in inputs.items():
+        out.append(Input(name, _get(d, "unit", "1") or "1",
+                         _get(d, "description", "") or f"{name} (declared in the sweep file)",
+                         _get(d, "default"), float(_get(d, "low")), float(_get(d, "high")),
+                         integer=bool(_get(d, "integer", False))))
+    return out
+
+
+def user_model(inputs: dict, derived: dict) -> Model:
+    """The registered families with ``inputs`` and ``derived`` added. Raises
+    :class:`~sweep.model.graph.ModelError` naming the dotted path of the first problem
+    (:func:`build` lists them all)."""
+    model, problems = build(inputs, derived)
+    if problems:
+        raise problems[0]
+    return model
+
+
+def build(inputs: dict, derived: dict) -> tuple[Model, list[ModelError]]:
+    """The model of ``inputs`` and ``derived`` and every problem found; with problems, the
+    model holds the parts that have none (so that the rest of a file can still be checked).
+    Cached for files without problems."""
+    from sweep.model import FAMILIES, default_model
+
+    if not inputs and not derived:
+        return default_model(), []
+    key = json.dumps([sorted(FAMILIES), _dump(inputs), _dump(derived)], sort_keys=True)
+    with _LOCK:
+        if key in _CACHE:
+            return _CACHE[key], []
+    model, problems = _build(inputs, derived)
+    if not problems:
+        with _LOCK:
+            model = _CACHE.setdefault(key, model)
+    return model, problems
+
+
+def _dump(section: dict) -> dict:
+    return {k: (v.model_dump(mode="json") if hasattr(v, "model_dump") else v)
+            for k, v in section.items()}
+
+
+def _input_problems(i: Input) -> list[ModelError]:
+    from sweep.model.expr import reserved
+
+    path = f"inputs.{i.name}"
+    out = []
+    if not _NAME.match(i.name) or reserved(i.name):
+        out.append(ModelError(path, i.name, "an input name of letters, digits and _, starting "
+                              "with a letter, that is no keyword or function of the "
+                              "expression language"))
+    if not i.low <= i.high:
+        out.append(ModelError(f"{path}.high", i.high, f"high >= low ({i.low:g})"))
+    elif i.default is not None and not i.accepts(i.default):
+        out.append(ModelError(f"{path}.default", i.default, f"a default that is "
+                              f"{i.expected()}"))
+    return out
+
+
+def _build(inputs: dict, derived: dict) -> tuple[Model, list[ModelError]]:
+    from sweep.model import FAMILIES, default_model
+    from sweep.model.expr import ExprError, formula, reserved
+
+    base = default_model()
+    problems: list[ModelError] = []
+    extra = []
+    for i in user_inputs(inputs):
+        found = _input_problems(i)
+        if i.name in base.input_specs or i.name in base.formulas:
+            found.append(ModelError(f"inputs.{i.name}", i.name, "a new input name; "
+                                    f"{i.name} is already a name of the model"))
+        problems += found
+        if not found:
+            extra.append(i)
+    names = set(base.input_specs) | set(base.formulas) | {i.name for i in extra}
+    names |= set(derived)
+    formulas = []
+    for name, d in derived.items():
+        path = f"derived.{name}"
+        replace = bool(_get(d, "replace", False))
+        if not _NAME.match(name) or reserved(name) or name.endswith(ORIGINAL):
+            problems.append(ModelError(path, name, "a derived name of letters, digits and _, "
+                                       "starting with a letter, that is no keyword or "
+                                       "function of the expression language"))
+            continue
+        if name in base.input_specs or name in inputs:
+            problems.append(ModelError(path, name, "a derived name that is not an input"))
+            continue
+        if name in base.formulas and not replace:
+            problems.append(ModelError(path, name, "a name that is not already a node of the "
+                                       "model, or `replace: true` to replace that node "
+                                       "(inside its expr the name then means the model's "
+                                       "original)"))
+            continue
+        if replace and name not in base.formulas:
+            problems.append(ModelError(f"{path}.replace", True, "replace: true only for a "
+                                       "name the model computes, one of "
+                                       + ", ".join(base.formulas)))
+            continue
+        try:
+            formulas.append(formula(name, _get(d, "expr"), names, _get(d, "unit", "") or "1",
+                                    _get(d, "long_name", "") or name))
+        except ExprError as exc:
+            problems.append(ModelError(f"{path}.expr", exc.token, exc.expected))
+    try:
+        model = Model(FAMILIES.values(), extra, formulas)
+    except ModelError as exc:   # a cycle, or a name read by a refused derived output
+        problems.append(exc)
+        model = Model(FAMILIES.values(), extra)
+    return model, problems
