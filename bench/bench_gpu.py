@@ -146,15 +146,15 @@ def bench_device(points: float, repeat: int, rows: list[dict]) -> None:
     d_out = dst.reshape((len(codes), rows_n, inner))
     args = [cuda.to_device(inputs.table, stream=stream),
             cuda.to_device(inputs.bind, stream=stream),
-            cuda.to_device(np.asarray(shape, dtype=np.int64), stream=stream),
-            cuda.to_device(codes, stream=stream)]
+            cuda.to_device(np.asarray(shape, dtype=np.int64), stream=stream)]
     block = 32 if timer.sim else kc.BLOCK_THREADS
     grid, blk, per_thread = kc.launch_config(rows_n, inner, block)
 
     stats = [cuda.to_device(np.zeros(len(codes), np.int64), stream=stream),
              cuda.to_device(np.full(len(codes), np.nan), stream=stream),
              cuda.to_device(np.full(len(codes), np.nan), stream=stream)]
-    kernel = kc.materialize_kernel[grid, blk, stream]
+    kernel = kc.kernel_for(inputs.model, tuple(plan.outputs), kc.outer_leaves(
+        inputs.model, inputs.bind, len(shape)))[grid, blk, stream]
 
     def launch():
         # the statistics accumulate over launches (min/max/count): harmless for timing
@@ -222,7 +222,8 @@ def check_values(plan, inputs, got, label: str) -> None:
                 table[i, 0] = inputs.table[i, idx[axis]]
                 bind[i] = -1
         bind = np.where(bind == len(shape) - 1, 0, bind)
-        row_inputs = ChunkInputs(table=table, bind=bind, shape=(shape[-1],))
+        row_inputs = ChunkInputs(table=table, bind=bind, shape=(shape[-1],),
+                                                    model=inputs.model)
         ref, _ = NumpyBackend().compute(row_inputs, plan.output_codes, np.dtype(np.float64))
         np.testing.assert_allclose(got[:, r, :], ref.astype(np.float32), rtol=1e-6,
                                    err_msg=f"{label}: row {r} differs from the reference")

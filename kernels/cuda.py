@@ -1,7 +1,9 @@
 """Numba CUDA kernels: every requested output of one chunk, one thread per point.
 
-The same scalar formulas as the CPU kernels (``sweep.formulas``), compiled as CUDA device
-functions and inlined. Layout of a launch (see :func:`launch_config`):
+The same scalar formulas as the CPU kernels (the model's families, :mod:`sweep.model`),
+compiled as CUDA device functions and inlined through evaluators generated from the model's
+graph (:func:`sweep.model.codegen.point_source`). Layout of a launch (see
+:func:`launch_config`):
 
 * ``threadIdx.x`` runs along the innermost axis, so a warp writes 32 consecutive values
   of a row: stores coalesce;
@@ -9,8 +11,8 @@ functions and inlined. Layout of a launch (see :func:`launch_config`):
   decodes its first row's outer indices once and then steps an odometer (no integer
   division per point); the inputs bound to the innermost axis are read once per thread,
   those of outer axes once per row, from the small per-axis table (categorical axes are
-  lookup tables there too), and the capital recovery factor is recomputed only when the
-  rate or the lifetime changes;
+  lookup tables there too), and every node that reads only leaves fixed for the thread
+  (constants, and the innermost axis) is computed once per thread, not once per point;
 * NaN counts and extremes per output are folded per thread, reduced per block in shared
   memory and merged with one atomic per block and output.
 
@@ -24,30 +26,32 @@ Under ``NUMBA_ENABLE_CUDASIM=1`` the same kernel runs in Numba's CUDA simulator.
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 from numba import cuda
 
-from sweep.formulas import IN, INPUTS, OUTPUTS, compile_formulas
+from sweep.model import codegen
+from sweep.model.graph import Model
 
 #: Threads per block: blocks are (TX, 128 // TX) with TX = 32, 64 or 128 (see launch_config).
 BLOCK_THREADS = 128
 #: Rows each thread computes (more when the grid's y-dimension limit requires it).
 ROWS_PER_THREAD = 4
 MAX_GRID_Y = 65535
-
-_NIN = len(INPUTS)
-_NOUT = len(OUTPUTS)
-_RATE = IN.COST_OF_CAPITAL
-_LIFE = IN.LIFETIME_YEARS
-# every input is bound to at most one axis and every axis binds at least one input
-_MAX_DIMS = _NIN
+TARGET = "cuda"
 
 # Device functions must be inlined ("always"): compile_ptx without a driver cannot link
 # separately compiled device functions.
-_F = compile_formulas(cuda.jit(device=True, inline="always"))
-_crf = _F.capital_recovery_factor
-_output_value = _F.output_value
+JIT_DEVICE = cuda.jit(device=True, inline="always")
+
+# Each compiled kernel gets its own copy of these globals (see kernel_for): the generated
+# evaluator and the sizes of its local arrays (leaves, outputs, hoisted nodes).
+_hoist = None
+_point = None
+N_LEAVES = 1
+N_OUT = 1
+N_HOIST = 1
 
 
 @cuda.jit(device=True, inline="always")
@@ -56,7 +60,7 @@ def start_thread(v, idx, table, bind, shape, j, r0):
     column ``j``) into ``v``, and the outer indices of its first row ``r0`` into ``idx``
     (decoded once; later rows step them with :func:`next_row`)."""
     last = shape.shape[0] - 1
-    for i in range(_NIN):
+    for i in range(bind.shape[0]):
         a = bind[i]
         if a < 0:
             v[i] = table[i, 0]
@@ -71,7 +75,7 @@ def start_thread(v, idx, table, bind, shape, j, r0):
 @cuda.jit(device=True, inline="always")
 def row_inputs(v, idx, table, bind, last):
     """The inputs bound to outer axes, at the current row's indices, into ``v``."""
-    for i in range(_NIN):
+    for i in range(bind.shape[0]):
         a = bind[i]
         if a >= 0 and a != last:
             v[i] = table[i, idx[a]]
@@ -89,10 +93,8 @@ def next_row(idx, shape, last):
         d -= 1
 
 
-@cuda.jit
-def materialize_kernel(table, bind, shape, codes, out, nan_counts, minima, maxima,
-                       rows_per_thread):
-    """Fill ``out[k, r, j]`` with output ``codes[k]`` at row ``r``, column ``j`` of the chunk.
+def _materialize_kernel(table, bind, shape, out, nan_counts, minima, maxima, rows_per_thread):
+    """Fill ``out[k, r, j]`` with requested output k at row ``r``, column ``j`` of the chunk.
 
     ``table``/``bind``/``shape`` as in ``sweep.planner.ChunkInputs``; ``out`` is
     (n_outputs, rows, inner). ``nan_counts``, ``minima`` and ``maxima`` (length n_outputs,
@@ -104,36 +106,32 @@ def materialize_kernel(table, bind, shape, codes, out, nan_counts, minima, maxim
     last = ndim - 1
     inner = shape[last]
     rows = out.shape[1]
-    n_out = codes.shape[0]
+    n_out = out.shape[0]
 
     j = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
     r0 = (cuda.blockIdx.y * cuda.blockDim.y + cuda.threadIdx.y) * rows_per_thread
     r1 = min(rows, r0 + rows_per_thread)
 
-    count = cuda.local.array(_NOUT, np.int64)
-    lo = cuda.local.array(_NOUT, np.float64)
-    hi = cuda.local.array(_NOUT, np.float64)
+    count = cuda.local.array(N_OUT, np.int64)
+    lo = cuda.local.array(N_OUT, np.float64)
+    hi = cuda.local.array(N_OUT, np.float64)
     for k in range(n_out):
         count[k] = 0
         lo[k] = math.nan
         hi[k] = math.nan
 
     if j < inner and r0 < rows:
-        v = cuda.local.array(_NIN, np.float64)
-        idx = cuda.local.array(_MAX_DIMS, np.int64)
+        v = cuda.local.array(N_LEAVES, np.float64)
+        idx = cuda.local.array(N_LEAVES, np.int64)   # every axis binds at least one leaf
+        h = cuda.local.array(N_HOIST, np.float64)
+        vals = cuda.local.array(N_OUT, np.float64)
         start_thread(v, idx, table, bind, shape, j, r0)
-        rate = math.nan
-        life = math.nan
-        crf = math.nan
+        _hoist(v, h)
         for r in range(r0, r1):
             row_inputs(v, idx, table, bind, last)
-            if not (v[_RATE] == rate and v[_LIFE] == life):
-                rate = v[_RATE]
-                life = v[_LIFE]
-                crf = _crf(rate, life)
+            _point(v, h, vals)
             for k in range(n_out):
-                value = _output_value(codes[k], v[0], v[1], crf, v[4], v[5], v[6], v[7],
-                                      v[8], v[9], v[10], v[11])
+                value = vals[k]
                 out[k, r, j] = value
                 if value != value:
                     count[k] += 1
@@ -202,21 +200,70 @@ def launch_config(rows: int, inner: int, block_threads: int = BLOCK_THREADS,
     return grid, (tx, ty), per_thread
 
 
+_KERNELS: dict[tuple, object] = {}
+_LOCK = threading.Lock()
+
+
+def outer_leaves(model: Model, bind: np.ndarray, ndim: int) -> frozenset[str]:
+    """The leaves bound to outer axes: those that change from row to row of a thread."""
+    last = ndim - 1
+    return frozenset(n for n, a in zip(model.leaves, bind, strict=True)
+                     if 0 <= int(a) != last)
+
+
+def specialize(template, kind: str, model: Model, outputs: tuple[str, ...],
+               outer: frozenset[str], jit=None):
+    """``template`` with the evaluator generated for ``outputs`` (the leaves ``outer``
+    changing from row to row) as its globals; compiled with ``jit`` (default ``cuda.jit``;
+    ``None`` entries of the cache are Python functions, for ``compile_ptx``)."""
+    ev = codegen.evaluator(model, "point", outputs, outer, JIT_DEVICE, TARGET)
+    glob = dict(template.__globals__)
+    glob.update(_hoist=ev.function("_hoist"), _point=ev.function("_point"),
+                N_LEAVES=max(1, len(model.leaves)), N_OUT=len(outputs),
+                N_HOIST=ev.namespace["N_HOIST"])
+    fn = codegen.clone(template, glob, f"{kind}_{ev.fingerprint[:16]}")
+    return fn if jit is False else (jit or cuda.jit)(fn)
+
+
+def kernel_for(model: Model, outputs: tuple[str, ...], outer: frozenset[str]):
+    """The materialize kernel for ``outputs`` of ``model`` (compiled lazily per dtype by
+    Numba, once per kind of sweep)."""
+    key = (model.fingerprint, outputs, outer)
+    with _LOCK:
+        if key not in _KERNELS:
+            _KERNELS[key] = specialize(_materialize_kernel, "materialize", model, outputs,
+                                       outer)
+        return _KERNELS[key]
+
+
 def signatures() -> dict[str, str]:
     """The kernel's signatures by output dtype, as launched by the engine (C-contiguous)."""
-    args = ("float64[:, ::1], int64[::1], int64[::1], int64[::1], {t}[:, :, ::1], "
+    args = ("float64[:, ::1], int64[::1], int64[::1], {t}[:, :, ::1], "
             "int64[::1], float64[::1], float64[::1], int64")
     return {t: f"void({args.format(t=t)})" for t in ("float32", "float64")}
 
 
-def compile_ptx_all(cc: tuple[int, int] = (9, 0)) -> dict[str, str]:
-    """PTX of every kernel of this module for compute capability ``cc``, by name.
+def example(model: Model | None = None) -> tuple[Model, tuple[str, ...], frozenset[str]]:
+    """A model, every output of it and one leaf on an outer axis: what the compile checks
+    build when no sweep names a kernel."""
+    from sweep.model import default_model
+
+    model = model or default_model()
+    return model, model.outputs, frozenset(model.leaves[:1])
+
+
+def compile_ptx_all(cc: tuple[int, int] = (9, 0), model: Model | None = None
+                    ) -> dict[str, str]:
+    """PTX of the materialize kernel (every output of ``model``, default the registered
+    families) for compute capability ``cc``, by name.
 
     Needs the CUDA toolkit's NVVM (the ``numba-cuda[cu13]`` and ``cuda-toolkit`` wheels) but
     no GPU and no driver. Not available under the CUDA simulator.
     """
+    model, outputs, outer = example(model)
+    fn = specialize(_materialize_kernel, "materialize", model, outputs, outer, jit=False)
     ptx = {}
     for dtype, sig in signatures().items():
-        text, _ = cuda.compile_ptx(materialize_kernel.py_func, sig, cc=cc)
+        text, _ = cuda.compile_ptx(fn, sig, cc=cc)
         ptx[f"materialize_{dtype}"] = text
     return ptx

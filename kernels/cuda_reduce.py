@@ -20,9 +20,12 @@ import math
 import numpy as np
 from numba import cuda
 
-from sweep.formulas import IN, INPUTS
-from sweep.kernels.cuda import _crf, _output_value, next_row, row_inputs, start_thread
+import threading
+
+from sweep.kernels import cuda as kc
+from sweep.kernels.cuda import next_row, row_inputs, start_thread
 from sweep.kernels.reduce_cpu import bin_of, geometry
+from sweep.model.graph import Model
 
 BLOCK_THREADS = 128
 MAX_THRESHOLDS = 4
@@ -31,19 +34,21 @@ MAX_THRESHOLDS = 4
 #: below 2^53 points).
 N_FIELDS = 9 + 2 * MAX_THRESHOLDS
 
-_NIN = len(INPUTS)
-_RATE = IN.COST_OF_CAPITAL
-_LIFE = IN.LIFETIME_YEARS
+# each compiled kernel gets its own copy of these (see kernel_for)
+_hoist = None
+_point = None
+N_LEAVES = 1
+N_OUT = 1
+N_HOIST = 1
 
 
 _bin_of = cuda.jit(device=True, inline="always")(bin_of)
 _geometry = cuda.jit(device=True, inline="always")(geometry)
 
 
-@cuda.jit
-def reduce_kernel(table, bind, shape, start, grid_stride, weights, code, rows_per_thread,
-                  elo, einv, edges, nb, log_scale, below, above, partials, hn, hw):
-    """Fold output ``code`` over one sub-block (one group). ``start``/``grid_stride``: the
+def _reduce_kernel(table, bind, shape, start, grid_stride, weights, rows_per_thread,
+                   elo, einv, edges, nb, log_scale, below, above, partials, hn, hw):
+    """Fold the kernel's output over one sub-block (one group). ``start``/``grid_stride``: the
     sub-block's offset in the grid and the grid's strides (for flat indices); ``weights``
     (ndim, width): per-position weights; ``below``/``above``: thresholds (NaN-padded to
     MAX_THRESHOLDS); ``partials`` (n_blocks, N_FIELDS) receives one row per block;
@@ -69,13 +74,13 @@ def reduce_kernel(table, bind, shape, start, grid_stride, weights, code, rows_pe
         ta[t] = 0.0
 
     if j < inner and r0 < rows:
-        v = cuda.local.array(_NIN, np.float64)
-        idx = cuda.local.array(_NIN, np.int64)
+        v = cuda.local.array(N_LEAVES, np.float64)
+        idx = cuda.local.array(N_LEAVES, np.int64)
+        h = cuda.local.array(N_HOIST, np.float64)
+        vals = cuda.local.array(N_OUT, np.float64)
         start_thread(v, idx, table, bind, shape, j, r0)
+        _hoist(v, h)
         w_inner = weights[last, j]
-        rate = math.nan
-        life = math.nan
-        crf = math.nan
         for _ in range(r0, r1):
             flat = (start[last] + j) * grid_stride[last]
             w_row = w_inner
@@ -83,12 +88,8 @@ def reduce_kernel(table, bind, shape, start, grid_stride, weights, code, rows_pe
                 flat += (start[d] + idx[d]) * grid_stride[d]
                 w_row *= weights[d, idx[d]]
             row_inputs(v, idx, table, bind, last)
-            if not (v[_RATE] == rate and v[_LIFE] == life):
-                rate = v[_RATE]
-                life = v[_LIFE]
-                crf = _crf(rate, life)
-            x = _output_value(code, v[0], v[1], crf, v[4], v[5], v[6], v[7], v[8], v[9],
-                              v[10], v[11])
+            _point(v, h, vals)
+            x = vals[0]
             if x != x:
                 n_nan += 1
             else:
@@ -170,15 +171,33 @@ def reduce_kernel(table, bind, shape, start, grid_stride, weights, code, rows_pe
             partials[block, f] = s[f, 0]
 
 
+_KERNELS: dict[tuple, object] = {}
+_LOCK = threading.Lock()
+
+
+def kernel_for(model: Model, output: str, outer: frozenset[str]):
+    """The reduce kernel of ``output`` (one launch folds one output), compiled lazily."""
+    key = (model.fingerprint, output, outer)
+    with _LOCK:
+        if key not in _KERNELS:
+            _KERNELS[key] = kc.specialize(_reduce_kernel, "reduce", model, (output,), outer)
+        return _KERNELS[key]
+
+
 def signatures() -> dict[str, str]:
     """The kernel's signature, as launched by the engine."""
     args = ("float64[:, ::1], int64[::1], int64[::1], int64[::1], int64[::1], "
-            "float64[:, ::1], int64, int64, float64, float64, float64[::1], int64, boolean, "
+            "float64[:, ::1], int64, float64, float64, float64[::1], int64, boolean, "
             "float64[::1], float64[::1], float64[:, ::1], int64[::1], float64[::1]")
     return {"reduce": f"void({args})"}
 
 
-def compile_ptx_all(cc: tuple[int, int] = (9, 0)) -> dict[str, str]:
-    """PTX of the reduce kernel for compute capability ``cc`` (no GPU needed)."""
-    text, _ = cuda.compile_ptx(reduce_kernel.py_func, signatures()["reduce"], cc=cc)
+def compile_ptx_all(cc: tuple[int, int] = (9, 0), model: Model | None = None
+                    ) -> dict[str, str]:
+    """PTX of the reduce kernel (first output of ``model``) for compute capability ``cc``
+    (no GPU needed)."""
+    model, outputs, outer = kc.example(model)
+    fn = kc.specialize(_reduce_kernel, "reduce", model, outputs[1:2] or outputs[:1], outer,
+                       jit=False)
+    text, _ = cuda.compile_ptx(fn, signatures()["reduce"], cc=cc)
     return {"reduce_float64": text}

@@ -20,6 +20,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from sweep.distributions import Distribution, Integer, Number, _Strict
+from sweep.model import DEFAULT_OUTPUTS
 from sweep.presets import PRESET_INPUTS, load_presets
 from sweep.validation import Problem, _suggest, semantic_problems
 
@@ -167,7 +168,7 @@ class SweepSpec(_Strict):
     #: at least one axis, except in sample mode (checked in sweep.validation)
     axes: dict[str, AxisSpec] = Field(default_factory=dict)
     constants: dict[str, Number] = Field(default_factory=dict)
-    outputs: list[str] = Field(default_factory=lambda: ["usd_per_mtok"], min_length=1)
+    outputs: list[str] = Field(default_factory=lambda: list(DEFAULT_OUTPUTS), min_length=1)
     dtype: Literal["float64", "float32"] = "float64"
     chunks: Literal["auto"] | dict[str, Integer] = "auto"
     backend: Literal["auto", "numpy", "numba", "cuda", "cupy"] = "auto"

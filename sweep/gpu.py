@@ -19,7 +19,6 @@ import logging
 import math
 import sys
 import threading
-from pathlib import Path
 
 import numpy as np
 
@@ -231,25 +230,27 @@ class CudaBackend:
             buf = slot.buffers[key] = self._cuda.device_array(size, dtype=dtype)
         return buf
 
-    def _small_buffers(self, slot: _Slot, width: int):
-        """The slot's device copies of a chunk's table, bindings, shape, codes and statistics,
-        and pinned host staging for them: allocated once per slot (reallocated only for a
-        wider table), because an allocation on the device synchronizes every stream."""
+    def _small_buffers(self, slot: _Slot, n_in: int, width: int, n_out: int):
+        """The slot's device copies of a chunk's table, bindings, shape and statistics, and
+        pinned host staging for them: allocated once per slot (reallocated only for a larger
+        table or more outputs), because an allocation on the device synchronizes every
+        stream."""
         bufs = slot.buffers.get("small")
-        if bufs is None or bufs["table"].shape[1] < width:
+        if bufs is None or bufs["table"].shape[1] < width or bufs["n_in"] != n_in \
+                or bufs["n_out"] < n_out:
             cuda = self._cuda
-            n_in, n_out, max_dims = 12, 14, 12
+            n_out = max(n_out, bufs["n_out"] if bufs else 0)
+            max_dims = n_in    # every axis binds at least one leaf
             host = {"table": cuda.pinned_array((n_in, width), np.float64),
-                    "ints": cuda.pinned_array(n_in + max_dims + n_out, np.int64),
+                    "ints": cuda.pinned_array(n_in + max_dims, np.int64),
                     "count": cuda.pinned_array(n_out, np.int64),
                     "lo": cuda.pinned_array(n_out, np.float64),
                     "hi": cuda.pinned_array(n_out, np.float64)}
             bufs = slot.buffers["small"] = {
-                "host": host,
+                "host": host, "n_in": n_in, "n_out": n_out,
                 "table": cuda.device_array((n_in, width), np.float64),
                 "bind": cuda.device_array(n_in, np.int64),
                 "shape": {d: cuda.device_array(d, np.int64) for d in range(1, max_dims + 1)},
-                "codes": {k: cuda.device_array(k, np.int64) for k in range(1, n_out + 1)},
                 "count": cuda.device_array(n_out, np.int64),
                 "lo": cuda.device_array(n_out, np.float64),
                 "hi": cuda.device_array(n_out, np.float64),
@@ -267,29 +268,30 @@ class CudaBackend:
             slot = self._slots.get()
             s = slot.stream
             d_out = self._device_buffer(slot, n, dtype)[:n].reshape((n_out, rows, inner))
-            b = self._small_buffers(slot, inputs.table.shape[1])
+            n_in = inputs.table.shape[0]
+            b = self._small_buffers(slot, n_in, inputs.table.shape[1], n_out)
             h = b["host"]
             # the table is padded to the slot's width: the kernel reads only valid positions
             h["table"][:, : inputs.table.shape[1]] = inputs.table
-            h["ints"][:12] = inputs.bind
-            h["ints"][12:12 + ndim] = inputs.shape
-            h["ints"][24:24 + n_out] = codes
+            h["ints"][:n_in] = inputs.bind
+            h["ints"][n_in:n_in + ndim] = inputs.shape
             h["count"][:] = 0
             h["lo"][:] = np.nan
             h["hi"][:] = np.nan
-            d_shape, d_codes = b["shape"][ndim], b["codes"][n_out]
+            d_shape = b["shape"][ndim]
             b["table"].copy_to_device(h["table"], stream=s)
-            b["bind"].copy_to_device(h["ints"][:12], stream=s)
-            d_shape.copy_to_device(h["ints"][12:12 + ndim], stream=s)
-            d_codes.copy_to_device(h["ints"][24:24 + n_out], stream=s)
+            b["bind"].copy_to_device(h["ints"][:n_in], stream=s)
+            d_shape.copy_to_device(h["ints"][n_in:n_in + ndim], stream=s)
             for name in ("count", "lo", "hi"):
-                b[name].copy_to_device(h[name], stream=s)
+                b[name][:n_out].copy_to_device(h[name][:n_out], stream=s)
             d_count, d_lo, d_hi = b["count"][:n_out], b["lo"][:n_out], b["hi"][:n_out]
             grid, block, per_thread = self._k.launch_config(rows, inner, self.block_threads,
                                                             self.rows_per_thread)
-            launch = self._k.materialize_kernel[grid, block, s]
-            args = (b["table"], b["bind"], d_shape, d_codes, d_out, d_count, d_lo, d_hi,
-                    per_thread)
+            outputs = tuple(inputs.model.outputs[int(c)] for c in codes)
+            kernel = self._k.kernel_for(inputs.model, outputs,
+                                        self._k.outer_leaves(inputs.model, inputs.bind, ndim))
+            launch = kernel[grid, block, s]
+            args = (b["table"], b["bind"], d_shape, d_out, d_count, d_lo, d_hi, per_thread)
             if self.simulated:
                 with self._SIMULATOR_LOCK:
                     launch(*args)
@@ -320,17 +322,22 @@ class CudaBackend:
 
 # --------------------------------------------------------------------------- cupy
 
-def cuda_c_source() -> str:
-    """The text of the cupy backend's CUDA C kernels (``sweep/kernels/materialize.cu``)."""
-    from sweep import kernels
+def cuda_c_source(model=None, outputs: tuple[str, ...] | None = None) -> str:
+    """The cupy backend's CUDA C kernels for ``outputs`` of ``model`` (default: every output
+    of the registered families), generated from the formulas' source
+    (:func:`sweep.model.cudac.kernel_source`)."""
+    from sweep.model import cudac, default_model
 
-    return (Path(kernels.__file__).parent / "materialize.cu").read_text()
+    model = model or default_model()
+    return cudac.kernel_source(model, tuple(outputs or model.outputs))
 
 
 class CupyBackend:
-    """CuPy device arrays and a CUDA C kernel (``kernels/materialize.cu``, compiled by CuPy's
-    NVRTC): an independent second implementation of the model on the GPU. NaN counts and
-    extremes come from CuPy reductions on the device."""
+    """CuPy device arrays and CUDA C kernels generated from the model's formulas
+    (:func:`cuda_c_source`, compiled by CuPy's NVRTC, one module per kind of sweep), with a
+    loop structure of their own (a flat grid-stride loop, indices decoded per point): a
+    second GPU implementation to hold the Numba one against. NaN counts and extremes come
+    from CuPy reductions on the device."""
 
     name = "cupy"
     THREADS = 256
@@ -342,7 +349,8 @@ class CupyBackend:
         import cupy
 
         self._cp = cupy
-        self._module = cupy.RawModule(code=cuda_c_source(), options=("--std=c++17",))
+        self._modules: dict[str, object] = {}
+        self._lock = threading.Lock()
         self.n_devices = cupy.cuda.runtime.getDeviceCount()
         names = []
         for i in range(self.n_devices):
@@ -368,9 +376,17 @@ class CupyBackend:
         n_points = rows * inner
         with cp.cuda.Device(self._slots.device_for_thread()):
             slot = self._slots.get()
-            kernel = slot.buffers.get(f"kernel-{dtype.str}")
+            outputs = tuple(inputs.model.outputs[int(c)] for c in codes)
+            source = cuda_c_source(inputs.model, outputs)
+            with self._lock:
+                module = self._modules.get(source)
+                if module is None:
+                    module = self._modules[source] = self._cp.RawModule(
+                        code=source, options=("--std=c++17",))
+            name = f"kernel-{dtype.str}-{hash(source)}"
+            kernel = slot.buffers.get(name)
             if kernel is None:   # loads the module on this device: once per thread and dtype
-                kernel = slot.buffers[f"kernel-{dtype.str}"] = self._module.get_function(
+                kernel = slot.buffers[name] = module.get_function(
                     "materialize_f32" if dtype == np.float32 else "materialize_f64")
             with slot.stream:
                 key = f"out-{dtype.str}"
@@ -382,12 +398,10 @@ class CupyBackend:
                 d_table = cp.asarray(table)
                 d_bind = cp.asarray(np.asarray(inputs.bind, dtype=np.int64))
                 d_shape = cp.asarray(np.asarray(inputs.shape, dtype=np.int64))
-                d_codes = cp.asarray(np.asarray(codes, dtype=np.int64))
                 blocks = int(min(-(-n_points // self.THREADS), 65535 * 16))
                 kernel((blocks,), (self.THREADS,), (
                     d_table, np.int64(table.shape[1]), d_bind, d_shape,
-                    np.int32(len(inputs.shape)), d_codes, np.int32(n_out), d_out,
-                    np.int64(n_points)))
+                    np.int32(len(inputs.shape)), d_out, np.int64(n_points)))
                 flat = d_out.reshape(n_out, n_points)
                 nan = cp.isnan(flat)
                 counts = nan.sum(axis=1)

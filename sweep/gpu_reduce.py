@@ -109,6 +109,7 @@ class CudaReducer:
                 g = int(sum(i * ctx.kept_stride[d] for d, i in zip(kept, combo, strict=True)))
                 inputs = plan.chunk_inputs(sub)
                 shape = inputs.shape
+                outer = self._kc.outer_leaves(inputs.model, inputs.bind, len(shape))
                 rows = int(np.prod(shape[:-1], dtype=np.int64)) if len(shape) > 1 else 1
                 inner = shape[-1]
                 grid, block, per_thread = self._kc.launch_config(
@@ -130,8 +131,10 @@ class CudaReducer:
                     nbins = ctx.nb + 2 if ctx.nb else 1
                     d_hn = cuda.to_device(np.zeros(nbins, np.int64), stream=stream)
                     d_hw = cuda.to_device(np.zeros(nbins), stream=stream)
-                    launch = kr.reduce_kernel[grid, block, stream]
-                    call = (*args, int(code), per_thread, float(ctx.edges_lo[k]),
+                    kernel = kr.kernel_for(inputs.model, inputs.model.outputs[int(code)],
+                                           outer)
+                    launch = kernel[grid, block, stream]
+                    call = (*args, per_thread, float(ctx.edges_lo[k]),
                             float(ctx.edges_inv[k]),
                             cuda.to_device(np.ascontiguousarray(ctx.edges[k]), stream=stream),
                             int(ctx.nb), bool(ctx.log_scale),

@@ -8,7 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sweep.backends import BackendUnavailable, get_backend
-from sweep.formulas import INPUTS, OUTPUTS
+from sweep.model import default_model
+
+INPUTS, OUTPUTS = default_model().leaves, default_model().outputs
 from sweep.planner import ChunkInputs
 
 NIN = len(INPUTS)

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from sweep.formulas import INPUTS, OUTPUTS
+from sweep.model import default_model
+
+INPUTS, OUTPUTS = default_model().leaves, default_model().outputs
 from sweep.model import INPUT_SPECS, OUTPUT_SPECS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,3 +32,11 @@ def test_readme_opens_with_the_two_quick_start_commands():
     assert text.index("## Quick start") < text.index("## The command line")
     ci = (REPO / ".ci" / "run").read_text()
     assert "make test" in ci
+
+
+def test_model_doc_tables_are_generated_from_the_registry():
+    from sweep.model import doc
+
+    text = (REPO / "docs" / "model.md").read_text()
+    assert "<!-- generated: inputs -->" in text and "<!-- generated: outputs -->" in text
+    assert doc.render(text) == text, "run: python -m sweep.model.doc docs/model.md"

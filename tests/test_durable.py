@@ -292,11 +292,14 @@ def test_each_invalid_input_names_its_field_and_creates_nothing(case, tmp_path, 
 
 def test_no_kernel_is_compiled_with_fastmath():
     from sweep.kernels import cpu
+    from sweep.model import codegen, default_model
 
-    kernel = cpu.kernel_for(cpu.inner_mask(np.array([0] + [-1] * 11), 1), (1,), False)
+    model = default_model()
+    kernel = cpu.kernel_for(model, ("usd_per_mtok",), frozenset(model.leaves[:1]), False)
     assert not kernel.targetoptions.get("fastmath")
-    assert not cpu.output_value.targetoptions.get("fastmath")
-    for path in (ROOT / "kernels").glob("*.py"):
+    for fn in codegen.compiled_nodes(model, cpu.JIT_INLINE, cpu.TARGET).values():
+        assert not fn.targetoptions.get("fastmath")
+    for path in [*(ROOT / "kernels").glob("*.py"), *(ROOT / "sweep" / "model").glob("*.py")]:
         assert "fastmath=True" not in path.read_text(), path
 
 

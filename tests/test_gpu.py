@@ -21,7 +21,9 @@ from conftest import gpu_backend_problem, small_spec_dict
 from sweep import gpu
 from sweep.backends import BackendUnavailable, get_backend
 from sweep.config import spec_from_dict
-from sweep.formulas import INPUTS, OUTPUTS
+from sweep.model import default_model
+
+INPUTS, OUTPUTS = default_model().leaves, default_model().outputs
 from sweep.planner import ChunkInputs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -334,8 +336,9 @@ def test_cupy_cuda_c_kernel_compiles_for_sm90(tmp_path):
         if nvcc is None:
             pytest.skip("neither NVRTC (cuda-bindings) nor nvcc is available")
         out = tmp_path / "materialize.ptx"
+        (tmp_path / "generated.cu").write_text(source)
         proc = subprocess.run([nvcc, "-arch=sm_90", "--ptx", "-std=c++17", "-o", str(out),
-                               str(ROOT / "kernels" / "materialize.cu")],
+                               str(tmp_path / "generated.cu")],
                               capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr
         ptx = out.read_text()
@@ -346,12 +349,13 @@ def test_cupy_cuda_c_kernel_compiles_for_sm90(tmp_path):
     _ptxas_check(tmp_path / "m.ptx")
 
 
-def _host_build(tmp_path: Path) -> Path:
+def _host_build(tmp_path: Path, source: str) -> Path:
     cxx = shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
     if cxx is None:
         pytest.skip("no C++ compiler to build the CUDA C kernel's host check")
     exe = tmp_path / "cuda_c_host"
-    proc = subprocess.run([cxx, "-O2", "-std=c++17", "-I", str(ROOT / "kernels"),
+    (tmp_path / "generated.cu").write_text(source)
+    proc = subprocess.run([cxx, "-O2", "-std=c++17", "-I", str(tmp_path),
                            str(ROOT / "tests" / "cuda_c_host.cpp"), "-o", str(exe)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -361,14 +365,14 @@ def _host_build(tmp_path: Path) -> Path:
 def test_cupy_kernel_source_matches_reference_when_built_for_the_host(tmp_path):
     """The CUDA C per-point code (index decoding, inputs, every formula) built as host C++
     and run over whole chunks, against the NumPy reference, in float64 and float32."""
-    exe = _host_build(tmp_path)
+    exe = _host_build(tmp_path, gpu.cuda_c_source())
     for case, (shape, bind, _) in sorted(CASES.items()):
         inputs = random_chunk(shape, bind, seed=len(case) + 11)
         n_points = int(np.prod(shape))
         header = np.array([len(shape), inputs.table.shape[1], len(ALL_CODES), n_points],
                           dtype=np.int64)
         blob = b"".join([header.tobytes(), np.asarray(shape, np.int64).tobytes(),
-                         inputs.bind.astype(np.int64).tobytes(), ALL_CODES.tobytes(),
+                         inputs.bind.astype(np.int64).tobytes(),
                          inputs.table.astype(np.float64).tobytes()])
         (tmp_path / "in.bin").write_bytes(blob)
         proc = subprocess.run([str(exe), str(tmp_path / "in.bin"), str(tmp_path / "out.bin")],

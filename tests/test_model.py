@@ -9,13 +9,28 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sweep import formulas as f
 from sweep.backends import get_backend
 from sweep.config import spec_from_dict
 from sweep.execute import compute_chunk
-from sweep.formulas import OUTPUTS
-from sweep.model import INPUT_SPECS, OUTPUT_SPECS
+from sweep.model import INPUT_SPECS, OUTPUT_SPECS, default_model
+from sweep.model import cost as f
 from sweep.planner import make_plan
+
+MODEL = default_model()
+OUTPUTS = MODEL.outputs
+
+
+def point(**leaves):
+    """Every leaf: the given values, else the defaults (0 for inputs without one)."""
+    values = {n: (s.default if s.default is not None else 0.0)
+              for n, s in MODEL.input_specs.items()}
+    values.update(leaves)
+    return values
+
+
+def cost_per_hour(rent, capex, crf, opex, kw, pue, elec):
+    return f.usd_per_gpu_hour(rent, f.capital_usd_per_gpu_hour(capex, crf), opex,
+                              f.energy_usd_per_gpu_hour(kw, pue, elec))
 
 
 def article_spec(outputs):
@@ -66,29 +81,32 @@ def test_capital_recovery_factor_known_values_and_zero_rate_limit():
 
 
 def test_cost_breakdown_parts_add_up():
-    crf = f.capital_recovery_factor(0.1, 4.0)
-    args = (2.0, 30000.0, crf, 0.3, 1.4, 1.25, 0.09, 500.0, 0.6, 3.0, 2.0)
-    parts = [f.output_value(OUTPUTS.index(o), *args) for o in
-             ("usd_per_mtok_rent", "usd_per_mtok_capital", "usd_per_mtok_opex",
-              "usd_per_mtok_energy")]
-    total = f.output_value(OUTPUTS.index("usd_per_mtok"), *args)
-    assert sum(parts) == pytest.approx(total, rel=1e-12)
+    x = point(gpu_hour_usd=2.0, capex_usd_per_gpu=30000.0, cost_of_capital=0.1,
+              lifetime_years=4.0, opex_usd_per_gpu_hour=0.3, kw_per_gpu=1.4, pue=1.25,
+              electricity_usd_per_kwh=0.09, tokens_per_s_per_gpu=500.0, utilization=0.6,
+              price_usd_per_mtok=3.0, peak_pflops=2.0)
+    parts = ("usd_per_mtok_rent", "usd_per_mtok_capital", "usd_per_mtok_opex",
+             "usd_per_mtok_energy")
+    v = MODEL.evaluate(x, (*parts, "usd_per_mtok"))
+    assert sum(v[p] for p in parts) == pytest.approx(v["usd_per_mtok"], rel=1e-12)
 
 
 def test_breakeven_utilization_gives_zero_margin():
     crf = f.capital_recovery_factor(0.08, 5.0)
-    cost = f.usd_per_gpu_hour(1.0, 20000.0, crf, 0.2, 1.2, 1.3, 0.1)
+    cost = cost_per_hour(1.0, 20000.0, crf, 0.2, 1.2, 1.3, 0.1)
     u = f.breakeven_utilization(cost, 3.0, 400.0)
     assert 0 < u < 1
     assert f.margin_usd_per_mtok(3.0, f.usd_per_mtok(cost, 400.0, u)) == pytest.approx(0, abs=1e-12)
 
 
-@pytest.mark.parametrize("code", range(len(OUTPUTS)))
-def test_zero_denominators_give_nan_not_errors(code):
-    crf = f.capital_recovery_factor(0.08, 5.0)
+@pytest.mark.parametrize("name", OUTPUTS)
+def test_zero_denominators_give_nan_not_errors(name):
     # zero throughput, utilization, power and price all at once
-    v = f.output_value(code, 1.0, 1.0, crf, 0.1, 0.0, 1.2, 0.1, 0.0, 0.0, 0.0, 1.0)
-    name = OUTPUTS[code]
+    x = point(gpu_hour_usd=1.0, capex_usd_per_gpu=1.0, cost_of_capital=0.08,
+              lifetime_years=5.0, opex_usd_per_gpu_hour=0.1, kw_per_gpu=0.0, pue=1.2,
+              electricity_usd_per_kwh=0.1, tokens_per_s_per_gpu=0.0, utilization=0.0,
+              price_usd_per_mtok=0.0, peak_pflops=1.0)
+    v = MODEL.evaluate(x, [name])[name]
     if name in ("usd_per_gpu_hour", "mtok_per_gpu_year", "pflops_per_usd_hour"):
         assert math.isfinite(v)
     else:
@@ -115,7 +133,7 @@ fraction = st.floats(0.01, 1.0, allow_nan=False)
 def test_cost_rises_with_price_and_falls_with_throughput_and_utilization(
         price, bump, tps, util, kw, elec):
     def mtok(p, t, u):
-        return f.usd_per_mtok(f.usd_per_gpu_hour(p, 0.0, 0.2, 0.0, kw, 1.2, elec), t, u)
+        return f.usd_per_mtok(cost_per_hour(p, 0.0, 0.2, 0.0, kw, 1.2, elec), t, u)
 
     base = mtok(price, tps, util)
     assert mtok(price * bump, tps, util) > base

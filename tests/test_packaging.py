@@ -36,7 +36,8 @@ def test_wheel_layout(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert "sweep/kernels/cpu.py" in names
     assert "sweep/kernels/cuda.py" in names and "sweep/gpu.py" in names
-    assert "sweep/kernels/materialize.cu" in names   # the cupy backend's CUDA C source
+    # the model registry and the generators of every backend's kernels (CUDA C included)
+    assert "sweep/model/cost.py" in names and "sweep/model/cudac.py" in names
     assert "sweep/kernels/__init__.py" in names
     assert "sweep/data/presets.yaml" in names
     assert not any(n.startswith("kernels/") for n in names)

@@ -9,7 +9,9 @@ import yaml
 from sweep.backends import get_backend
 from sweep.cli import main
 from sweep.config import ConfigError, spec_from_dict
-from sweep.formulas import OUTPUTS
+from sweep.model import default_model
+
+OUTPUTS = default_model().outputs
 from sweep.planner import ChunkKey, make_plan
 from sweep.reduce import make_reduce_plan, run_reduce
 

@@ -79,14 +79,15 @@ def cuda_device_kernel(plan, repeat: int) -> Timing:
     d_out = cuda.device_array((len(codes), rows, inner), dtype=plan.dtype, stream=stream)
     args = [cuda.to_device(np.ascontiguousarray(inputs.table), stream=stream),
             cuda.to_device(inputs.bind, stream=stream),
-            cuda.to_device(np.asarray(plan.shape, dtype=np.int64), stream=stream),
-            cuda.to_device(codes, stream=stream)]
+            cuda.to_device(np.asarray(plan.shape, dtype=np.int64), stream=stream)]
     stats = [cuda.to_device(np.zeros(len(codes), np.int64), stream=stream),
              cuda.to_device(np.full(len(codes), np.nan), stream=stream),
              cuda.to_device(np.full(len(codes), np.nan), stream=stream)]
     grid, block, per_thread = kc.launch_config(rows, inner, 32 if events.sim
                                                else kc.BLOCK_THREADS)
-    kernel = kc.materialize_kernel[grid, block, stream]
+    outputs = tuple(plan.outputs)
+    kernel = kc.kernel_for(inputs.model, outputs, kc.outer_leaves(
+        inputs.model, inputs.bind, len(plan.shape)))[grid, block, stream]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Grid size .* under-utilization")
         # the statistics accumulate over launches: harmless for timing
@@ -112,7 +113,8 @@ def _check_rows(plan, inputs, got: np.ndarray) -> None:
                 table[i, 0] = inputs.table[i, idx[axis]]
                 bind[i] = -1
         bind = np.where(bind == len(shape) - 1, 0, bind)
-        ref, _ = NumpyBackend().compute(ChunkInputs(table=table, bind=bind, shape=(shape[-1],)),
+        ref, _ = NumpyBackend().compute(ChunkInputs(table=table, bind=bind, shape=(shape[-1],),
+                                                    model=inputs.model),
                                         plan.output_codes, np.dtype(np.float64))
         np.testing.assert_allclose(got[:, r, :], ref.astype(plan.dtype), rtol=1e-6,
                                    err_msg=f"cuda device kernel: row {r} differs from NumPy")

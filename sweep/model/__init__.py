@@ -12,7 +12,7 @@ from sweep.model import cost
 from sweep.model.family import Family, Formula, Input, Output
 from sweep.model.graph import ORIGINAL, Model, ModelError
 
-__all__ = ["FAMILIES", "INPUT_SPECS", "OUTPUT_SPECS", "CRF_FORMULA", "Family", "Formula",
+__all__ = ["FAMILIES", "INPUT_SPECS", "OUTPUT_SPECS", "CRF_FORMULA", "DEFAULT_OUTPUTS", "Family", "Formula",
            "Input", "Output", "Model", "ModelError", "ORIGINAL", "register", "unregister",
            "default_model", "model_for"]
 
@@ -57,6 +57,8 @@ OUTPUT_SPECS: dict[str, Output] = {}
 _refresh()
 
 CRF_FORMULA = cost.FAMILY.notes[0]
+#: What a sweep file without ``outputs:`` computes.
+DEFAULT_OUTPUTS = ("usd_per_mtok",)
 
 
 def model_for(spec) -> Model:

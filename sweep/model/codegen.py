@@ -46,9 +46,10 @@ def compiled_nodes(model: Model, jit: Callable, target: str) -> dict[str, Callab
     import sys
 
     by_fn: dict[int, Callable] = {}
+    spaces: dict[str, dict] = {}   # one namespace per module: calls resolve within it
     for fam in model.families:
-        ns = dict(vars(sys.modules[fam.module]))
         for fn in fam.functions:
+            ns = spaces.setdefault(fn.__module__, dict(vars(sys.modules[fn.__module__])))
             ns[fn.__name__] = by_fn[id(fn)] = jit(clone(fn, ns))
     ns_scalar = dict(vars(scalar))
     for fn in scalar.FUNCTIONS:

@@ -64,7 +64,7 @@ def parse(text: str, names: Iterable[str]) -> tuple[ast.expr, tuple[str, ...]]:
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         raise ExprError(text, f"a valid expression ({type(exc).__name__}: "
                         f"{getattr(exc, 'msg', exc)})") from None
-    known = set(names)
+    known = names if isinstance(names, set) else set(names)
     used: dict[str, None] = {}
     _check(tree.body, known, used)
     return tree.body, tuple(used)
@@ -75,6 +75,8 @@ def _check(node: ast.AST, known: set[str], used: dict[str, None]) -> None:
         if isinstance(node.value, bool) or not isinstance(node.value, int | float):
             raise ExprError(repr(node.value), "numbers only (no strings, booleans or None); "
                             "allowed: " + ALLOWED)
+        if not (abs(node.value) < 1.8e308):     # 1e999 parses as inf; huge ints overflow
+            raise ExprError(str(node.value)[:40], "a finite number")
         return
     if isinstance(node, ast.Name):
         if node.id in CONSTANTS:

@@ -18,6 +18,8 @@ import textwrap
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
+
 from sweep.model.family import Family, Formula, Input, Output
 
 
@@ -165,6 +167,17 @@ class Model:
             found.update(p for p in self.formulas[node].params if p in self.leaves)
         return tuple(n for n in self.leaves if n in found)
 
+    def evaluate(self, leaves: dict[str, float], wanted: Iterable[str]) -> dict[str, float]:
+        """``wanted`` nodes at one point, in plain Python (the formulas uncompiled): for
+        tests and for checking a number by hand. ``leaves`` maps every leaf read to a
+        float."""
+        wanted = tuple(wanted)
+        values = dict(leaves)
+        for name in self.order(wanted):
+            f = self.formulas[name]
+            values[name] = f.fn(*(values[p] for p in f.params))
+        return {w: values[w] for w in wanted}
+
     # ---------------------------------------------------------------- specs
     @functools.cached_property
     def output_specs(self) -> dict[str, Output]:
@@ -184,8 +197,10 @@ class Model:
         """SHA-256 of everything the generated kernels depend on: the families' modules,
         the derived formulas, the leaves. Part of every compiled kernel's name."""
         digest = hashlib.sha256()
-        for fam in self.families:
-            digest.update(Path(sys.modules[fam.module].__file__).read_bytes())
+        modules = dict.fromkeys(m for fam in self.families
+                                for m in (fam.module, *(fn.__module__ for fn in fam.functions)))
+        for module in modules:
+            digest.update(Path(sys.modules[module].__file__).read_bytes())
         if self.derived:
             from sweep.model import scalar
 
@@ -218,12 +233,21 @@ class Model:
             return merged
 
         nodes.update(families(None))
+        for name, f in self._all.items():
+            if name not in nodes and f not in self.derived:
+                # a formula its family's oracle does not restate (yet): its scalar function,
+                # vectorized (slow, and not independent: write the NumPy form when it stays)
+                vec = np.vectorize(f.fn, otypes=[np.float64])
+
+                def make(vec=vec, params=f.params):
+                    return lambda: vec(*(x[p] if p in x else nodes[p]() for p in params))
+                nodes[name] = _memo(make())
         for name in replaced:
             nodes[name + ORIGINAL] = families(name)[name]
         for d in self.derived:
             fn = numpy_function(d)
 
-            def make(fn=fn, params=d.params):
+            def make(fn=fn, params=self._all[d.name].params):
                 return lambda: fn(*(x[p] if p in x else nodes[p]() for p in params))
             nodes[d.name] = _memo(make())
         for name in self.bound:

@@ -67,12 +67,9 @@ def _abs(a):
 
 
 def _floor(a):
-    # float in, float out (math.floor would give an integer); exact for every double
-    r = math.fmod(a, 1.0)
-    t = a - r
-    if r < 0.0:
-        t = t - 1.0
-    return t
+    # float in, float out (math.floor would give an integer); Python's float modulo has the
+    # divisor's sign, so a - a % 1 rounds towards minus infinity
+    return a - a % 1.0
 
 
 def _ceil(a):
