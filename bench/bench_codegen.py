@@ -56,6 +56,13 @@ def cold_run(tree: Path | None) -> float:
         return time.perf_counter() - t0
 
 
+def _commit(tree: Path) -> str:
+    """The base tree's commit (its path is this machine's, not worth recording)."""
+    proc = subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True)
+    return f"<checkout of {proc.stdout.strip() or '?'}>"
+
+
 def rows_of(report: dict) -> dict[str, float]:
     out = {}
     ceil = {(c["name"], c["size"]): c for c in report["ceilings"]}
@@ -93,7 +100,9 @@ def main() -> int:
         table[label]["cold sweep run (s)"] = statistics.median(colds[label])
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(
-        {"command": " ".join(sys.argv), "rounds": runs, "cold_s": colds, "median": table},
+        {"command": " ".join(["python bench/bench_codegen.py", "--base", _commit(args.base),
+                              "--sizes", args.sizes, "--rounds", str(args.rounds)]),
+         "rounds": runs, "cold_s": colds, "median": table},
         indent=1))
     labels = list(trees)
     lines = ["| figure | " + " | ".join(labels) + " | after / before |",

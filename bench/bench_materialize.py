@@ -293,8 +293,8 @@ def numba_kernel_only(plan: Plan, workers: int) -> None:
         inputs = plan.chunk_inputs(key)
         rows = math.prod(key.shape[:-1])
         out = buf[: len(codes) * key.size].reshape(len(codes), rows, key.shape[-1])
-        return int(cpu.materialize(inputs.table, inputs.bind, np.asarray(key.shape),
-                                   codes, out).sum())
+        return int(cpu.materialize(inputs.model, inputs.table, inputs.bind,
+                                   np.asarray(key.shape), codes, out).sum())
 
     _each_chunk_on_dask(plan, workers, body)
 

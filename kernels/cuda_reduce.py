@@ -16,11 +16,10 @@ Histogram counts and weights are added with global atomics.
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 from numba import cuda
-
-import threading
 
 from sweep.kernels import cuda as kc
 from sweep.kernels.cuda import next_row, row_inputs, start_thread

@@ -563,7 +563,8 @@ def to_dataset(plan: Plan, p: Partials, edges_of: dict, compare: dict | None,
                     if a.categorical else np.where(idx >= 0, a.coord[pos], np.nan)
                 put(f"{which}_{a.name}", vals,
                     extra={"units": "" if a.categorical else
-                           _input_unit(plan, a.name), "long_name": f"{a.name} at the {which[3:]}imum"})
+                           _input_unit(plan, a.name),
+                           "long_name": f"{a.name} at the {which[3:]}imum"})
         if hist:
             edges = edges_of[o]
             nbins = hist.bins

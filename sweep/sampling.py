@@ -140,7 +140,8 @@ def sample_block(spec, start: int, stop: int) -> dict[str, np.ndarray]:
         raise ValueError(f"method {s.method!r} draws Saltelli matrices: use saltelli_block")
     names = list(spec.distributions)
     u = uniforms(s.method, len(names), s.seed, start, stop, s.n)
-    return {name: ppf(spec.distributions[name], u[:, k], _meta(spec, name)) for k, name in enumerate(names)}
+    return {name: ppf(spec.distributions[name], u[:, k], _meta(spec, name))
+            for k, name in enumerate(names)}
 
 
 def _meta(spec, name: str):

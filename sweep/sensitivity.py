@@ -171,7 +171,9 @@ def base_case(plan: SensitivityPlan) -> dict[str, np.ndarray]:
     dists = plan.spec.distributions
     out = {}
     for key, q in (("low", SWING[0]), ("base", 0.5), ("high", SWING[1])):
-        out[key] = np.array([float(ppf(dists[n], np.array([q]), plan.model.input_specs.get(n, n))[0]) for n in plan.names])
+        meta = plan.model.input_specs
+        out[key] = np.array([float(ppf(dists[n], np.array([q]), meta.get(n, n))[0])
+                             for n in plan.names])
     return out
 
 

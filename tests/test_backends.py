@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from sweep.backends import BackendUnavailable, get_backend
 from sweep.model import default_model
+from sweep.planner import ChunkInputs
 
 INPUTS, OUTPUTS = default_model().leaves, default_model().outputs
-from sweep.planner import ChunkInputs
 
 NIN = len(INPUTS)
 ZERO_ABLE = {"tokens_per_s_per_gpu", "utilization", "kw_per_gpu", "price_usd_per_mtok",

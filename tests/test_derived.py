@@ -82,7 +82,7 @@ def test_the_nan_policy_of_expressions_on_compiled_and_numpy_backends(tmp_path):
     assert np.isnan(got["numba"]["d2"][:, u < 0.5]).all()
     assert np.isnan(got["numba"]["d3"][:, u < 0.75]).all()
     np.testing.assert_allclose(got["numba"]["d4"][0, :, 0],
-                               u + (u >= 0.625) + ((0.2 < u) & (u < 0.9)))
+                               u + (u >= 0.625) + ((u > 0.2) & (u < 0.9)))
     for k in exprs:
         np.testing.assert_array_equal(np.isnan(got["numba"][k]), np.isnan(got["numpy"][k]), k)
         np.testing.assert_allclose(got["numba"][k], got["numpy"][k], rtol=1e-13,
@@ -148,7 +148,7 @@ def test_declared_inputs_in_a_stored_sample(tmp_path):
     ds = sweep.open_result(sweep.run(spec, overwrite=True).store).load()
     np.testing.assert_allclose(ds["net"].values, ds["usd_per_mtok"].values
                                * (1 - ds["discount"].values), rtol=1e-12)
-    assert 0 <= ds["discount"].values.min() and ds["discount"].values.max() <= 0.5
+    assert ds["discount"].values.min() >= 0 and ds["discount"].values.max() <= 0.5
     assert ds["discount"].attrs["units"] == "1"
 
 

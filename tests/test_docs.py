@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from sweep.model import default_model
+from sweep.model import INPUT_SPECS, OUTPUT_SPECS, default_model
 
 INPUTS, OUTPUTS = default_model().leaves, default_model().outputs
-from sweep.model import INPUT_SPECS, OUTPUT_SPECS
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -22,9 +22,9 @@ from sweep import gpu
 from sweep.backends import BackendUnavailable, get_backend
 from sweep.config import spec_from_dict
 from sweep.model import default_model
+from sweep.planner import ChunkInputs
 
 INPUTS, OUTPUTS = default_model().leaves, default_model().outputs
-from sweep.planner import ChunkInputs
 
 ROOT = Path(__file__).resolve().parents[1]
 NIN = len(INPUTS)

@@ -10,10 +10,10 @@ from sweep.backends import get_backend
 from sweep.cli import main
 from sweep.config import ConfigError, spec_from_dict
 from sweep.model import default_model
-
-OUTPUTS = default_model().outputs
 from sweep.planner import ChunkKey, make_plan
 from sweep.reduce import make_reduce_plan, run_reduce
+
+OUTPUTS = default_model().outputs
 
 
 def reduce_dict(**reduce) -> dict:

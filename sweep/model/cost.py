@@ -280,7 +280,9 @@ def reference(x: dict[str, np.ndarray]) -> dict[str, object]:
     def facility_kw():
         return x["kw_per_gpu"] * x["pue"]
 
-    price = (lambda: x["price_usd_per_mtok"])
+    def price():
+        return x["price_usd_per_mtok"]
+
     n["usd_per_mtok"] = node("usd_per_mtok", lambda: mtok_of(n["usd_per_gpu_hour"]()))
     n["tokens_per_s_per_mw"] = node("tokens_per_s_per_mw",
                                     lambda: safe_div(tps() * 1000.0, facility_kw()))

@@ -21,7 +21,8 @@ def _num(x: float) -> str:
 def inputs_table() -> str:
     """Every input of the registered families: unit, meaning, default, valid range."""
     model = default_model()
-    rows = ["| input | unit | family | meaning | default | valid range |", "|---|---|---|---|---|---|"]
+    rows = ["| input | unit | family | meaning | default | valid range |",
+            "|---|---|---|---|---|---|"]
     for fam in FAMILIES.values():
         for i in fam.inputs:
             if i.name not in model.leaves:

@@ -19,7 +19,7 @@ def _div(a, b):
 
 
 def _pow(a, b):
-    if a < 0.0 and not _floor(b) == b:
+    if a < 0.0 and _floor(b) != b:
         return NAN
     if a == 0.0 and b < 0.0:
         return NAN

@@ -46,7 +46,7 @@ def build(inputs: dict, derived: dict) -> tuple[Model, list[ModelError]]:
     """The model of ``inputs`` and ``derived`` and every problem found; with problems, the
     model holds the parts that have none (so that the rest of a file can still be checked).
     Cached for files without problems."""
-    from sweep.model import FAMILIES, default_model
+    from sweep.model.registry import FAMILIES, default_model
 
     if not inputs and not derived:
         return default_model(), []
@@ -84,8 +84,8 @@ def _input_problems(i: Input) -> list[ModelError]:
 
 
 def _build(inputs: dict, derived: dict) -> tuple[Model, list[ModelError]]:
-    from sweep.model import FAMILIES, default_model
     from sweep.model.expr import ExprError, formula, reserved
+    from sweep.model.registry import FAMILIES, default_model
 
     base = default_model()
     problems: list[ModelError] = []
