@@ -28,10 +28,14 @@ from sweep.model.graph import Model
 
 BLOCK_THREADS = 128
 MAX_THRESHOLDS = 4
-#: Columns of ``partials``: n, nan, w, mean, m2, lo, ilo, hi, ihi, then the below and
-#: above threshold weights (MAX_THRESHOLDS each). Indices are stored as float64 (exact
-#: below 2^53 points).
-N_FIELDS = 9 + 2 * MAX_THRESHOLDS
+#: Columns of ``partials`` (and rows of the shared-memory tree), by name: then the below
+#: and above threshold weights, MAX_THRESHOLDS each from F_BELOW and F_ABOVE. Indices are
+#: stored as float64 (exact below 2^53 points). The host reads them by these names.
+FIELDS = ("n", "nan", "w", "mean", "m2", "lo", "ilo", "hi", "ihi")
+F_N, F_NAN, F_W, F_MEAN, F_M2, F_LO, F_ILO, F_HI, F_IHI = range(len(FIELDS))
+F_BELOW = len(FIELDS)
+F_ABOVE = F_BELOW + MAX_THRESHOLDS
+N_FIELDS = F_ABOVE + MAX_THRESHOLDS
 
 # each compiled kernel gets its own copy of these (see kernel_for)
 _hoist = None
@@ -119,48 +123,48 @@ def _reduce_kernel(table, bind, shape, start, grid_stride, weights, rows_per_thr
     # one partial per block: a tree reduction in shared memory
     tid = cuda.threadIdx.y * cuda.blockDim.x + cuda.threadIdx.x
     s = cuda.shared.array((N_FIELDS, BLOCK_THREADS), np.float64)
-    s[0, tid] = n
-    s[1, tid] = n_nan
-    s[2, tid] = wsum
-    s[3, tid] = mean
-    s[4, tid] = m2
-    s[5, tid] = lo
-    s[6, tid] = ilo
-    s[7, tid] = hi
-    s[8, tid] = ihi
+    s[F_N, tid] = n
+    s[F_NAN, tid] = n_nan
+    s[F_W, tid] = wsum
+    s[F_MEAN, tid] = mean
+    s[F_M2, tid] = m2
+    s[F_LO, tid] = lo
+    s[F_ILO, tid] = ilo
+    s[F_HI, tid] = hi
+    s[F_IHI, tid] = ihi
     for t in range(MAX_THRESHOLDS):
-        s[9 + t, tid] = tb[t]
-        s[9 + MAX_THRESHOLDS + t, tid] = ta[t]
+        s[F_BELOW + t, tid] = tb[t]
+        s[F_ABOVE + t, tid] = ta[t]
     cuda.syncthreads()
     step = (cuda.blockDim.x * cuda.blockDim.y) // 2
     while step > 0:
         if tid < step:
             o = tid + step
-            wa = s[2, tid]
-            wb = s[2, o]
+            wa = s[F_W, tid]
+            wb = s[F_W, o]
             tot = wa + wb
             if wb > 0.0:
                 if wa > 0.0:
-                    delta = s[3, o] - s[3, tid]
-                    s[3, tid] += delta * (wb / tot)
-                    s[4, tid] += s[4, o] + delta * delta * (wa * wb / tot)
+                    delta = s[F_MEAN, o] - s[F_MEAN, tid]
+                    s[F_MEAN, tid] += delta * (wb / tot)
+                    s[F_M2, tid] += s[F_M2, o] + delta * delta * (wa * wb / tot)
                 else:
-                    s[3, tid] = s[3, o]
-                    s[4, tid] = s[4, o]
-            s[2, tid] = tot
-            s[0, tid] += s[0, o]
-            s[1, tid] += s[1, o]
-            lo_b = s[5, o]
-            if lo_b == lo_b and (not s[5, tid] <= lo_b
-                                 or (lo_b == s[5, tid] and s[6, o] < s[6, tid])):
-                s[5, tid] = lo_b
-                s[6, tid] = s[6, o]
-            hi_b = s[7, o]
-            if hi_b == hi_b and (not s[7, tid] >= hi_b
-                                 or (hi_b == s[7, tid] and s[8, o] < s[8, tid])):
-                s[7, tid] = hi_b
-                s[8, tid] = s[8, o]
-            for t in range(9, N_FIELDS):
+                    s[F_MEAN, tid] = s[F_MEAN, o]
+                    s[F_M2, tid] = s[F_M2, o]
+            s[F_W, tid] = tot
+            s[F_N, tid] += s[F_N, o]
+            s[F_NAN, tid] += s[F_NAN, o]
+            lo_b = s[F_LO, o]
+            if lo_b == lo_b and (not s[F_LO, tid] <= lo_b
+                                 or (lo_b == s[F_LO, tid] and s[F_ILO, o] < s[F_ILO, tid])):
+                s[F_LO, tid] = lo_b
+                s[F_ILO, tid] = s[F_ILO, o]
+            hi_b = s[F_HI, o]
+            if hi_b == hi_b and (not s[F_HI, tid] >= hi_b
+                                 or (hi_b == s[F_HI, tid] and s[F_IHI, o] < s[F_IHI, tid])):
+                s[F_HI, tid] = hi_b
+                s[F_IHI, tid] = s[F_IHI, o]
+            for t in range(F_BELOW, N_FIELDS):
                 s[t, tid] += s[t, o]
         cuda.syncthreads()
         step //= 2

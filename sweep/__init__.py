@@ -4,13 +4,14 @@ The public API is the handful of names in ``__all__``::
 
     spec = load_config("configs/hopper-vs-blackwell.yaml")
     p = plan(spec)                 # shape, chunks, sizes; computes nothing
-    result = run(spec)             # materialize into the Zarr store
+    result = run(spec)             # in the file's mode: a grid into its Zarr store, ...
     ds = open_result(result.store) # lazy xarray.Dataset
 """
 
 from sweep._version import __version__
+from sweep.api import run
 from sweep.config import ConfigError, SweepSpec, load_config
-from sweep.execute import RunResult, run, run_plan
+from sweep.execute import RunResult, run_plan
 from sweep.planner import make_plan as plan
 from sweep.store import open_result
 

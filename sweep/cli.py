@@ -212,181 +212,98 @@ def _client(args: argparse.Namespace):
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from sweep import open_result
     from sweep.config import load_config
-    from sweep.execute import run_plan
-    from sweep.planner import make_plan
-    from sweep.summary import describe
+    from sweep.modes import for_spec
 
     spec = load_config(args.file)
-    if spec.reduce is not None:
-        return _run_reduce(spec, args)
-    if spec.sample is not None and spec.sample.method == "saltelli":
-        return _run_sensitivity(spec, args)
-    plan = make_plan(spec, args.store)
-    if args.dry_run:
-        return _dry_run(plan, args)
-    if not args.resume:   # the cheap refusals before a cluster is started (run_plan repeats them)
-        from sweep import store as zstore
-
-        plan.check_chunk_count(args.max_chunks)
-        plan.check_disk(args.disk_budget)
-        zstore.check_target(plan.store, args.overwrite)
-    client, to_close = _client(args)
-    try:
-        result = run_plan(plan, backend=args.backend or spec.backend,
-                          overwrite=args.overwrite, resume=args.resume,
-                          progress=args.progress, num_workers=args.workers, client=client,
-                          disk_budget=args.disk_budget, max_chunks=args.max_chunks)
-    finally:
-        for thing in to_close:
-            thing.close()
-    ds = open_result(result.store)
-    print(describe(ds))
-    if args.resume:
-        print(f"resumed: computed {result.n_computed} of {plan.n_chunks} chunk(s), "
-              f"{result.n_skipped} were already complete")
-    print(f"wrote {result.store}")
-    return EXIT_OK
+    return _run_mode(for_spec(spec), spec, args)
 
 
-def _materialize_only_flag(args: argparse.Namespace, mode: str, run: str) -> bool:
-    """Say so (and return True) when a flag of materialize runs was given to another mode."""
-    for flag in ("resume", "scheduler", "cluster"):
-        if getattr(args, flag, None):
-            print(f"error: --{flag} applies to materialize runs, not to {mode} ({run} writes "
-                  "only its small result)", file=sys.stderr)
-            return True
-    return False
+#: How the refusal of a materialize-only flag names the other modes and their runs.
+_OTHER_RUNS = {"reduce": ("reduce mode", "a reduce run"),
+               "sensitivity": ("sample mode", "a sensitivity run"),
+               "screening": ("sample mode", "a screening run")}
 
 
-def _run_reduce(spec, args: argparse.Namespace) -> int:
-    """``sweep run`` of a file with a ``reduce`` section: statistics, not a stored grid."""
-    from sweep.reduce import describe_plan, make_reduce_plan, run_reduce
-    from sweep.summary import describe_reduce
+def _options(args: argparse.Namespace):
+    from sweep.modes import RunOptions
 
-    if _materialize_only_flag(args, "reduce mode", "a reduce run"):
-        return EXIT_USAGE
-    if args.dry_run:
-        from sweep import store as zstore
-        from sweep.backends import default_workers
-        from sweep.reduce import check_reduce_memory
-
-        plan = make_reduce_plan(spec, args.store)
-        print(describe_plan(plan))
-        check_reduce_memory(plan, args.workers or default_workers())
-        print("  memory    ok")
-        zstore.check_target(plan.store, args.overwrite)
-        print(f"  target    ok ({plan.store})")
-        return EXIT_OK
-    result = run_reduce(spec, store=args.store, overwrite=args.overwrite,
-                        progress=args.progress, num_workers=args.workers,
-                        backend=args.backend)
-    print(describe_reduce(result.dataset))
-    print(f"wrote {result.store}")
-    return EXIT_OK
+    charts = getattr(args, "charts", None)
+    return RunOptions(store=getattr(args, "store", None), backend=getattr(args, "backend", None),
+                      overwrite=getattr(args, "overwrite", False),
+                      resume=getattr(args, "resume", False),
+                      progress=getattr(args, "progress", None),
+                      workers=getattr(args, "workers", None),
+                      disk_budget=getattr(args, "disk_budget", None),
+                      max_chunks=getattr(args, "max_chunks", None),
+                      charts=Path(charts) if charts else None,
+                      trajectories=getattr(args, "morris", None) or 20)
 
 
-def _run_sensitivity(spec, args: argparse.Namespace) -> int:
-    """``sweep sensitivity FILE`` (and ``sweep run`` of a sample-mode file): Sobol' indices,
-    tornado swings and elasticities; the ranked table, the Dataset and the charts."""
-    from sweep.sensitivity import describe_plan, make_sensitivity_plan, run_sensitivity
-    from sweep.sensitivity_report import charts, describe
-
-    if _materialize_only_flag(args, "sample mode", "a sensitivity run"):
-        return EXIT_USAGE
-    plan = make_sensitivity_plan(spec, args.store)
-    if getattr(args, "charts", None):
+def _run_mode(mode, spec, args: argparse.Namespace) -> int:
+    """``sweep run`` (and ``sweep sensitivity``) of ``spec`` in ``mode``: the plan, the
+    pre-flight checks (all of them with ``--dry-run``), the run, the report."""
+    if not mode.cluster_flags:
+        for flag in ("resume", "scheduler", "cluster"):
+            if getattr(args, flag, None):
+                what, run = _OTHER_RUNS[mode.name]
+                print(f"error: --{flag} applies to materialize runs, not to {what} ({run} "
+                      "writes only its small result)", file=sys.stderr)
+                return EXIT_USAGE
+    opts = _options(args)
+    if opts.charts is not None:
         try:
-            _writable_folder("--charts", Path(args.charts))
+            _writable_folder("--charts", opts.charts)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
+    plan = mode.plan(spec, opts)
     if getattr(args, "dry_run", False):
+        return _preflight(mode, plan, opts, with_target=True)
+    if mode.cluster_flags and not opts.resume:
+        # the cheap refusals before a cluster is started (the run repeats them)
         from sweep import store as zstore
 
-        print(describe_plan(plan))
-        zstore.check_target(plan.store, args.overwrite)
-        print(f"  target    ok ({plan.store})")
-        return EXIT_OK
-    result = run_sensitivity(spec, store=args.store, overwrite=args.overwrite,
-                             backend=args.backend, num_workers=args.workers,
-                             progress=args.progress)
-    print(describe(result.dataset))
-    folder = Path(args.charts) if getattr(args, "charts", None) else result.store.parent
-    pngs = charts(result.dataset, folder, prefix=result.store.name.removesuffix(".zarr"))
-    print(f"wrote {result.store} and {', '.join(str(p) for p in pngs)}")
+        plan.check_chunk_count(opts.max_chunks)
+        plan.check_disk(opts.disk_budget)
+        zstore.check_target(plan.store, opts.overwrite)
+    client, to_close = _client(args) if mode.cluster_flags else (None, [])
+    opts.client = client
+    try:
+        result = mode.run(plan, opts)
+    finally:
+        for thing in to_close:
+            thing.close()
+    print(mode.report(result, opts))
     return EXIT_OK
 
 
-def _dry_run(plan, args: argparse.Namespace) -> int:
-    """``sweep run --dry-run`` and ``sweep plan``: the plan and every pre-flight check."""
+def _preflight(mode, plan, opts, with_target: bool) -> int:
+    """``sweep plan`` and ``--dry-run``: the plan and every pre-flight check of its mode
+    (the target and resume checks only with ``with_target``), one line each."""
+    from sweep import preflight
     from sweep import store as zstore
-    from sweep.backends import default_workers
-    from sweep.planner import PlanError, human_bytes
+    from sweep.planner import PlanError
 
-    print(plan.describe())
-    workers = getattr(args, "workers", None) or default_workers()
-    resume = getattr(args, "resume", False)
-    checks = [
-        ("chunks", lambda: plan.check_chunk_count(getattr(args, "max_chunks", None)),
-         f"{plan.n_chunks:,} chunk(s)"),
-        ("disk", lambda: plan.check_disk(getattr(args, "disk_budget", None),
-                                         points=_remaining_points(plan, resume)),
-         f"{human_bytes(plan.bytes_total + plan.coordinate_bytes)} uncompressed at most"),
-        ("memory", lambda: plan.check_memory(workers),
-         f"{workers} task(s) of {human_bytes(plan.bytes_per_task())} at once"),
-    ]
-    if getattr(args, "dry_run", False):
-        if resume and zstore.is_store(plan.store):
-            from sweep.execute import check_same_config
-
-            checks.append(("resume", lambda: check_same_config(
-                plan, zstore.store_attrs(plan.store)), f"{plan.store} has the same config"))
-        else:
-            checks.append(("target", lambda: zstore.check_target(
-                plan.store, getattr(args, "overwrite", False)), str(plan.store)))
-    failed = 0
-    for name, check, what in checks:
-        try:
-            check()
-            print(f"  {name:<9} ok ({what})")
-        except (PlanError, zstore.StoreError) as exc:
-            failed += 1
-            print(f"  {name:<9} REFUSED: {exc}")
+    print(mode.describe(plan))
+    checks = mode.checks(plan, opts)
+    if not with_target:
+        checks = [c for c in checks if c.name not in ("target", "resume")]
+    failed = preflight.report(checks, (PlanError, zstore.StoreError), sys.stdout)
     if failed:
         print(f"{failed} check(s) refused; nothing was written", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
 
 
-def _remaining_points(plan, resume: bool) -> int:
-    """Points a run would compute: all, or on a resume those of chunks without a marker."""
-    from sweep import store as zstore
-
-    if not (resume and zstore.is_store(plan.store)):
-        return plan.n_points
-    markers = zstore.read_markers(plan.store)
-    return sum(k.size for k in plan.keys()
-               if markers.get(k.name, {}).get("config_hash") != plan.config_hash)
-
-
 def _cmd_plan(args: argparse.Namespace) -> int:
     from sweep.config import load_config
-    from sweep.planner import make_plan
+    from sweep.modes import for_spec
 
     spec = load_config(args.file)
-    if spec.reduce is not None:
-        from sweep.reduce import describe_plan, make_reduce_plan
-
-        print(describe_plan(make_reduce_plan(spec, args.store)))
-        return EXIT_OK
-    if spec.sample is not None and spec.sample.method == "saltelli":
-        from sweep.sensitivity import describe_plan, make_sensitivity_plan
-
-        print(describe_plan(make_sensitivity_plan(spec, args.store)))
-        return EXIT_OK
-    return _dry_run(make_plan(spec, args.store), args)
+    mode = for_spec(spec)
+    opts = _options(args)
+    return _preflight(mode, mode.plan(spec, opts), opts, with_target=False)
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -466,36 +383,10 @@ def _writable_folder(option: str, path: Path) -> None:
 
 def _cmd_sensitivity(args: argparse.Namespace) -> int:
     from sweep.config import load_config
+    from sweep.modes import get
 
     spec = load_config(args.file)
-    if args.morris:
-        return _run_morris(spec, args)
-    return _run_sensitivity(spec, args)
-
-
-def _run_morris(spec, args: argparse.Namespace) -> int:
-    """``sweep sensitivity FILE --morris R``: elementary effects, written as a small store."""
-    from sweep import store as zstore
-    from sweep.planner import PlanError
-    from sweep.screening import describe, morris
-
-    if spec.sample is None:
-        raise PlanError("`sweep sensitivity --morris` needs a sweep file with "
-                        "`distributions` and a `sample` section")
-    if args.morris < 2:
-        raise PlanError(f"--morris: {args.morris}; expected at least 2 trajectories")
-    store = Path(args.store) if args.store else spec.store_path()
-    zstore.check_target(store, args.overwrite)
-    if args.dry_run:
-        print(f"Morris screening of {len(spec.distributions)} input(s): {args.morris} "
-              f"trajectories, {args.morris * (len(spec.distributions) + 1):,} evaluations "
-              f"per label\n  target    ok ({store})")
-        return EXIT_OK
-    ds = morris(spec, args.morris, backend=args.backend)
-    print(describe(ds))
-    zstore.write_small(store, ds, args.overwrite)
-    print(f"wrote {store}")
-    return EXIT_OK
+    return _run_mode(get("screening" if args.morris else "sensitivity"), spec, args)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

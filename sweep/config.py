@@ -195,6 +195,18 @@ class SweepSpec(_Strict):
             )
         return self
 
+    @property
+    def mode(self) -> str:
+        """Which mode evaluates this file: ``reduce`` (a ``reduce`` section, over a grid or
+        samples), ``sensitivity`` (``sample.method: saltelli``), ``sample`` (a stored sample
+        grid: ``mc``, ``lhs``, ``sobol``) or ``materialize`` (a stored grid). Screening
+        (``sweep sensitivity --morris``) is asked for on the command line."""
+        if self.reduce is not None:
+            return "reduce"
+        if self.sample is not None:
+            return "sensitivity" if self.sample.method == "saltelli" else "sample"
+        return "materialize"
+
     def store_path(self) -> Path:
         """Where the store goes: ``store`` if given, else ``results/<name>.zarr``."""
         return Path(self.store) if self.store else Path("results") / f"{self.name}.zarr"

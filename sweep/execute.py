@@ -18,11 +18,11 @@ from pathlib import Path
 import dask
 import numpy as np
 
-from sweep import faults
+from sweep import faults, preflight
 from sweep import store as zstore
 from sweep.backends import Backend, ChunkStats, default_workers, get_backend
 from sweep.config import SweepSpec
-from sweep.planner import ChunkKey, Plan, PlanError, human_bytes, make_plan
+from sweep.planner import ChunkKey, Plan, make_plan
 from sweep.progress import ChunkProgress
 
 log = logging.getLogger(__name__)
@@ -195,15 +195,8 @@ def check_same_config(plan: Plan, attrs: dict) -> None:
 def check_cluster_memory(plan: Plan, client, fraction: float = 0.6) -> None:
     """Refuse chunks whose tasks, one per worker thread, would pass ``fraction`` (Dask's
     default target) of a worker's memory limit."""
-    need = plan.bytes_per_task()
-    for addr, w in client.scheduler_info().get("workers", {}).items():
-        limit, threads = w.get("memory_limit") or 0, w.get("nthreads") or 1
-        if limit and need * threads > fraction * limit:
-            raise PlanError(
-                f"chunks of {plan.chunk_shape} need {human_bytes(need)} per task, "
-                f"{human_bytes(need * threads)} for the {threads} thread(s) of worker {addr}, "
-                f"over {fraction:.0%} of its memory limit {human_bytes(limit)}; use smaller "
-                "`chunks` or workers with more memory")
+    preflight.worker_memory(plan.bytes_per_task(), client, f"chunks of {plan.chunk_shape}",
+                            "use smaller `chunks` or workers with more memory", fraction)
 
 
 def run_plan(
@@ -252,9 +245,7 @@ def run_plan(
             raise zstore.StoreError(f"{plan.store} has no {zstore.MARKERS} folder: it was not "
                                     "created completely; rerun with --overwrite")
         backend = _resume_backend(plan, attrs, backend)
-        markers = zstore.read_markers(plan.store)
-        todo = [k for k in plan.keys() if k.name in redo
-                or markers.get(k.name, {}).get("config_hash") != plan.config_hash]
+        todo = zstore.todo(plan, redo=redo)
         plan.check_disk(disk_budget, points=sum(k.size for k in todo))
     else:
         plan.check_disk(disk_budget)

@@ -15,49 +15,38 @@ import threading
 
 import numpy as np
 
-from sweep.partials import Partials
+from sweep.partials import Partials, concat, merge, take
 from sweep.planner import ChunkKey, Plan
 
 
-def merge_rows(p: np.ndarray) -> np.ndarray:
-    """Merge partial rows (n, nan, w, mean, m2, lo, ilo, hi, ihi, thresholds...) into one,
-    as the kernel's block reduction does: Chan for the moments, extremes with ties to the
-    smaller flat index, sums for the rest. Pairwise, vectorized."""
-    p = np.asarray(p, dtype=np.float64)
-    while len(p) > 1:
-        if len(p) % 2:
-            p = np.vstack([p, _empty_row(p.shape[1])])
-        a, b = p[0::2].copy(), p[1::2]
-        wa, wb = a[:, 2], b[:, 2]
-        tot = wa + wb
-        both = (wa > 0) & (wb > 0)
-        only_b = (wa <= 0) & (wb > 0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            delta = b[:, 3] - a[:, 3]
-            safe = np.where(tot > 0, tot, 1.0)
-            a[:, 3] = np.where(both, a[:, 3] + delta * wb / safe,
-                               np.where(only_b, b[:, 3], a[:, 3]))
-            a[:, 4] = np.where(both, a[:, 4] + b[:, 4] + delta * delta * wa * wb / safe,
-                               np.where(only_b, b[:, 4], a[:, 4]))
-        a[:, 2] = tot
-        a[:, 0] += b[:, 0]
-        a[:, 1] += b[:, 1]
-        take = ~np.isnan(b[:, 5]) & (np.isnan(a[:, 5]) | (b[:, 5] < a[:, 5])
-                                     | ((b[:, 5] == a[:, 5]) & (b[:, 6] < a[:, 6])))
-        a[take, 5], a[take, 6] = b[take, 5], b[take, 6]
-        take = ~np.isnan(b[:, 7]) & (np.isnan(a[:, 7]) | (b[:, 7] > a[:, 7])
-                                     | ((b[:, 7] == a[:, 7]) & (b[:, 8] < a[:, 8])))
-        a[take, 7], a[take, 8] = b[take, 7], b[take, 8]
-        a[:, 9:] += b[:, 9:]
-        p = a
-    return p[0]
+def partials_of_rows(rows: np.ndarray, n_below: int = 0, n_above: int = 0) -> Partials:
+    """The kernel's per-block rows (columns named in ``sweep.kernels.cuda_reduce.FIELDS``)
+    as :class:`Partials` of one output, one group per row."""
+    from sweep.kernels import cuda_reduce as kr
+
+    r = np.asarray(rows, dtype=np.float64).reshape(-1, kr.N_FIELDS)
+    m = len(r)
+
+    def col(f, dtype=np.float64):
+        return r[:, f].astype(dtype)[:, None]
+
+    return Partials(n=col(kr.F_N, np.int64), nan=col(kr.F_NAN, np.int64), w=col(kr.F_W),
+                    mean=col(kr.F_MEAN), m2=col(kr.F_M2), lo=col(kr.F_LO), hi=col(kr.F_HI),
+                    ilo=col(kr.F_ILO, np.int64), ihi=col(kr.F_IHI, np.int64),
+                    hn=np.zeros((m, 1, 1), np.int64), hw=np.zeros((m, 1, 1)),
+                    tb=r[:, kr.F_BELOW:kr.F_BELOW + n_below][:, None, :],
+                    ta=r[:, kr.F_ABOVE:kr.F_ABOVE + n_above][:, None, :])
 
 
-def _empty_row(n_fields: int) -> np.ndarray:
-    row = np.zeros((1, n_fields))
-    row[0, 5] = row[0, 7] = np.nan
-    row[0, 6] = row[0, 8] = -1
-    return row
+def merge_rows(rows: np.ndarray, n_below: int = 0, n_above: int = 0) -> Partials:
+    """The kernel's per-block rows merged into one partial (one group, one output) by the
+    same exact merge as every other partial (:func:`sweep.partials.merge`), pairwise."""
+    p = partials_of_rows(rows, n_below, n_above)
+    while p.n.shape[0] > 1:
+        if p.n.shape[0] % 2:
+            p = concat(p, Partials.empty(1, 1, 0, n_below, n_above))
+        p = merge(take(p, slice(0, None, 2)), take(p, slice(1, None, 2)))
+    return p
 
 
 class CudaReducer:
@@ -151,14 +140,10 @@ class CudaReducer:
                     hn = d_hn.copy_to_host(stream=stream)
                     hw = d_hw.copy_to_host(stream=stream)
                     stream.synchronize()
-                    row = merge_rows(part)
-                    p.n[g, k], p.nan[g, k] = int(row[0]), int(row[1])
-                    p.w[g, k], p.mean[g, k], p.m2[g, k] = row[2], row[3], row[4]
-                    p.lo[g, k], p.ilo[g, k] = row[5], int(row[6])
-                    p.hi[g, k], p.ihi[g, k] = row[7], int(row[8])
-                    nt = kr.MAX_THRESHOLDS
-                    p.tb[g, k] = row[9:9 + ctx.below.shape[1]]
-                    p.ta[g, k] = row[9 + nt:9 + nt + ctx.above.shape[1]]
+                    merged = merge_rows(part, ctx.below.shape[1], ctx.above.shape[1])
+                    for f in ("n", "nan", "w", "mean", "m2", "lo", "ilo", "hi", "ihi",
+                              "tb", "ta"):
+                        getattr(p, f)[g, k] = getattr(merged, f)[0, 0]
                     if ctx.nb:
                         p.hn[g, k] = hn
                         p.hw[g, k] = hw

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,3 +68,14 @@ def merge_all(*parts: Partials) -> Partials:
     for p in parts[1:]:
         out = merge(out, p)
     return out
+
+
+def take(p: Partials, rows) -> Partials:
+    """The groups ``rows`` (an index or slice along the first axis) of ``p``."""
+    return Partials(**{f.name: getattr(p, f.name)[rows] for f in dataclasses.fields(p)})
+
+
+def concat(a: Partials, b: Partials) -> Partials:
+    """``a``'s groups, then ``b``'s."""
+    return Partials(**{f.name: np.concatenate([getattr(a, f.name), getattr(b, f.name)])
+                       for f in dataclasses.fields(a)})

@@ -8,17 +8,22 @@ import hashlib
 import itertools
 import json
 import math
-import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from sweep import preflight
 from sweep._version import __version__
 from sweep.config import Axis, SweepSpec
 from sweep.model import Model, default_model, model_for
+from sweep.preflight import (  # noqa: F401 - part of this module's API since issue 2
+    DEFAULT_MAX_CHUNKS,
+    PlanError,
+    human_bytes,
+    nearest_existing,
+)
 
 #: Default target size of one Zarr chunk of one output variable.
 DEFAULT_CHUNK_BYTES = 32 * 2**20
@@ -27,13 +32,6 @@ DEFAULT_CHUNK_BYTES = 32 * 2**20
 #: count, so that a sweep's chunking (part of its identity) is the same on every machine.
 MIN_CHUNKS = 8
 MIN_CHUNK_BYTES = 2**20
-#: Default cap on the number of chunk tasks of one run (``--max-chunks``): each is a Dask
-#: task, a file per output and a marker; past this the graph and the file count dominate.
-DEFAULT_MAX_CHUNKS = 100_000
-
-
-class PlanError(RuntimeError):
-    """A plan that must not run (too big for the disk, ...); raised before anything is written."""
 
 
 @dataclass(frozen=True, order=True)
@@ -259,7 +257,7 @@ class Plan:
     def check_disk(self, budget: int | None = None, points: int | None = None) -> None:
         """Refuse (before anything is written) when the uncompressed output of ``points``
         points (default: all) would not fit on the target's disk, or exceeds ``budget``
-        bytes when one is given."""
+        bytes when one is given (see :func:`sweep.preflight.disk`)."""
         whole = points is None or points == self.n_points
         points = self.n_points if points is None else points
         need = points * self.dtype.itemsize * len(self.outputs)
@@ -270,26 +268,13 @@ class Plan:
             what = (f"{human_bytes(need)} uncompressed ({points:,} points x "
                     f"{len(self.outputs)} output(s) x {self.dtype.itemsize} B, and "
                     f"{human_bytes(self.coordinate_bytes)} of sampled inputs)")
-        fix = "use fewer points or outputs, dtype: float32, or another store location"
-        if budget is not None and need > budget:
-            raise PlanError(f"the sweep needs {what}, over the disk budget of "
-                            f"{human_bytes(budget)}; {fix}, or raise --disk-budget")
-        parent = nearest_existing(self.store)
-        free = shutil.disk_usage(parent).free
-        if need > free:
-            raise PlanError(f"the sweep needs {what} but {parent} has {human_bytes(free)} "
-                            f"free; {fix}")
+        preflight.disk(self.store, need, what, budget)
 
     def check_chunk_count(self, cap: int | None = None) -> None:
         """Refuse plans of more than ``cap`` chunks (default :data:`DEFAULT_MAX_CHUNKS`)."""
-        cap = DEFAULT_MAX_CHUNKS if cap is None else cap
-        if self.n_chunks > cap:
-            bigger = tuple(min(n, 2 * c) for n, c in zip(self.shape, self.chunk_shape,
-                                                          strict=True))
-            raise PlanError(
-                f"the plan has {self.n_chunks:,} chunks of {self.chunk_shape}, over the cap of "
-                f"{cap:,} (--max-chunks); use bigger chunks (e.g. `chunks:` "
-                f"{dict(zip(self.dims, bigger, strict=True))}) or raise --max-chunks")
+        bigger = tuple(min(n, 2 * c) for n, c in zip(self.shape, self.chunk_shape, strict=True))
+        preflight.chunk_count(self.n_chunks, cap, self.chunk_shape,
+                              dict(zip(self.dims, bigger, strict=True)))
 
     def bytes_per_task(self) -> int:
         """Memory one chunk task holds: its output buffer (every output) and the kernel's
@@ -300,17 +285,9 @@ class Plan:
     def check_memory(self, workers: int, fraction: float = 0.5) -> None:
         """Refuse (before anything is written) chunks whose tasks, ``workers`` at a time,
         would hold more than ``fraction`` of this machine's memory."""
-        try:
-            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        except (ValueError, OSError, AttributeError):  # not available on this platform
-            return
-        need = self.bytes_per_task() * workers
-        if need > fraction * total:
-            raise PlanError(
-                f"chunks of {self.chunk_shape} need {human_bytes(need)} for {workers} parallel "
-                f"task(s), over {fraction:.0%} of this machine's {human_bytes(total)}; use smaller "
-                "`chunks` (or `chunks: auto`)"
-            )
+        preflight.task_memory(self.bytes_per_task(), workers,
+                              f"chunks of {self.chunk_shape}",
+                              "use smaller `chunks` (or `chunks: auto`)", fraction)
 
     def grid_lines(self) -> list[str]:
         """The grid's dims and point count, as lines of :meth:`describe`."""
@@ -347,23 +324,6 @@ class Plan:
             consts = ", ".join(f"{k}={v:g}" for k, v in self.constants.items())
             lines.append(f"  inputs fixed {consts}")
         return "\n".join(lines)
-
-
-def nearest_existing(path: Path) -> Path:
-    """``path`` itself if it exists, else its nearest existing ancestor (absolute)."""
-    found = Path(path).absolute()
-    while not found.exists():
-        found = found.parent
-    return found
-
-
-def human_bytes(n: float) -> str:
-    """A byte count for people: ``'32.0 MiB'``."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(n) < 1024 or unit == "PiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"  # pragma: no cover
 
 
 def auto_chunks(shape: tuple[int, ...], itemsize: int, fixed: dict[int, int] | None = None,

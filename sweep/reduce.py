@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,19 +114,13 @@ def partial_bytes(plan: Plan) -> int:
 def check_reduce_memory(plan: Plan, workers: int, fraction: float = 0.5) -> None:
     """Refuse (before computing) partials that, held by ``workers`` tasks and the merges of
     the tree at once, would pass ``fraction`` of this machine's memory."""
-    from sweep.planner import PlanError
+    from sweep import preflight
 
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return
-    need = partial_bytes(plan) * workers * (FAN_IN + 2)
-    if need > fraction * total:
-        raise PlanError(
-            f"reduce partials of {human_bytes(partial_bytes(plan))} per task need about "
-            f"{human_bytes(need)} with {workers} worker(s) and the merge tree, over "
-            f"{fraction:.0%} of this machine's {human_bytes(total)}; fold more dims "
-            "(reduce.over), use fewer histogram bins, or fewer --workers")
+    preflight.task_memory(partial_bytes(plan) * (FAN_IN + 2), workers,
+                          f"reduce partials of {human_bytes(partial_bytes(plan))} per task "
+                          "(with the merge tree)",
+                          "fold more dims (reduce.over), use fewer histogram bins, or fewer "
+                          "--workers", fraction)
 
 
 def _weights(plan: Plan) -> list[np.ndarray]:
@@ -451,7 +444,7 @@ def _compare(plan: Plan, ctx: _Context, progress, num_workers) -> dict:
             stats[6] = np.fmax(stats[6], s[6])
             hn += h_n
             hw += h_w
-        results[f"{first} vs {second}"] = {"stats": stats, "hn": hn, "hw": hw,
+        results[(first, second)] = {"stats": stats, "hn": hn, "hw": hw,
                                            "edges": redges,
                                            "output": output}
     return results
@@ -596,7 +589,10 @@ def to_dataset(plan: Plan, p: Partials, edges_of: dict, compare: dict | None,
                            f"{section} each threshold"})
     if compare:
         pairs = list(compare)
-        coords["pair"] = np.asarray(pairs, dtype=object)
+        # the pair's label for people, and its two labels as data (never parsed back)
+        coords["pair"] = np.asarray([f"{a} vs {b}" for a, b in pairs], dtype=object)
+        coords["pair_first"] = ("pair", np.asarray([a for a, _ in pairs], dtype=object))
+        coords["pair_second"] = ("pair", np.asarray([b for _, b in pairs], dtype=object))
         s = np.asarray([compare[x]["stats"] for x in pairs])
         with np.errstate(invalid="ignore", divide="ignore"):
             data["compare_frac_first_lower"] = ("pair", s[:, 3] / s[:, 2], {

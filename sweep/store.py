@@ -364,10 +364,28 @@ def read_markers(store: Path) -> dict[str, dict]:
     return markers
 
 
+# --------------------------------------------------------------------------- the ledger
+# One definition of "this chunk is done", used by the run (what to compute), resume, the
+# pre-flight disk check, finalize, and verify/repair (which also check the marker's content).
+
+
+def is_done(plan: Plan, key: ChunkKey, markers: dict[str, dict]) -> bool:
+    """Whether chunk ``key`` has a completion marker written for this plan's config."""
+    return markers.get(key.name, {}).get("config_hash") == plan.config_hash
+
+
+def todo(plan: Plan, markers: dict[str, dict] | None = None,
+         redo: set[str] | frozenset[str] = frozenset()) -> list[ChunkKey]:
+    """The chunks still to compute: those not :func:`is_done` (reading the store's markers
+    unless given), and those named in ``redo``."""
+    markers = read_markers(plan.store) if markers is None else markers
+    return [k for k in plan.keys() if k.name in redo or not is_done(plan, k, markers)]
+
+
 def finalize(plan: Plan, extra_attrs: dict[str, Any]) -> None:
     """Check every chunk has its marker, then mark the store complete."""
     markers = read_markers(plan.store)
-    missing = [k.name for k in plan.keys() if k.name not in markers]
+    missing = [k.name for k in plan.keys() if not is_done(plan, k, markers)]
     if missing:
         raise StoreError(f"{plan.store}: {len(missing)} chunk(s) without a completion marker "
                          f"(first: {missing[:5]}); the store stays marked running")

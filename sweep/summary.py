@@ -224,7 +224,8 @@ def describe_reduce(ds: xr.Dataset) -> str:
         lines.append("")
         lines.append(f"comparisons of {out} over every other dim")
         for i, pair in enumerate(ds["pair"].values):
-            first = pair.split(" vs ")[0]
+            first = (str(ds["pair_first"].values[i]) if "pair_first" in ds.coords
+                     else pair.split(" vs ")[0])   # stores written before the labels were kept
             text = (f"  {pair}: {first} lower at {float(ds.compare_frac_first_lower[i]):.1%} "
                     f"of points; ratio min {_num(float(ds.compare_ratio_min[i]))}, geometric "
                     f"mean {_num(float(ds.compare_ratio_geomean[i]))}, max "

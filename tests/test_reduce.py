@@ -162,6 +162,8 @@ def test_comparison_of_two_labels():
     ok = ~np.isnan(a) & ~np.isnan(b)
     ratio = a[ok] / b[ok]
     assert list(ds["pair"].values) == ["B vs A", "A vs B"]
+    assert list(ds["pair_first"].values) == ["B", "A"]
+    assert list(ds["pair_second"].values) == ["A", "B"]
     assert float(ds["compare_frac_first_lower"][0]) == (a[ok] < b[ok]).mean() == 1.0
     assert float(ds["compare_frac_first_lower"][1]) == 0.0
     assert float(ds["compare_ratio_min"][0]) == ratio.min()
@@ -333,16 +335,21 @@ def test_merge_rows_equals_a_sequential_merge():
             ilo = ihi = -1
         rows.append([ok.sum(), (~ok).sum(), w[ok].sum(), mean, m2, lo, ilo, hi, ihi,
                      (w[ok] * (v[ok] < 1.0)).sum()])
-    row = merge_rows(np.asarray(rows))
+    from sweep.kernels import cuda_reduce as kr
+
+    table = np.full((len(rows), kr.N_FIELDS), 0.0)
+    table[:, :10] = rows     # the nine named fields, then one threshold below
+    p = merge_rows(table, n_below=1)
     ok = ~np.isnan(values)
     mean = np.average(values[ok], weights=weights[ok])
-    assert row[0] == ok.sum() and row[1] == (~ok).sum()
-    np.testing.assert_allclose(row[3], mean, rtol=1e-12)
-    np.testing.assert_allclose(row[4], (weights[ok] * (values[ok] - mean) ** 2).sum(),
+    assert p.n[0, 0] == ok.sum() and p.nan[0, 0] == (~ok).sum()
+    np.testing.assert_allclose(p.mean[0, 0], mean, rtol=1e-12)
+    np.testing.assert_allclose(p.m2[0, 0], (weights[ok] * (values[ok] - mean) ** 2).sum(),
                                rtol=1e-12)
-    assert row[5] == np.nanmin(values) and row[6] == np.nanargmin(values)
-    assert row[7] == np.nanmax(values) and row[8] == np.nanargmax(values)
-    np.testing.assert_allclose(row[9], (weights[ok] * (values[ok] < 1.0)).sum(), rtol=1e-12)
+    assert p.lo[0, 0] == np.nanmin(values) and p.ilo[0, 0] == np.nanargmin(values)
+    assert p.hi[0, 0] == np.nanmax(values) and p.ihi[0, 0] == np.nanargmax(values)
+    np.testing.assert_allclose(p.tb[0, 0, 0], (weights[ok] * (values[ok] < 1.0)).sum(),
+                               rtol=1e-12)
 
 
 def test_reduce_backends_that_have_no_kernels_are_refused():

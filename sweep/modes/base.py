@@ -1,0 +1,65 @@
+"""What a mode is: one small protocol (plan, describe, pre-flight checks, run, report) that
+the CLI and :func:`sweep.run` dispatch to once, by :attr:`SweepSpec.mode`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from sweep.preflight import Check
+
+
+@dataclass
+class RunOptions:
+    """How to run, whatever the mode (each mode uses what applies to it)."""
+
+    store: str | Path | None = None
+    backend: str | None = None
+    overwrite: bool = False
+    resume: bool = False
+    progress: bool | None = None
+    workers: int | None = None
+    client: Any = None
+    disk_budget: int | None = None
+    max_chunks: int | None = None
+    #: sensitivity: where the charts go (default: beside the store)
+    charts: Path | None = None
+    #: screening: Morris trajectories
+    trajectories: int = 20
+
+
+class Mode(Protocol):
+    """One way of evaluating a sweep file."""
+
+    #: the mode's name (``SweepSpec.mode``)
+    name: str
+    #: whether ``--resume``, ``--scheduler`` and ``--cluster`` apply (materialize runs)
+    cluster_flags: bool
+
+    def plan(self, spec, opts: RunOptions) -> Any:
+        """The plan: computes nothing, writes nothing."""
+        ...
+
+    def describe(self, plan) -> str:
+        """The plan in words, for ``sweep plan`` and ``--dry-run``."""
+        ...
+
+    def checks(self, plan, opts: RunOptions) -> list[Check]:
+        """Every pre-flight check, in the order a run makes them."""
+        ...
+
+    def run(self, plan, opts: RunOptions) -> Any:
+        """Run the plan; the mode's result."""
+        ...
+
+    def report(self, result, opts: RunOptions) -> str:
+        """What the CLI prints after a run."""
+        ...
+
+
+def target_check(store: Path, overwrite: bool) -> Check:
+    """The check that ``store`` may be written (absent, or a token-sweep store to replace)."""
+    from sweep import store as zstore
+
+    return Check("target", lambda: zstore.check_target(Path(store), overwrite), str(store))

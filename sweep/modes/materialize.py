@@ -1,0 +1,75 @@
+"""Materialize mode: every output over the grid (or a sample grid) into a Zarr store."""
+
+from __future__ import annotations
+
+from sweep.modes.base import RunOptions, target_check
+from sweep.preflight import Check, human_bytes
+
+
+class Materialize:
+    """``sweep run`` of a grid file, and of a sample file with ``mc``/``lhs``/``sobol``."""
+
+    cluster_flags = True
+
+    def __init__(self, name: str = "materialize"):
+        self.name = name
+
+    def plan(self, spec, opts: RunOptions):
+        from sweep.planner import make_plan
+
+        return make_plan(spec, opts.store)
+
+    def describe(self, plan) -> str:
+        return plan.describe()
+
+    def checks(self, plan, opts: RunOptions) -> list[Check]:
+        from sweep import store as zstore
+        from sweep.backends import default_workers
+
+        workers = opts.workers or default_workers()
+        out = [
+            Check("chunks", lambda: plan.check_chunk_count(opts.max_chunks),
+                  f"{plan.n_chunks:,} chunk(s)"),
+            Check("disk", lambda: plan.check_disk(opts.disk_budget,
+                                                  points=remaining_points(plan, opts.resume)),
+                  f"{human_bytes(plan.bytes_total + plan.coordinate_bytes)} uncompressed at "
+                  "most"),
+            Check("memory", lambda: plan.check_memory(workers),
+                  f"{workers} task(s) of {human_bytes(plan.bytes_per_task())} at once"),
+        ]
+        if opts.resume and zstore.is_store(plan.store):
+            from sweep.execute import check_same_config
+
+            out.append(Check("resume", lambda: check_same_config(
+                plan, zstore.store_attrs(plan.store)), f"{plan.store} has the same config"))
+        else:
+            out.append(target_check(plan.store, opts.overwrite))
+        return out
+
+    def run(self, plan, opts: RunOptions):
+        from sweep.execute import run_plan
+
+        return run_plan(plan, backend=opts.backend or plan.spec.backend,
+                        overwrite=opts.overwrite, resume=opts.resume, progress=opts.progress,
+                        num_workers=opts.workers, client=opts.client,
+                        disk_budget=opts.disk_budget, max_chunks=opts.max_chunks)
+
+    def report(self, result, opts: RunOptions) -> str:
+        from sweep.store import open_result
+        from sweep.summary import describe
+
+        lines = [describe(open_result(result.store))]
+        if opts.resume:
+            lines.append(f"resumed: computed {result.n_computed} of {result.plan.n_chunks} "
+                         f"chunk(s), {result.n_skipped} were already complete")
+        lines.append(f"wrote {result.store}")
+        return "\n".join(lines)
+
+
+def remaining_points(plan, resume: bool) -> int:
+    """Points a run would compute: all, or on a resume those of chunks without a marker."""
+    from sweep import store as zstore
+
+    if not (resume and zstore.is_store(plan.store)):
+        return plan.n_points
+    return sum(k.size for k in zstore.todo(plan))

@@ -1,0 +1,79 @@
+"""Provenance, in one schema for every kind of result (a stored grid or sample grid, a
+reduce result, Sobol' indices, a Morris screening): what was run, from which config, by
+which engine and libraries, on which backend and device, and when.
+
+Every result's attributes hold these keys (each kind adds its own beside them):
+``sweep_mode``, ``sweep_name``, ``sweep_spec`` (the validated file as JSON),
+``sweep_config_hash``, ``sweep_version``, ``sweep_versions`` (Python and the libraries),
+``sweep_backend``, ``sweep_device``, ``sweep_created``, ``sweep_finished`` (UTC, ISO 8601;
+empty while a run is going on) and ``sweep_status``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from datetime import UTC, datetime
+
+from sweep._version import __version__
+
+#: the keys every result carries
+KEYS = ("sweep_mode", "sweep_name", "sweep_spec", "sweep_config_hash", "sweep_version",
+        "sweep_versions", "sweep_backend", "sweep_device", "sweep_created", "sweep_finished",
+        "sweep_status")
+
+
+def now() -> str:
+    """The time, UTC, ISO 8601 to the second."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def versions() -> dict[str, str]:
+    """Python's and the numerical libraries' versions."""
+    import dask
+    import numba
+    import numpy as np
+    import xarray as xr
+    import zarr
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "dask": dask.__version__,
+        "xarray": xr.__version__,
+        "zarr": zarr.__version__,
+    }
+
+
+def spec_hash(spec) -> str:
+    """SHA-256 of a validated sweep file, without what does not change the results (where
+    they go, how the summary reads): the config hash of results that have no plan hash."""
+    dump = spec.model_dump(mode="json", exclude={"store", "backend", "notes", "headline"})
+    blob = json.dumps(dump, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def record(mode: str, spec, *, config_hash: str | None = None, backend: str = "",
+           device: str = "", created: str | None = None, finished: str | None = "",
+           status: str = "complete") -> dict:
+    """The provenance attributes of a result of ``mode`` from ``spec``. ``config_hash``
+    defaults to :func:`spec_hash`; ``created`` to now; ``finished`` to now when the status is
+    complete and nothing else is given."""
+    created = created or now()
+    if finished == "" and status == "complete":
+        finished = now()
+    return {
+        "sweep_mode": mode,
+        "sweep_name": spec.name,
+        "sweep_spec": spec.model_dump_json(),
+        "sweep_config_hash": config_hash or spec_hash(spec),
+        "sweep_version": __version__,
+        "sweep_versions": versions(),
+        "sweep_backend": backend,
+        "sweep_device": device,
+        "sweep_created": created,
+        "sweep_finished": finished or "",
+        "sweep_status": status,
+    }
