@@ -245,11 +245,24 @@ _fold_points = numba.njit(inline="always", error_model="numpy")(_fold_points)
 
 
 
+#: The comparison kernel's accumulators (``stats`` of :func:`_ratio_block`), by name: points,
+#: NaN points, weight, weight where a < b, weight where a == b, min and max of r = a / b,
+#: sum of w log r over positive r, weight of positive r.
+RATIO_FIELDS = ("n", "nan", "w", "w_lower", "w_equal", "min", "max", "wlog", "wpos")
+R_N, R_NAN, R_W, R_W_LOWER, R_W_EQUAL, R_MIN, R_MAX, R_WLOG, R_WPOS = range(len(RATIO_FIELDS))
+
+
+def ratio_stats() -> np.ndarray:
+    """Empty accumulators for :func:`_ratio_block` (extremes NaN: no point yet)."""
+    stats = np.zeros(len(RATIO_FIELDS))
+    stats[R_MIN] = stats[R_MAX] = np.nan
+    return stats
+
+
 def _ratio_block(table_a, table_b, bind, shape, weights, elo, einv, edges, nb,
                  stats, hn, hw):
     """Compare two labels over one block (the compare axis fixed in each table): per point
-    ``r = a / b``. ``stats`` accumulates [n, nan, weight, weight where a < b, weight where
-    a == b, min r, max r, sum w*log r over positive r, weight of positive r]; ``hn``/``hw``
+    ``r = a / b``. ``stats`` accumulates the fields of :data:`RATIO_FIELDS`; ``hn``/``hw``
     a log-scale histogram of r (bins as in :func:`fold_block`)."""
     ndim = shape.shape[0]
     last, inner, rows = _geometry(shape)
@@ -279,24 +292,24 @@ def _ratio_block(table_a, table_b, bind, shape, weights, elo, einv, edges, nb,
             a = va[j]
             b = vb[j]
             if a != a or b != b:
-                stats[1] += 1
+                stats[R_NAN] += 1
                 continue
             wt = w_row * weights[last, j]
-            stats[0] += 1
-            stats[2] += wt
+            stats[R_N] += 1
+            stats[R_W] += wt
             if a < b:
-                stats[3] += wt
+                stats[R_W_LOWER] += wt
             elif a == b:
-                stats[4] += wt
+                stats[R_W_EQUAL] += wt
             if b != 0.0:
                 q = a / b
-                if not stats[5] <= q:
-                    stats[5] = q
-                if not stats[6] >= q:
-                    stats[6] = q
+                if not stats[R_MIN] <= q:
+                    stats[R_MIN] = q
+                if not stats[R_MAX] >= q:
+                    stats[R_MAX] = q
                 if q > 0.0:
-                    stats[7] += wt * math.log(q)
-                    stats[8] += wt
+                    stats[R_WLOG] += wt * math.log(q)
+                    stats[R_WPOS] += wt
                 if nb > 0:
                     bb = _bin_of(q, elo, einv, nb, True, edges)
                     hn[bb] += 1

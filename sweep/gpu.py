@@ -19,6 +19,7 @@ import logging
 import math
 import sys
 import threading
+import warnings
 
 import numpy as np
 
@@ -98,6 +99,29 @@ def usable_gpu_backend() -> tuple[str | None, str]:
 
 # --------------------------------------------------------------------------- shared parts
 
+#: Numba's CUDA simulator cannot run two launches at once: every launch of every kernel
+#: (materialize, reduce) takes this lock there.
+SIMULATOR_LOCK = threading.Lock()
+#: Python's warning filters are process-wide: launches that silence Numba's low-occupancy
+#: hint (tiny warm-ups, per-group reduce launches) take this lock around the filter.
+_QUIET_LOCK = threading.Lock()
+
+
+def launch(kernel, args, *, simulated: bool, small: bool = False) -> None:
+    """Launch ``kernel(*args)`` (a configured Numba CUDA kernel), the one way every backend
+    launches: one at a time under the simulator; with ``small``, Numba's low-occupancy
+    warning silenced for this launch (the launch is small on purpose)."""
+    if small:
+        with _QUIET_LOCK, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Grid size .* under-utilization")
+            launch(kernel, args, simulated=simulated)
+        return
+    if simulated:
+        with SIMULATOR_LOCK:
+            kernel(*args)
+    else:
+        kernel(*args)
+
 
 class _Slot:
     """One worker thread's device, stream and buffers."""
@@ -161,7 +185,6 @@ class CudaBackend:
     """
 
     name = "cuda"
-    _SIMULATOR_LOCK = threading.Lock()
 
     def __init__(self, block_threads: int | None = None, rows_per_thread: int | None = None):
         problem = cuda_problem()
@@ -290,13 +313,9 @@ class CudaBackend:
             outputs = tuple(inputs.model.outputs[int(c)] for c in codes)
             kernel = self._k.kernel_for(inputs.model, outputs,
                                         self._k.outer_leaves(inputs.model, inputs.bind, ndim))
-            launch = kernel[grid, block, s]
             args = (b["table"], b["bind"], d_shape, d_out, d_count, d_lo, d_hi, per_thread)
-            if self.simulated:
-                with self._SIMULATOR_LOCK:
-                    launch(*args)
-            else:
-                launch(*args)
+            launch(kernel[grid, block, s], args, simulated=self.simulated,
+                   small=rows * inner == 1)
             host = _output_array(out, (n_out, rows, inner), dtype)
             d_out.copy_to_host(host, stream=s)
             d_count.copy_to_host(h["count"][:n_out], stream=s)
@@ -309,15 +328,9 @@ class CudaBackend:
         return host.reshape((n_out, *inputs.shape)), stats
 
     def warm_up(self, inputs: ChunkInputs, codes: np.ndarray, dtype: np.dtype) -> None:
-        # one compilation per output dtype (the kernel takes bindings and codes as data); the
-        # one-point launch is meant to be tiny, so Numba's low-occupancy warning is silenced
-        # for it (warm-up runs before the worker threads start)
-        import warnings
-
-        tiny = inputs.one_point()
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Grid size .* under-utilization")
-            self.compute(tiny, codes, np.dtype(dtype))
+        # one compilation per kind of sweep and output dtype; the one-point launch is small
+        # on purpose, and launch() silences Numba's low-occupancy warning for it
+        self.compute(inputs.one_point(), codes, np.dtype(dtype))
 
 
 # --------------------------------------------------------------------------- cupy

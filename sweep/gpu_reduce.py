@@ -11,7 +11,6 @@ Each Dask thread uses its own device (round-robin) and stream, as in materialize
 from __future__ import annotations
 
 import itertools
-import threading
 
 import numpy as np
 
@@ -52,8 +51,6 @@ def merge_rows(rows: np.ndarray, n_below: int = 0, n_above: int = 0) -> Partials
 class CudaReducer:
     """Per-thread device state and the block task of the cuda reduce backend."""
 
-    _SIMULATOR_LOCK = threading.Lock()
-
     def __init__(self):
         from numba import cuda
 
@@ -66,29 +63,22 @@ class CudaReducer:
         self.simulated = bool(cuda.config.ENABLE_CUDASIM)
         self.block_threads = 32 if self.simulated else kr.BLOCK_THREADS
         self.rows_per_thread = 16 if self.simulated else 64
-        self._n_devices = max(1, len(cuda.gpus))
-        self._next = itertools.count()
-        self._local = threading.local()
+        from sweep.gpu import _SlotsPerThread
 
-    def _device(self) -> int:
-        dev = getattr(self._local, "device", None)
-        if dev is None:
-            dev = self._local.device = next(self._next) % self._n_devices
-        return dev
+        # the device round-robin and per-thread streams of the materialize backend
+        self._slots = _SlotsPerThread(len(cuda.gpus), cuda.stream)
 
     def block_task(self, plan: Plan, key: ChunkKey, ctx):
         """The :class:`~sweep.reduce.Partials` of one reduce block, computed on the GPU."""
-        import warnings
+        from sweep.gpu import launch
 
         cuda = self._cuda
         kr = self._kr
         p = Partials.empty(ctx.n_groups, len(ctx.codes), ctx.nb, ctx.below.shape[1],
                            ctx.above.shape[1])
         kept = [d for d in range(len(plan.shape)) if ctx.kept_stride[d] != 0]
-        with cuda.gpus[self._device()]:
-            stream = getattr(self._local, "stream", None)
-            if stream is None:
-                stream = self._local.stream = cuda.stream()
+        with cuda.gpus[self._slots.device_for_thread()]:
+            stream = self._slots.get().stream
             for combo in itertools.product(*(range(key.start[d], key.stop[d]) for d in kept)):
                 start = list(key.start)
                 stop = list(key.stop)
@@ -122,20 +112,15 @@ class CudaReducer:
                     d_hw = cuda.to_device(np.zeros(nbins), stream=stream)
                     kernel = kr.kernel_for(inputs.model, inputs.model.outputs[int(code)],
                                            outer)
-                    launch = kernel[grid, block, stream]
                     call = (*args, per_thread, float(ctx.edges_lo[k]),
                             float(ctx.edges_inv[k]),
                             cuda.to_device(np.ascontiguousarray(ctx.edges[k]), stream=stream),
                             int(ctx.nb), bool(ctx.log_scale),
                             cuda.to_device(below, stream=stream),
                             cuda.to_device(above, stream=stream), d_part, d_hn, d_hw)
-                    with warnings.catch_warnings():
-                        warnings.filterwarnings("ignore", message="Grid size .* under-util")
-                        if self.simulated:
-                            with self._SIMULATOR_LOCK:
-                                launch(*call)
-                        else:
-                            launch(*call)
+                    # one group per launch: small grids on purpose
+                    launch(kernel[grid, block, stream], call, simulated=self.simulated,
+                           small=True)
                     part = d_part.copy_to_host(stream=stream)
                     hn = d_hn.copy_to_host(stream=stream)
                     hw = d_hw.copy_to_host(stream=stream)

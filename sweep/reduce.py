@@ -29,8 +29,8 @@ import dask
 import numpy as np
 import xarray as xr
 
+from sweep import provenance
 from sweep import store as zstore
-from sweep._version import __version__
 from sweep.config import SweepSpec
 from sweep.partials import Partials, merge_all
 from sweep.planner import (
@@ -308,6 +308,7 @@ def run_reduce(spec: SweepSpec, *, store: str | Path | None = None, overwrite: b
     ``backend``: ``numba``, ``cuda`` or ``auto`` (default: the file's ``backend``)."""
     from sweep.backends import default_workers
 
+    created = provenance.now()
     backend = reduce_backend(backend or spec.backend)
     plan = make_reduce_plan(spec, store, block_points)
     workers = num_workers or default_workers()
@@ -347,7 +348,11 @@ def run_reduce(spec: SweepSpec, *, store: str | Path | None = None, overwrite: b
 
             raise BackendUnavailable("the cuda reduce kernel takes at most 4 thresholds per "
                                      "output in `below` and in `above`")
-        task_fn = CudaReducer().block_task
+        reducer = CudaReducer()
+        task_fn = reducer.block_task
+        device = "cuda-simulator" if reducer.simulated else "cuda"
+    else:
+        device = "cpu"
     # warm-up: compile once, outside the timed and parallel part
     task_fn(plan, ChunkKey(keys[0].index, keys[0].start,
                            tuple(a + 1 for a in keys[0].start)), ctx)
@@ -367,8 +372,7 @@ def run_reduce(spec: SweepSpec, *, store: str | Path | None = None, overwrite: b
     seconds = time.perf_counter() - t0
     compare = _compare(plan, ctx, progress, num_workers) if red.compare else None
     ds = to_dataset(plan, total, {o: edges[k] for k, o in enumerate(plan.outputs)}, compare,
-                    seconds)
-    ds.attrs["sweep_backend"] = backend
+                    seconds, backend=backend, device=device, created=created)
     result = ReduceResult(plan=plan, dataset=ds, seconds=seconds,
                           store=plan.store if write else None)
     if write:
@@ -421,8 +425,7 @@ def _compare(plan: Plan, ctx: _Context, progress, num_workers) -> dict:
                           key.start[:d_cmp] + (ib,) + key.start[d_cmp + 1:],
                           key.stop[:d_cmp] + (ib + 1,) + key.stop[d_cmp + 1:])
             ina, inb = cplan.chunk_inputs(key), cplan.chunk_inputs(kb)
-            stats = np.zeros(9)
-            stats[5], stats[6] = np.nan, np.nan
+            stats = reduce_cpu.ratio_stats()
             hn = np.zeros(nb + 2, np.int64)
             hw = np.zeros(nb + 2)
             reduce_cpu.ratio_block(ina.model, ina.table, inb.table, ina.bind,
@@ -434,14 +437,18 @@ def _compare(plan: Plan, ctx: _Context, progress, num_workers) -> dict:
 
         parts = dask.compute(*[dask.delayed(task, pure=False)(k) for k in keys],
                              scheduler="threads", num_workers=num_workers or default_workers())
-        stats = np.zeros(9)
-        stats[5], stats[6] = np.nan, np.nan
+        stats = dict(zip(reduce_cpu.RATIO_FIELDS, reduce_cpu.ratio_stats(), strict=True))
         hn = np.zeros(nb + 2, np.int64)
         hw = np.zeros(nb + 2)
         for s, h_n, h_w in parts:
-            stats[[0, 1, 2, 3, 4, 7, 8]] += s[[0, 1, 2, 3, 4, 7, 8]]
-            stats[5] = np.fmin(stats[5], s[5])
-            stats[6] = np.fmax(stats[6], s[6])
+            part = dict(zip(reduce_cpu.RATIO_FIELDS, s, strict=True))
+            for f in reduce_cpu.RATIO_FIELDS:
+                if f == "min":
+                    stats[f] = np.fmin(stats[f], part[f])
+                elif f == "max":
+                    stats[f] = np.fmax(stats[f], part[f])
+                else:
+                    stats[f] += part[f]
             hn += h_n
             hw += h_w
         results[(first, second)] = {"stats": stats, "hn": hn, "hw": hw,
@@ -505,7 +512,8 @@ def quantiles_from_histogram(hw: np.ndarray, edges: np.ndarray, qs: list[float],
 
 
 def to_dataset(plan: Plan, p: Partials, edges_of: dict, compare: dict | None,
-               seconds: float) -> xr.Dataset:
+               seconds: float, *, backend: str = "", device: str = "",
+               created: str | None = None) -> xr.Dataset:
     """The reduce result as a small xarray Dataset (see the module docstring)."""
     red = plan.spec.reduce
     kept = [d for d, name in enumerate(plan.dims) if name not in red.over]
@@ -593,19 +601,20 @@ def to_dataset(plan: Plan, p: Partials, edges_of: dict, compare: dict | None,
         coords["pair"] = np.asarray([f"{a} vs {b}" for a, b in pairs], dtype=object)
         coords["pair_first"] = ("pair", np.asarray([a for a, _ in pairs], dtype=object))
         coords["pair_second"] = ("pair", np.asarray([b for _, b in pairs], dtype=object))
-        s = np.asarray([compare[x]["stats"] for x in pairs])
+        s = {f: np.asarray([compare[x]["stats"][f] for x in pairs])
+             for f in compare[pairs[0]]["stats"]}
         with np.errstate(invalid="ignore", divide="ignore"):
-            data["compare_frac_first_lower"] = ("pair", s[:, 3] / s[:, 2], {
+            data["compare_frac_first_lower"] = ("pair", s["w_lower"] / s["w"], {
                 "units": "1", "output": compare[pairs[0]]["output"],
                 "long_name": "weight fraction of the other dims' points where the first label's "
                              "value is lower (cheaper, for a cost)"})
-            data["compare_frac_equal"] = ("pair", s[:, 4] / s[:, 2], {"units": "1"})
-            data["compare_ratio_min"] = ("pair", s[:, 5], {"units": "1"})
-            data["compare_ratio_max"] = ("pair", s[:, 6], {"units": "1"})
-            data["compare_ratio_geomean"] = ("pair", np.exp(s[:, 7] / s[:, 8]), {
+            data["compare_frac_equal"] = ("pair", s["w_equal"] / s["w"], {"units": "1"})
+            data["compare_ratio_min"] = ("pair", s["min"], {"units": "1"})
+            data["compare_ratio_max"] = ("pair", s["max"], {"units": "1"})
+            data["compare_ratio_geomean"] = ("pair", np.exp(s["wlog"] / s["wpos"]), {
                 "units": "1", "long_name": "weighted geometric mean of first / second"})
-        data["compare_count"] = ("pair", s[:, 0].astype(np.int64), {"units": "1"})
-        data["compare_nan_count"] = ("pair", s[:, 1].astype(np.int64), {"units": "1"})
+        data["compare_count"] = ("pair", s["n"].astype(np.int64), {"units": "1"})
+        data["compare_nan_count"] = ("pair", s["nan"].astype(np.int64), {"units": "1"})
         coords["ratio_bin"] = np.arange(len(compare[pairs[0]]["hn"]))
         data["compare_ratio_hist_count"] = (("pair", "ratio_bin"),
                                             np.asarray([compare[x]["hn"] for x in pairs]),
@@ -620,7 +629,7 @@ def to_dataset(plan: Plan, p: Partials, edges_of: dict, compare: dict | None,
             for x in pairs:
                 st = compare[x]["stats"]
                 qv.append(quantiles_from_histogram(compare[x]["hw"], compare[x]["edges"], qs,
-                                                   st[5], st[6], True))
+                                                   st["min"], st["max"], True))
             qv = np.asarray(qv)
             data["compare_ratio_quantile"] = (("pair", "quantile"), qv[:, 0], {"units": "1"})
             data["compare_ratio_quantile_low"] = (("pair", "quantile"), qv[:, 1],
@@ -629,12 +638,9 @@ def to_dataset(plan: Plan, p: Partials, edges_of: dict, compare: dict | None,
                                                    {"units": "1"})
     attrs = {
         "title": f"token-sweep {plan.spec.name} (reduce)",
-        "sweep_mode": "reduce",
-        "sweep_name": plan.spec.name,
-        "sweep_spec": plan.spec.model_dump_json(),
-        "sweep_config_hash": plan.config_hash,
-        "sweep_version": __version__,
-        "sweep_status": zstore.STATUS_COMPLETE,
+        **provenance.record("reduce", plan.spec, config_hash=plan.config_hash,
+                            backend=backend, device=device, created=created,
+                            status=zstore.STATUS_COMPLETE),
         "sweep_over": list(red.over),
         "sweep_n_points": str(plan.n_points),
         "sweep_block_shape": list(plan.chunk_shape),

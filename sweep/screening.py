@@ -72,8 +72,11 @@ def morris(spec, trajectories: int = 20, levels: int = 4, backend: str | None = 
 
     ds = ds.assign_coords(output=labels(plan.outputs), input=labels(names),
                           **{a.name: labels(a.coord) for a in plan.axes})
-    ds.attrs.update({"sweep_mode": "morris", "sweep_name": spec.name,
-                     "sweep_status": "complete", "trajectories": trajectories,
+    from sweep import provenance
+
+    ds.attrs.update({**provenance.record("morris", spec, backend=be.name,
+                                         device=getattr(be, "device", "")),
+                     "trajectories": trajectories,
                      "levels": levels, "seed": seed, "evaluations": int(values.size
                                                                          // len(plan.outputs)),
                      "backend": be.name, "engine_version": __version__})

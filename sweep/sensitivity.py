@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
-import json
 import math
 import time
 import warnings
@@ -367,7 +366,8 @@ def run_sensitivity(spec, *, store: str | Path | None = None, overwrite: bool = 
     idx = sobol_indices(totals, plan.d)
     conf = _bootstrap(batch, plan.d, spec.sample.seed)
     seconds = time.perf_counter() - t0
-    ds = to_dataset(plan, idx, conf, totals, tor, be.name, seconds)
+    ds = to_dataset(plan, idx, conf, totals, tor, be.name, seconds,
+                    device=getattr(be, "device", ""))
     if write:
         zstore.write_small(plan.store, ds, overwrite)
     return SensitivityResult(ds, seconds, plan.n_evaluations, be.name,
@@ -375,7 +375,7 @@ def run_sensitivity(spec, *, store: str | Path | None = None, overwrite: bool = 
 
 
 def to_dataset(plan: SensitivityPlan, idx: dict, conf: dict, totals: dict, tor: dict,
-               backend: str, seconds: float) -> xr.Dataset:
+               backend: str, seconds: float, device: str = "") -> xr.Dataset:
     """The result as an xarray Dataset over ``output``, the categorical dims and ``input``."""
     from sweep import __version__
     gdims = [a.name for a in plan.axes]
@@ -432,10 +432,10 @@ def to_dataset(plan: SensitivityPlan, idx: dict, conf: dict, totals: dict, tor: 
     ds["input_unit"] = xr.DataArray(labels(plan.model.input_specs[n].unit for n in plan.names),
                                     dims=("input",))
     s = plan.spec.sample
+    from sweep import provenance
+
     ds.attrs.update({
-        "sweep_mode": "sensitivity",
-        "sweep_name": plan.spec.name,
-        "sweep_status": "complete",
+        **provenance.record("sensitivity", plan.spec, backend=backend, device=device),
         "sample_method": s.method,
         "base_samples": s.n,
         "seed": s.seed,
@@ -444,7 +444,6 @@ def to_dataset(plan: SensitivityPlan, idx: dict, conf: dict, totals: dict, tor: 
         "bootstrap_resamples": RESAMPLES,
         "backend": backend,
         "seconds": round(seconds, 3),
-        "sweep_spec": json.dumps(plan.spec.model_dump(mode="json")),
         "engine_version": __version__,
     })
     return ds

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import uuid
 import warnings
 import zlib
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,7 @@ import xarray as xr
 import zarr
 from zarr.codecs import BloscCodec
 
-from sweep._version import __version__
+from sweep import provenance
 from sweep.planner import SAMPLE_DIM, ChunkKey, Plan, nearest_existing
 
 #: The Zarr group (inside the store) whose folder holds one JSON marker per finished chunk.
@@ -54,10 +52,6 @@ def codec(name: str = "zstd") -> BloscCodec | None:
     if name == "zstd-bitshuffle":
         return BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle")
     return BloscCodec(cname="zstd", clevel=1, shuffle="shuffle")
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def is_store(path: Path) -> bool:
@@ -160,36 +154,16 @@ def template(plan: Plan, backend: str, device: str) -> xr.Dataset:
         })
     attrs = {
         "title": f"token-sweep {plan.spec.name}",
-        "sweep_name": plan.spec.name,
-        "sweep_spec": plan.spec.model_dump_json(),
+        **provenance.record(plan.spec.mode, plan.spec, config_hash=plan.config_hash,
+                            backend=backend, device=device, finished=None,
+                            status=STATUS_RUNNING),
         "sweep_config": json.dumps(plan.normalized(), sort_keys=True),
-        "sweep_config_hash": plan.config_hash,
-        "sweep_version": __version__,
-        "sweep_backend": backend,
-        "sweep_device": device,
         "sweep_dtype": plan.spec.dtype,
         "sweep_chunk_shape": list(plan.chunk_shape),
         "sweep_n_chunks": plan.n_chunks,
-        "sweep_created": _now(),
-        "sweep_status": STATUS_RUNNING,
         "sweep_constants": {k: float(v) for k, v in plan.constants.items()},
-        "sweep_versions": _versions(),
     }
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
-
-
-def _versions() -> dict[str, str]:
-    import dask
-    import numba
-
-    return {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "numba": numba.__version__,
-        "dask": dask.__version__,
-        "xarray": xr.__version__,
-        "zarr": zarr.__version__,
-    }
 
 
 def create(plan: Plan, backend: str, device: str, overwrite: bool = False) -> None:
@@ -392,7 +366,7 @@ def finalize(plan: Plan, extra_attrs: dict[str, Any]) -> None:
     # No consolidated metadata: it is not part of the Zarr v3 specification (zarr warns), and
     # zarr's consolidation refuses a hierarchy holding non-Zarr objects such as the markers.
     # Readers open the store without it (``open_result``); ``sweep_status`` is what they check.
-    set_status(plan.store, STATUS_COMPLETE, **extra_attrs, sweep_finished=_now())
+    set_status(plan.store, STATUS_COMPLETE, **extra_attrs, sweep_finished=provenance.now())
 
 
 def _missing_chunks(ds: xr.Dataset, done: dict[str, dict]) -> list[str]:

@@ -108,32 +108,42 @@ def row_source(model: Model, wanted: tuple[str, ...], inner: frozenset[str]) -> 
 
     ``rv[i]``: leaf i's value where it is constant along the row; ``work[i, j]``: its value
     at column j where it varies (leaves in ``inner``); writes output k of the row into
-    ``out[k, r, :]`` and adds its NaN count to ``cnt[k]``.
+    ``out[k, r, :]`` and adds its NaN count to ``cnt[k]``. Everything that does not vary
+    along the row is computed once, before the loop; an output that does not vary is
+    written in the same loop (one pass over the row) and its NaN count taken once.
     """
     order = model.order(wanted)
     varies = _varying(model, order, set(inner))
+    moving = [k for k, w in enumerate(wanted) if w in varies]
     used = _reads(model, order, wanted)
+    used_in_loop = _reads(model, [n for n in order if n in varies],
+                          [wanted[k] for k in moving])
     idx = {n: i for i, n in enumerate(model.leaves)}
     head = ["def _row_eval(work, rv, out, r, cnt):", "    inner = out.shape[2]"]
     loop = ["    for j in range(inner):"]
     for leaf in model.leaves:
-        if leaf in used:
-            if leaf in varies:
-                loop.append(f"        x_{leaf} = work[{idx[leaf]}, j]")
-            else:
-                head.append(f"    x_{leaf} = rv[{idx[leaf]}]")
+        if leaf in varies and leaf in used_in_loop:
+            loop.append(f"        x_{leaf} = work[{idx[leaf]}, j]")
+        elif leaf in used and leaf not in varies:
+            head.append(f"    x_{leaf} = rv[{idx[leaf]}]")
     for n in order:
         line = f"n_{n} = {_call(model, n)}"
         (loop.append("        " + line) if n in varies else head.append("    " + line))
     tail = []
     for k, w in enumerate(wanted):
         head.append(f"    o{k} = out[{k}, r]")
-        head.append(f"    c{k} = 0")
-        loop.append(f"        v{k} = {_var(model, w)}")
-        loop.append(f"        o{k}[j] = v{k}")
-        loop.append(f"        c{k} += v{k} != v{k}")
-        tail.append(f"    cnt[{k}] += c{k}")
-    return "\n".join(head + loop + tail) + "\n"
+        if k in moving:
+            head.append(f"    c{k} = 0")
+            loop.append(f"        v{k} = {_var(model, w)}")
+            loop.append(f"        o{k}[j] = v{k}")
+            loop.append(f"        c{k} += v{k} != v{k}")
+            tail.append(f"    cnt[{k}] += c{k}")
+        else:   # written in the same loop (one pass over the row), counted once
+            head.append(f"    v{k} = {_var(model, w)}")
+            loop.append(f"        o{k}[j] = v{k}")
+            tail += [f"    if v{k} != v{k}:", f"        cnt[{k}] += inner"]
+    body = head + loop + tail
+    return "\n".join(body) + "\n"
 
 
 def point_source(model: Model, wanted: tuple[str, ...], outer: frozenset[str]) -> str:
