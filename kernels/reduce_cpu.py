@@ -202,15 +202,9 @@ def _fold_points(buf, j0, j1, g, k, w_row, winner, flat_row, inner_stride, elo, 
                 if buf[j] == rhi:
                     ihi[g, k] = flat_row + j * inner_stride
                     break
-        if nb > 0:   # pass 1b: the histogram (a scatter), on 1-D views of this group/output
-            hn_gk = hn[g, k]
-            hw_gk = hw[g, k]
-            for j in range(j0, j1):
-                x = buf[j]
-                if x == x:
-                    b = _bin_of(x, elo, einv, nb, log_scale, edges_k)
-                    hn_gk[b] += 1
-                    hw_gk[b] += w_row * winner[j]
+        if nb > 0:   # pass 1b: the histogram, on 1-D views of this group/output
+            _histogram_run(buf, j0, j1, w_row, winner, elo, einv, nb, log_scale, edges_k,
+                           hn[g, k], hw[g, k])
         for t in range(n_thr_b):
             thr = below[k, t]
             acc = 0.0
@@ -242,6 +236,40 @@ def _fold_points(buf, j0, j1, g, k, w_row, winner, flat_row, inner_stride, elo, 
 
 
 _fold_points = numba.njit(inline="always", error_model="numpy")(_fold_points)
+
+
+def _histogram_run(buf, j0, j1, w_row, winner, elo, einv, nb, log_scale, edges, hn, hw):
+    # Rows are smooth: consecutive points mostly fall in the bin of the point before. So
+    # each point is first tested against the current bin's own edges (two comparisons, the
+    # same test bin_of ends with), and only a point that leaves it pays for bin_of (a log
+    # on a log scale); the counts and weights of a run of points in one bin are added once,
+    # which also frees the loop of the store-to-load chain of repeated increments of one
+    # bin. Exactly the bins of bin_of, point by point.
+    b = -1
+    lo_b = 0.0
+    hi_b = 0.0
+    run_n = 0
+    run_w = 0.0
+    for j in range(j0, j1):
+        x = buf[j]
+        if x == x:
+            if not (lo_b <= x < hi_b) or b < 0:
+                if run_n > 0:
+                    hn[b] += run_n
+                    hw[b] += run_w
+                b = _bin_of(x, elo, einv, nb, log_scale, edges)
+                lo_b = edges[b - 1] if b > 0 else -np.inf
+                hi_b = edges[b] if b <= nb else np.inf
+                run_n = 0
+                run_w = 0.0
+            run_n += 1
+            run_w += w_row * winner[j]
+    if run_n > 0:
+        hn[b] += run_n
+        hw[b] += run_w
+
+
+_histogram_run = numba.njit(inline="always", error_model="numpy")(_histogram_run)
 
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import numba
 import numpy as np
 import pytest
 import yaml
@@ -453,3 +456,36 @@ def test_partial_weights_are_probabilities():
     d["axes"]["utilization"]["values"] = [0.1, 0.25, 0.5, 1.0]      # no NaN points
     ds = run_reduce(spec_from_dict(d), write=False, progress=False).dataset
     np.testing.assert_allclose(ds["usd_per_mtok_weight"].values, [1.0, 1.0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("log_scale", [True, False])
+def test_the_run_length_histogram_bins_every_point_as_bin_of(log_scale):
+    """The fold's histogram tests each point against the current bin's edges and calls
+    bin_of only when it leaves: the counts must equal bin_of's, point by point, on smooth
+    rows, jumps, NaN, non-positive values and both overflow bins."""
+    from sweep.kernels import reduce_cpu
+    from sweep.reduce import bin_edges
+
+    rng = np.random.default_rng(7)
+    smooth = np.linspace(0.01, 120.0, 4000)
+    jumpy = rng.lognormal(1.0, 2.0, 4000)
+    buf = np.concatenate([smooth, jumpy, [np.nan, 0.0, -3.0, 1e-9, 1e9, 50.0, 50.0]])
+    nb, lo, hi = 64, 0.05, 100.0
+    edges = bin_edges(lo, hi, nb, log_scale)
+    elo = math.log(lo) if log_scale else lo
+    einv = nb / ((math.log(hi) - math.log(lo)) if log_scale else (hi - lo))
+    winner = rng.uniform(0.5, 2.0, len(buf))
+    hn = np.zeros(nb + 2, np.int64)
+    hw = np.zeros(nb + 2)
+    run = numba.njit(reduce_cpu._histogram_run.py_func)
+    run(buf, 0, len(buf), 1.5, winner, elo, einv, nb, log_scale, edges, hn, hw)
+    want_n = np.zeros(nb + 2, np.int64)
+    want_w = np.zeros(nb + 2)
+    for j, x in enumerate(buf):
+        if x == x:
+            b = reduce_cpu.bin_of(x, elo, einv, nb, log_scale, edges)
+            want_n[b] += 1
+            want_w[b] += 1.5 * winner[j]
+    np.testing.assert_array_equal(hn, want_n)
+    np.testing.assert_allclose(hw, want_w, rtol=1e-12)
+    assert hn[0] > 0 and hn[-1] > 0
