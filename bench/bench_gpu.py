@@ -105,11 +105,11 @@ def median_of(fn, repeat: int) -> tuple[float, list[float]]:
 
 def whole_grid_inputs(spec):
     """The whole grid as one chunk's kernel inputs."""
-    from sweep.planner import make_plan
+    from sweep.planning.planner import make_plan
 
     plan = make_plan(spec, "unused.zarr")
     full = plan.shape
-    from sweep.planner import ChunkKey
+    from sweep.planning.planner import ChunkKey
 
     key = ChunkKey(index=(0,) * len(full), start=(0,) * len(full), stop=full)
     return plan, plan.chunk_inputs(key)
@@ -118,9 +118,9 @@ def whole_grid_inputs(spec):
 def bench_device(points: float, repeat: int, rows: list[dict]) -> None:
     from numba import cuda
 
-    from sweep.config import spec_from_dict
-    from sweep.gpu import cupy_problem
+    from sweep.backends.gpu import cupy_problem
     from sweep.kernels import cuda as kc
+    from sweep.spec.config import spec_from_dict
 
     spec = spec_from_dict(grid_spec(points))
     plan, inputs = whole_grid_inputs(spec)
@@ -176,7 +176,7 @@ def bench_device(points: float, repeat: int, rows: list[dict]) -> None:
         return
     import cupy as cp
 
-    from sweep.gpu import cuda_c_source
+    from sweep.backends.gpu import cuda_c_source
 
     module = cp.RawModule(code=cuda_c_source(), options=("--std=c++17",))
     kernel = module.get_function("materialize_f32")
@@ -208,7 +208,7 @@ def bench_device(points: float, repeat: int, rows: list[dict]) -> None:
 def check_values(plan, inputs, got, label: str) -> None:
     """Spot-check a device result against the NumPy reference on a few rows."""
     from sweep.backends import NumpyBackend
-    from sweep.planner import ChunkInputs
+    from sweep.planning.planner import ChunkInputs
 
     shape = inputs.shape
     rows = got.shape[1]
@@ -234,10 +234,10 @@ def bench_chunks_and_runs(points: float, repeat: int, workers: int, out: Path,
     import dask
 
     from sweep import run
-    from sweep.config import spec_from_dict
-    from sweep.execute import BufferPool, compute_chunk
-    from sweep.gpu import CudaBackend
-    from sweep.planner import make_plan
+    from sweep.backends.gpu import CudaBackend
+    from sweep.engine.execute import BufferPool, compute_chunk
+    from sweep.planning.planner import make_plan
+    from sweep.spec.config import spec_from_dict
 
     spec = spec_from_dict(grid_spec(points))
     plan = make_plan(spec, out / "unused.zarr")
@@ -283,11 +283,11 @@ def bench_chunks_and_runs(points: float, repeat: int, workers: int, out: Path,
 
 def bench_reduce_rows(points: float, cpu_points: float, repeat: int, workers: int,
                       rows: list[dict]) -> None:
-    """Reduce mode (issue 4): ``sweep.reduce.run_reduce`` with the cuda backend at ``points``
+    """Reduce mode (issue 4): ``sweep.engine.reduce.run_reduce`` with the cuda backend at ``points``
     and the numba backend at ``cpu_points``, every dim folded, one 256-bin log histogram of
     usd_per_mtok (bounds given), wall clock around the call."""
-    from sweep.config import spec_from_dict
-    from sweep.reduce import run_reduce
+    from sweep.engine.reduce import run_reduce
+    from sweep.spec.config import spec_from_dict
 
     def spec(n):
         d = grid_spec(n)
@@ -369,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
 
-    from sweep.gpu import cuda_problem
+    from sweep.backends.gpu import cuda_problem
 
     problem = cuda_problem()
     if problem:

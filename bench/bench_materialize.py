@@ -9,7 +9,7 @@ over a 4-D grid of about ``--points`` points::
 ``kw_per_gpu = 1``, ``pue = 1.2`` and no capex or opex, so that the formulas reduce to
 ``usd_per_mtok = (gpu_hour_usd + kw*pue*elec) / (tps*util*3600) * 1e6`` and
 ``tokens_per_s_per_mw = tps*1000 / (kw*pue)``. The grid is planned by the engine
-(``sweep.plan``, i.e. ``sweep.planner.make_plan``), so every in-memory and Zarr
+(``sweep.plan``, i.e. ``sweep.planning.planner.make_plan``), so every in-memory and Zarr
 measurement uses the engine's own chunks.
 
 What is timed (each: one untimed warm-up run, which also pays any JIT compile, then the
@@ -28,7 +28,7 @@ median of ``--repeat`` timed runs; output bytes are ``points x 2 outputs x 4 B``
    real configuration, without the store).
 4. ``zarr_write_*``: Zarr v3 writes of precomputed chunks (the kernel's results) into a new
    store under ``--out``, same shape and chunks, ``--workers`` threads, one chunk per task:
-   with each of the engine's codecs (``sweep.store.codec(name)``) and with none.
+   with each of the engine's codecs (``sweep.storage.store.codec(name)``) and with none.
 5. ``sweep_run``: ``sweep.run(spec, store=..., overwrite=True, progress=False,
    backend="numba", num_workers=--workers)`` end to end, wall clock around the call
    (the engine's own ``RunResult.seconds``, compute + write only, is kept in the JSON).
@@ -82,11 +82,11 @@ import xarray as xr
 import zarr
 
 import sweep
-from sweep import store as zstore
 from sweep.backends import get_backend
 from sweep.benchmark.report import save_results
-from sweep.config import spec_from_dict
-from sweep.planner import ChunkKey, Plan
+from sweep.planning.planner import ChunkKey, Plan
+from sweep.spec.config import spec_from_dict
+from sweep.storage import store as zstore
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUTS = ("usd_per_mtok", "tokens_per_s_per_mw")

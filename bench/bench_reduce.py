@@ -4,7 +4,7 @@ One run, float64 accumulators, output ``usd_per_mtok`` over the 4-D grid of
 ``bench_materialize.py`` (``gpu_hour_usd x tokens_per_s_per_gpu x utilization x
 electricity_usd_per_kwh``, innermost axis ~10^4 values), every dim folded:
 
-* ``numba_fused_hist``: ``sweep.reduce.run_reduce`` with count, NaN count, min, max, argmin,
+* ``numba_fused_hist``: ``sweep.engine.reduce.run_reduce`` with count, NaN count, min, max, argmin,
   argmax, mean, std and one 256-bin log histogram (bounds given, so no first pass);
 * ``numba_fused``: the same without the histogram;
 * ``numpy_materialize_reduce``: the formula as NumPy broadcasting over slabs of about 10^7
@@ -38,7 +38,7 @@ EDGES = (0.01, 1000.0)
 
 
 def spec_for(points: float, hist: bool):
-    from sweep.config import spec_from_dict
+    from sweep.spec.config import spec_from_dict
 
     d = grid_spec(points)
     d["outputs"] = ["usd_per_mtok"]
@@ -50,7 +50,7 @@ def spec_for(points: float, hist: bool):
 
 
 def fused(points: float, hist: bool, workers: int) -> float:
-    from sweep.reduce import run_reduce
+    from sweep.engine.reduce import run_reduce
 
     t0 = time.perf_counter()
     run_reduce(spec_for(points, hist), write=False, progress=False, num_workers=workers)
@@ -59,7 +59,7 @@ def fused(points: float, hist: bool, workers: int) -> float:
 
 def numpy_reduce(points: float) -> float:
     """Materialize slabs with NumPy broadcasting, reduce each, merge."""
-    from sweep.reduce import make_reduce_plan
+    from sweep.engine.reduce import make_reduce_plan
 
     plan = make_reduce_plan(spec_for(points, True))
     rent, tps, util, elec = (a.coord for a in plan.axes)

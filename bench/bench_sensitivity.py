@@ -11,7 +11,7 @@ first and total order only.
   scramble=True, seed=...)`` (the whole ``N (D + 2) x D`` matrix), the model as NumPy on
   its columns (float64, what a SALib user writes), ``SALib.analyze.sobol.analyze(problem, Y,
   calc_second_order=False)`` (its default 100 bootstrap resamples over rows).
-* ``token_sweep``: ``sweep.sensitivity.run_sensitivity(spec, write=False,
+* ``token_sweep``: ``sweep.engine.sensitivity.run_sensitivity(spec, write=False,
   backend="numba")``: the design generated chunk by chunk, evaluated by the Numba kernel on
   Dask's threads, streamed into per-batch sums, a 1000-resample bootstrap over batches,
   plus the tornado and elasticities.
@@ -73,8 +73,8 @@ def run_salib(n: int) -> dict:
     from SALib.analyze import sobol as analyze
     from SALib.sample import sobol as sample
 
-    from sweep.config import spec_from_dict
-    from sweep.sampling import salib_problem
+    from sweep.planning.sampling import salib_problem
+    from sweep.spec.config import spec_from_dict
 
     problem = salib_problem(spec_from_dict(study(n)))
     t0 = time.perf_counter()
@@ -90,8 +90,8 @@ def run_salib(n: int) -> dict:
 
 
 def run_sweep(n: int, workers: int | None, backend: str = "numba") -> dict:
-    from sweep.config import spec_from_dict
-    from sweep.sensitivity import run_sensitivity
+    from sweep.engine.sensitivity import run_sensitivity
+    from sweep.spec.config import spec_from_dict
 
     res = run_sensitivity(spec_from_dict(study(n)), write=False, backend=backend,
                           progress=False, num_workers=workers)

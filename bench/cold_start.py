@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PHASES = r"""
 import json, sys, time
 t = [time.perf_counter()]
-import sweep, sweep.execute, sweep.store, sweep.backends
-from sweep.planner import make_plan
+import sweep, sweep.engine.execute, sweep.storage.store, sweep.backends
+from sweep.planning.planner import make_plan
 t.append(time.perf_counter())
 spec = sweep.load_config("configs/hopper-vs-blackwell.yaml")
 t.append(time.perf_counter())

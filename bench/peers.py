@@ -29,7 +29,7 @@ Rows (peers first, then token-sweep):
   plan, the Dataset then chunked to the plan's chunks), ``.compute()`` on Dask's threaded
   scheduler with ``--workers`` threads (chunks concatenated into one array per output).
 - ``xarray_to_zarr``: ``Dataset.to_zarr(zarr_format=3, consolidated=False)`` of that naive
-  Dask-backed Dataset, with the engine's chunks and codec (``sweep.store.codec("zstd")``,
+  Dask-backed Dataset, with the engine's chunks and codec (``sweep.storage.store.codec("zstd")``,
   given as the zarr v3 ``compressors`` encoding): compute and store, ``--workers`` threads.
 - ``sweep_kernel`` (token-sweep): ``get_backend("numba", parallel=True).compute(...)`` over
   every chunk of the plan, results kept in memory (one array per chunk), Numba's threads.
@@ -93,14 +93,14 @@ import numba
 import numpy as np
 
 import sweep
-from sweep import store as zstore
 from sweep.backends import get_backend
 from sweep.benchmark.grid import KW_PER_GPU, OUTPUTS, PUE, grid_spec
 from sweep.benchmark.machine import describe, one_line
 from sweep.benchmark.report import save_results
 from sweep.benchmark.timing import Timing, measure
-from sweep.config import SweepSpec, spec_from_dict
-from sweep.planner import ChunkKey, Plan
+from sweep.planning.planner import ChunkKey, Plan
+from sweep.spec.config import SweepSpec, spec_from_dict
+from sweep.storage import store as zstore
 
 ROOT = Path(__file__).resolve().parent.parent
 DTYPE = np.dtype(np.float32)

@@ -1,7 +1,7 @@
 """Numba CPU kernels: every requested output of one chunk in one fused pass.
 
 The kernel receives the chunk as a table of per-axis leaf values (see
-``sweep.planner.ChunkInputs``) and never forms full-size input arrays. It walks the chunk
+``sweep.planning.planner.ChunkInputs``) and never forms full-size input arrays. It walks the chunk
 row by row (a row = all positions of the innermost axis), decodes a row's outer indices
 once per row (never an integer division per point), and hands the row to a row evaluator
 generated from the model's graph (:mod:`sweep.model.codegen`): every needed node computed

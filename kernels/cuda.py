@@ -96,7 +96,7 @@ def next_row(idx, shape, last):
 def _materialize_kernel(table, bind, shape, out, nan_counts, minima, maxima, rows_per_thread):
     """Fill ``out[k, r, j]`` with requested output k at row ``r``, column ``j`` of the chunk.
 
-    ``table``/``bind``/``shape`` as in ``sweep.planner.ChunkInputs``; ``out`` is
+    ``table``/``bind``/``shape`` as in ``sweep.planning.planner.ChunkInputs``; ``out`` is
     (n_outputs, rows, inner). ``nan_counts``, ``minima`` and ``maxima`` (length n_outputs,
     initialised to 0, NaN, NaN) receive the NaN count and the extremes of the non-NaN values
     of each output, in float64 (the caller rounds them to the output dtype: rounding is

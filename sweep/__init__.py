@@ -10,10 +10,10 @@ The public API is the handful of names in ``__all__``::
 
 from sweep._version import __version__
 from sweep.api import run
-from sweep.config import ConfigError, SweepSpec, load_config
-from sweep.execute import RunResult, run_plan
-from sweep.planner import make_plan as plan
-from sweep.store import open_result
+from sweep.engine.execute import RunResult, run_plan
+from sweep.planning.planner import make_plan as plan
+from sweep.spec.config import ConfigError, SweepSpec, load_config
+from sweep.storage.store import open_result
 
 __all__ = [
     "ConfigError",

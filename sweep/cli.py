@@ -192,7 +192,7 @@ def _client(args: argparse.Namespace):
     from distributed import Client, LocalCluster
 
     if args.scheduler:
-        from sweep.planner import PlanError
+        from sweep.planning.planner import PlanError
 
         try:
             import dask
@@ -212,8 +212,8 @@ def _client(args: argparse.Namespace):
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from sweep.config import load_config
     from sweep.modes import for_spec
+    from sweep.spec.config import load_config
 
     spec = load_config(args.file)
     return _run_mode(for_spec(spec), spec, args)
@@ -262,7 +262,7 @@ def _run_mode(mode, spec, args: argparse.Namespace) -> int:
         return _preflight(mode, plan, opts, with_target=True)
     if mode.cluster_flags and not opts.resume:
         # the cheap refusals before a cluster is started (the run repeats them)
-        from sweep import store as zstore
+        from sweep.storage import store as zstore
 
         plan.check_chunk_count(opts.max_chunks)
         plan.check_disk(opts.disk_budget)
@@ -281,9 +281,9 @@ def _run_mode(mode, spec, args: argparse.Namespace) -> int:
 def _preflight(mode, plan, opts, with_target: bool) -> int:
     """``sweep plan`` and ``--dry-run``: the plan and every pre-flight check of its mode
     (the target and resume checks only with ``with_target``), one line each."""
-    from sweep import preflight
-    from sweep import store as zstore
-    from sweep.planner import PlanError
+    from sweep.planning import preflight
+    from sweep.planning.planner import PlanError
+    from sweep.storage import store as zstore
 
     print(mode.describe(plan))
     checks = mode.checks(plan, opts)
@@ -297,8 +297,8 @@ def _preflight(mode, plan, opts, with_target: bool) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from sweep.config import load_config
     from sweep.modes import for_spec
+    from sweep.spec.config import load_config
 
     spec = load_config(args.file)
     mode = for_spec(spec)
@@ -307,7 +307,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from sweep.verify import verify_store
+    from sweep.storage.verify import verify_store
 
     report = verify_store(args.store, progress=args.progress)
     print(report.describe())
@@ -324,7 +324,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_repair(args: argparse.Namespace) -> int:
-    from sweep.verify import repair_store
+    from sweep.storage.verify import repair_store
 
     before, after = repair_store(args.store, backend=args.backend, progress=args.progress,
                                  num_workers=args.workers)
@@ -342,16 +342,16 @@ def _cmd_repair(args: argparse.Namespace) -> int:
 
 def _cmd_show(args: argparse.Namespace) -> int:
     from sweep import open_result
-    from sweep.summary import describe, describe_reduce
+    from sweep.report.summary import describe, describe_reduce
 
     ds = open_result(args.store)
     mode = ds.attrs.get("sweep_mode")
     if mode == "sensitivity":
-        from sweep.sensitivity_report import describe as describe_sensitivity
+        from sweep.report.sensitivity_report import describe as describe_sensitivity
 
         print(describe_sensitivity(ds))
     elif mode == "morris":
-        from sweep.screening import describe as describe_morris
+        from sweep.engine.screening import describe as describe_morris
 
         print(describe_morris(ds))
     else:
@@ -360,7 +360,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:
-    from sweep.presets import PRECISIONS, load_presets
+    from sweep.spec.presets import PRECISIONS, load_presets
 
     for label, p in load_presets().items():
         values = {k: p.peak_pflops[k].value for k in PRECISIONS}
@@ -382,8 +382,8 @@ def _writable_folder(option: str, path: Path) -> None:
 
 
 def _cmd_sensitivity(args: argparse.Namespace) -> int:
-    from sweep.config import load_config
     from sweep.modes import get
+    from sweep.spec.config import load_config
 
     spec = load_config(args.file)
     return _run_mode(get("screening" if args.morris else "sensitivity"), spec, args)
@@ -419,10 +419,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     from sweep.backends import BackendUnavailable
-    from sweep.config import ConfigError
-    from sweep.execute import ChunkError
-    from sweep.planner import PlanError
-    from sweep.store import StoreError
+    from sweep.engine.execute import ChunkError
+    from sweep.planning.planner import PlanError
+    from sweep.spec.config import ConfigError
+    from sweep.storage.store import StoreError
 
     commands = {"run": _cmd_run, "plan": _cmd_plan, "show": _cmd_show, "presets": _cmd_presets,
                 "verify": _cmd_verify, "repair": _cmd_repair, "bench": _cmd_bench,

@@ -19,7 +19,7 @@ else:
 
 import pytest  # noqa: E402
 
-from sweep.config import spec_from_dict  # noqa: E402
+from sweep.spec.config import spec_from_dict  # noqa: E402
 
 CPU_BACKENDS = ["numpy", "numba"]
 ALL_BACKENDS = [*CPU_BACKENDS, "cuda", "cupy"]
@@ -28,7 +28,7 @@ ALL_BACKENDS = [*CPU_BACKENDS, "cuda", "cupy"]
 def gpu_backend_problem(name: str) -> str | None:
     """Why GPU backend ``name`` cannot run in this test session (None: it can; ``cuda``
     runs in the CUDA simulator without a GPU)."""
-    from sweep import gpu
+    from sweep.backends import gpu
 
     return gpu.cuda_problem() if name == "cuda" else gpu.cupy_problem()
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from sweep.backends import BackendUnavailable, get_backend
 from sweep.model import default_model
-from sweep.planner import ChunkInputs
+from sweep.planning.planner import ChunkInputs
 
 INPUTS, OUTPUTS = default_model().leaves, default_model().outputs
 

@@ -93,7 +93,7 @@ def test_bench_sizes_must_be_numbers(capsys):
 def test_bench_cuda_rows_in_the_simulator(tmp_path):
     """Named explicitly, the cuda backend runs (here in the simulator, and says so): the
     engine path, the whole-grid device launch checked against NumPy, the device copies."""
-    from sweep.gpu import simulated
+    from sweep.backends.gpu import simulated
 
     if not simulated():
         pytest.skip("plumbing check for the simulator; a real GPU runs bench/gpu_check.sh")

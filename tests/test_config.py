@@ -8,8 +8,8 @@ import pytest
 
 from conftest import small_spec_dict
 from sweep.cli import main
-from sweep.config import ConfigError, load_config, spec_from_dict
-from sweep.planner import make_plan
+from sweep.planning.planner import make_plan
+from sweep.spec.config import ConfigError, load_config, spec_from_dict
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -76,7 +76,7 @@ def test_the_hash_changes_with_what_defines_the_values(write_file):
 
 
 def test_shipped_configs_validate():
-    from sweep.sensitivity import make_sensitivity_plan
+    from sweep.engine.sensitivity import make_sensitivity_plan
 
     for path in sorted((REPO / "configs").glob("*.*")):
         spec = load_config(path)

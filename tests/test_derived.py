@@ -12,7 +12,7 @@ import pytest
 
 import sweep
 from conftest import gpu_backend_problem, small_spec_dict
-from sweep.config import ConfigError, spec_from_dict
+from sweep.spec.config import ConfigError, spec_from_dict
 
 FEE = {
     "inputs": {"licence_usd_per_gpu_hour": {"unit": "USD/GPU/h", "default": 0.0, "low": 0.0,
@@ -93,7 +93,7 @@ def test_the_nan_policy_of_expressions_on_compiled_and_numpy_backends(tmp_path):
 def test_derived_outputs_in_reduce_mode(tmp_path, backend):
     if backend == "cuda" and gpu_backend_problem("cuda"):
         pytest.skip(gpu_backend_problem("cuda"))
-    from sweep.reduce import run_reduce
+    from sweep.engine.reduce import run_reduce
 
     grid = fee_spec(tmp_path, "numba")
     ds_grid = sweep.open_result(sweep.run(grid, overwrite=True).store).load()
@@ -112,7 +112,7 @@ def test_derived_outputs_in_reduce_mode(tmp_path, backend):
 def test_declared_inputs_sampled_and_ishigami_sobol_indices(tmp_path):
     """SALib's Ishigami function as a derived output of three declared inputs gives its
     analytic Sobol' indices through `sweep sensitivity` (a = 7, b = 0.1)."""
-    from sweep.sensitivity import run_sensitivity
+    from sweep.engine.sensitivity import run_sensitivity
 
     pi = math.pi
     spec = spec_from_dict({

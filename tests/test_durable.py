@@ -14,12 +14,12 @@ import yaml
 
 from conftest import small_spec_dict
 from sweep import run
-from sweep import store as zstore
 from sweep.cli import main
-from sweep.config import spec_from_dict
-from sweep.execute import ChunkError, run_plan
-from sweep.planner import make_plan
-from sweep.verify import (
+from sweep.engine.execute import ChunkError, run_plan
+from sweep.planning.planner import make_plan
+from sweep.spec.config import spec_from_dict
+from sweep.storage import store as zstore
+from sweep.storage.verify import (
     DIGEST_MISMATCH,
     MISSING_CHUNK,
     MISSING_MARKER,
@@ -183,7 +183,7 @@ def test_the_same_chunk_written_twice_at_once_leaves_the_same_bytes(tmp_path):
     assert result.n_computed == 8
     original = files_of(plan.store)
     from sweep.backends import get_backend
-    from sweep.execute import _json_float, compute_chunk
+    from sweep.engine.execute import _json_float, compute_chunk
 
     key = next(k for k in plan.keys() if k.name == "1.1.0")
     values, stats = compute_chunk(plan, key, get_backend("numba"))

@@ -18,11 +18,10 @@ import numpy as np
 import pytest
 
 from conftest import gpu_backend_problem, small_spec_dict
-from sweep import gpu
-from sweep.backends import BackendUnavailable, get_backend
-from sweep.config import spec_from_dict
+from sweep.backends import BackendUnavailable, get_backend, gpu
 from sweep.model import default_model
-from sweep.planner import ChunkInputs
+from sweep.planning.planner import ChunkInputs
+from sweep.spec.config import spec_from_dict
 
 INPUTS, OUTPUTS = default_model().leaves, default_model().outputs
 
@@ -116,7 +115,7 @@ def test_the_cases_cover_every_output():
 def test_cuda_production_block_shape_and_a_subset_of_outputs():
     # 128-thread blocks as on a GPU (the simulator defaults to 32), outputs out of order
     needs("cuda")
-    from sweep.gpu import CudaBackend
+    from sweep.backends.gpu import CudaBackend
 
     inputs = random_chunk((3, 7, 45), [0, -1, 1, 1, -1, 2, -1, 0, 2, 2, -1, -1], seed=3)
     codes = np.array([OUTPUTS.index("gross_margin"), OUTPUTS.index("usd_per_gpu_hour")])

@@ -10,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sweep.backends import get_backend
-from sweep.config import spec_from_dict
-from sweep.execute import compute_chunk
+from sweep.engine.execute import compute_chunk
 from sweep.model import INPUT_SPECS, OUTPUT_SPECS, default_model
 from sweep.model import cost as f
-from sweep.planner import make_plan
+from sweep.planning.planner import make_plan
+from sweep.spec.config import spec_from_dict
 
 MODEL = default_model()
 OUTPUTS = MODEL.outputs

@@ -19,8 +19,8 @@ import pytest
 import sweep
 import sweep.model as registry
 from conftest import gpu_backend_problem
-from sweep.config import spec_from_dict
 from sweep.model import ModelError, default_model
+from sweep.spec.config import spec_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,8 +88,7 @@ def _host_cxx():
 def test_the_toy_family_as_generated_cuda_c_built_for_the_host(toy, tmp_path):
     """The cupy backend's CUDA C, generated from the toy family's Python source, built as
     host C++ and run over a chunk, against the NumPy reference."""
-    from sweep import gpu
-    from sweep.backends import get_backend
+    from sweep.backends import get_backend, gpu
 
     cxx = _host_cxx()
     if cxx is None:
@@ -122,7 +121,7 @@ def test_the_toy_family_as_generated_cuda_c_built_for_the_host(toy, tmp_path):
 def test_the_toy_family_as_generated_cuda_c_compiles_with_nvrtc(toy):
     from test_gpu import _nvrtc_ptx
 
-    from sweep import gpu
+    from sweep.backends import gpu
 
     model = default_model()
     ptx = _nvrtc_ptx(gpu.cuda_c_source(model, ("toy_area", "toy_share")))
@@ -178,7 +177,7 @@ def test_no_module_outside_the_model_package_names_an_input_or_output():
     are sweep files written as Python dicts."""
     model = default_model()
     names = set(model.input_specs) | set(model.formulas)
-    excluded = {Path("sweep/presets.py"), Path("sweep/cli.py")}
+    excluded = {Path("sweep/spec/presets.py"), Path("sweep/cli.py")}
     offenders = []
     files = [*Path(ROOT / "sweep").rglob("*.py"), *Path(ROOT / "kernels").glob("*.py")]
     for path in files:

@@ -13,11 +13,12 @@ from test_sampling import sample_dict
 
 import sweep
 from conftest import small_spec_dict
-from sweep import modes, provenance
-from sweep.config import spec_from_dict
-from sweep.execute import RunResult
-from sweep.reduce import ReduceResult
-from sweep.sensitivity import SensitivityResult
+from sweep import modes
+from sweep.engine.execute import RunResult
+from sweep.engine.reduce import ReduceResult
+from sweep.engine.sensitivity import SensitivityResult
+from sweep.spec.config import spec_from_dict
+from sweep.storage import provenance
 
 
 def sample_grid_dict(method="sobol", n=256, **kw):
@@ -61,7 +62,7 @@ def test_sweep_run_dispatches_on_the_mode_and_every_result_has_one_provenance(
 
 
 def test_a_morris_result_has_the_same_provenance(tmp_path):
-    from sweep.screening import morris
+    from sweep.engine.screening import morris
 
     ds = morris(spec_from_dict(sample_grid_dict()), 4, backend="numba")
     assert all(k in ds.attrs for k in provenance.KEYS)
@@ -69,7 +70,7 @@ def test_a_morris_result_has_the_same_provenance(tmp_path):
 
 
 def test_resume_and_clients_are_refused_outside_materialize_mode(tmp_path):
-    from sweep.planner import PlanError
+    from sweep.planning.planner import PlanError
 
     spec = spec_from_dict({**reduce_dict(), "store": str(tmp_path / "r.zarr")})
     with pytest.raises(PlanError, match="materialize runs, not to reduce"):

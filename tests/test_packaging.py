@@ -35,7 +35,7 @@ def wheel(tmp_path_factory) -> Path:
 def test_wheel_layout(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert "sweep/kernels/cpu.py" in names
-    assert "sweep/kernels/cuda.py" in names and "sweep/gpu.py" in names
+    assert "sweep/kernels/cuda.py" in names and "sweep/backends/gpu.py" in names
     # the model registry and the generators of every backend's kernels (CUDA C included)
     assert "sweep/model/cost.py" in names and "sweep/model/cudac.py" in names
     assert "sweep/kernels/__init__.py" in names
@@ -50,7 +50,7 @@ def test_installed_wheel_imports_sweep_kernels(wheel, tmp_path):
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
                     "--target", str(target), str(wheel)], check=True, capture_output=True)
-    code = ("import sweep, sweep.kernels.cpu as k, sweep.gpu as g; "
+    code = ("import sweep, sweep.kernels.cpu as k, sweep.backends.gpu as g; "
             "assert '__global__' in g.cuda_c_source(); "
             f"assert sweep.__file__.startswith({str(target)!r}), sweep.__file__; "
             "import importlib.util as u; assert u.find_spec('kernels') is None; print('ok')")

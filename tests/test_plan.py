@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import small_spec_dict
-from sweep.config import spec_from_dict
-from sweep.planner import PlanError, auto_chunks, make_plan
+from sweep.planning.planner import PlanError, auto_chunks, make_plan
+from sweep.spec.config import spec_from_dict
 
 
 @settings(max_examples=50, deadline=None)

@@ -11,10 +11,10 @@ import yaml
 
 from sweep.backends import get_backend
 from sweep.cli import main
-from sweep.config import ConfigError, spec_from_dict
+from sweep.engine.reduce import make_reduce_plan, run_reduce
 from sweep.model import default_model
-from sweep.planner import ChunkKey, make_plan
-from sweep.reduce import make_reduce_plan, run_reduce
+from sweep.planning.planner import ChunkKey, make_plan
+from sweep.spec.config import ConfigError, spec_from_dict
 
 OUTPUTS = default_model().outputs
 
@@ -249,7 +249,7 @@ def test_every_output_can_be_reduced():
 
 
 def test_too_many_kept_coordinates_are_refused_at_plan_time():
-    from sweep.planner import PlanError
+    from sweep.planning.planner import PlanError
 
     d = reduce_dict(histogram={"bins": 4096})
     d["axes"]["utilization"] = {"linspace": {"start": 0.1, "stop": 1.0, "num": 5000}}
@@ -259,8 +259,8 @@ def test_too_many_kept_coordinates_are_refused_at_plan_time():
 
 
 def test_verify_refuses_a_reduce_result(tmp_path):
-    from sweep.store import StoreError
-    from sweep.verify import verify_store
+    from sweep.storage.store import StoreError
+    from sweep.storage.verify import verify_store
 
     spec = spec_from_dict(reduce_dict())
     run_reduce(spec, store=tmp_path / "r.zarr", progress=False)
@@ -272,7 +272,7 @@ def test_verify_refuses_a_reduce_result(tmp_path):
 
 
 def _cuda_or_skip():
-    from sweep import gpu
+    from sweep.backends import gpu
 
     problem = gpu.cuda_problem()
     if problem:
@@ -317,7 +317,7 @@ def test_cuda_reduce_with_the_innermost_dim_kept():
 
 
 def test_merge_rows_equals_a_sequential_merge():
-    from sweep.gpu_reduce import merge_rows
+    from sweep.backends.gpu_reduce import merge_rows
 
     rng = np.random.default_rng(3)
     values = rng.lognormal(size=300)
@@ -388,7 +388,7 @@ def test_histogram_counts_agree_with_the_stored_edges_exactly(scale):
     spec = spec_from_dict(d)
     for backend in ("numba", "cuda"):
         if backend == "cuda":
-            from sweep import gpu
+            from sweep.backends import gpu
 
             if gpu.cuda_problem():
                 continue
@@ -435,7 +435,7 @@ def test_all_nan_group_has_no_argmin_label():
 
 
 def test_weights_of_the_wrong_length_on_an_arange_axis_are_refused_before_computing():
-    from sweep.planner import PlanError
+    from sweep.planning.planner import PlanError
 
     d = reduce_dict(weights={"electricity_usd_per_kwh": [1.0, 2.0]})
     d["axes"]["electricity_usd_per_kwh"] = {"arange": {"start": 0.0, "stop": 0.05, "step": 0.01}}
@@ -463,8 +463,8 @@ def test_the_run_length_histogram_bins_every_point_as_bin_of(log_scale):
     """The fold's histogram tests each point against the current bin's edges and calls
     bin_of only when it leaves: the counts must equal bin_of's, point by point, on smooth
     rows, jumps, NaN, non-positive values and both overflow bins."""
+    from sweep.engine.reduce import bin_edges
     from sweep.kernels import reduce_cpu
-    from sweep.reduce import bin_edges
 
     rng = np.random.default_rng(7)
     smooth = np.linspace(0.01, 120.0, 4000)

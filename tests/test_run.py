@@ -15,16 +15,16 @@ from conftest import small_spec_dict
 from sweep import load_config, open_result, run
 from sweep.backends import NumpyBackend, get_backend
 from sweep.cli import main
-from sweep.config import spec_from_dict
-from sweep.execute import ChunkError
-from sweep.store import MARKERS, IncompleteStoreWarning, StoreError, create
+from sweep.engine.execute import ChunkError
+from sweep.spec.config import spec_from_dict
+from sweep.storage.store import MARKERS, IncompleteStoreWarning, StoreError, create
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def reference(spec):
     """The whole grid through the NumPy reference, in one piece."""
-    from sweep.planner import make_plan
+    from sweep.planning.planner import make_plan
 
     plan = make_plan(spec, target_chunk_bytes=2**40)
     (key,) = list(plan.keys())
@@ -106,7 +106,7 @@ def test_overwrite_never_deletes_what_is_not_a_store(tmp_path, small_spec):
 
 
 def test_incomplete_store_warns_loudly(tmp_path, small_spec):
-    from sweep.planner import make_plan
+    from sweep.planning.planner import make_plan
 
     plan = make_plan(small_spec, tmp_path / "half.zarr")
     create(plan, "numpy", "cpu")
@@ -123,7 +123,7 @@ class FailingBackend(NumpyBackend):
 
 def test_a_failing_chunk_is_named_and_the_store_stays_running(tmp_path, monkeypatch):
     spec = spec_from_dict(small_spec_dict(chunks={"utilization": 1}))
-    monkeypatch.setattr("sweep.execute.get_backend", lambda name: FailingBackend())
+    monkeypatch.setattr("sweep.engine.execute.get_backend", lambda name: FailingBackend())
     with pytest.raises(ChunkError, match=r"chunk 0\.2\.0 \(platform\[0:2\], "
                                          r"utilization\[2:3\].*simulated fault"):
         run(spec, store=tmp_path / "f.zarr", progress=False, num_workers=1)
@@ -206,7 +206,7 @@ def test_overwrite_keeps_the_old_store_when_the_new_template_fails(tmp_path, sma
     def broken_template(*args, **kwargs):
         raise RuntimeError("template failed")
 
-    monkeypatch.setattr("sweep.store.template", broken_template)
+    monkeypatch.setattr("sweep.storage.store.template", broken_template)
     with pytest.raises(RuntimeError, match="template failed"):
         run(small_spec, store=target, progress=False, overwrite=True)
     assert open_result(target).attrs["sweep_status"] == "complete"

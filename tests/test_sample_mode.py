@@ -10,9 +10,9 @@ import yaml
 import sweep
 from sweep.backends import NumpyBackend
 from sweep.cli import main
-from sweep.config import ConfigError, spec_from_dict
-from sweep.planner import PlanError, SamplePlan, make_plan
-from sweep.sampling import sample_block
+from sweep.planning.planner import PlanError, SamplePlan, make_plan
+from sweep.planning.sampling import sample_block
+from sweep.spec.config import ConfigError, spec_from_dict
 
 
 def sample_file(method: str = "sobol", n: int = 512, chunk: int | None = 100, **extra) -> dict:
@@ -36,7 +36,7 @@ def sample_file(method: str = "sobol", n: int = 512, chunk: int | None = 100, **
 
 def reference(spec) -> np.ndarray:
     """The outputs at every sample, by the NumPy backend on the whole design at once."""
-    from sweep.planner import ChunkKey
+    from sweep.planning.planner import ChunkKey
 
     plan = make_plan(spec, "unused.zarr")
     whole = ChunkKey(index=(0, 0), start=(0, 0), stop=plan.shape)
@@ -83,7 +83,7 @@ def test_cuda_backend_evaluates_the_same_samples(tmp_path):
 
 
 def test_reduce_over_samples_matches_the_materialized_samples(tmp_path):
-    from sweep.reduce import run_reduce
+    from sweep.engine.reduce import run_reduce
 
     d = sample_file(n=1024, chunk=None)
     spec = spec_from_dict(d)
@@ -141,7 +141,7 @@ def test_sample_mode_reduce_problems(change, path, fragment):
 def test_verify_and_repair_a_sample_store(tmp_path, method, n):
     import zarr
 
-    from sweep.verify import repair_store, verify_store
+    from sweep.storage.verify import repair_store, verify_store
 
     spec = spec_from_dict(sample_file(method, n=n))
     sweep.run(spec, store=tmp_path / "v.zarr", progress=False, backend="numba")
@@ -172,7 +172,7 @@ def test_grid_config_hashes_did_not_change():
     changed hash would refuse their resumes): pinned values of two shipped sweeps."""
     from pathlib import Path
 
-    from sweep.config import load_config
+    from sweep.spec.config import load_config
 
     configs = Path(__file__).resolve().parent.parent / "configs"
     pinned = {
@@ -238,7 +238,7 @@ def test_a_killed_sample_run_resumes_to_the_same_store(tmp_path):
 
 
 def test_reduce_blocks_draw_bounded_samples_and_the_pilot_sees_enough():
-    from sweep.reduce import SAMPLE_BLOCK, _subsampled_inputs, make_reduce_plan
+    from sweep.engine.reduce import SAMPLE_BLOCK, _subsampled_inputs, make_reduce_plan
 
     d = sample_file("mc", n=2**22, chunk=None)
     d["reduce"] = {"over": ["sample"]}

@@ -8,9 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sweep.config import ConfigError, load_config, parse_text, spec_from_dict
-from sweep.distributions import Distribution, ppf, support
-from sweep.sampling import (
+from sweep.planning.sampling import (
     MC_BLOCK,
     n_evaluations,
     salib_problem,
@@ -19,6 +17,8 @@ from sweep.sampling import (
     sample_block,
     uniforms,
 )
+from sweep.spec.config import ConfigError, load_config, parse_text, spec_from_dict
+from sweep.spec.distributions import Distribution, ppf, support
 
 DISTRIBUTIONS = {
     "gpu_hour_usd": {"uniform": {"low": 2.0, "high": 4.0}},

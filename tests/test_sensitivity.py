@@ -11,10 +11,10 @@ import xarray as xr
 
 from sweep.backends import get_backend
 from sweep.cli import main
-from sweep.config import spec_from_dict
+from sweep.engine.sensitivity import make_sensitivity_plan, run_sensitivity
 from sweep.model import INPUT_SPECS
-from sweep.sampling import saltelli_block, saltelli_matrix
-from sweep.sensitivity import make_sensitivity_plan, run_sensitivity
+from sweep.planning.sampling import saltelli_block, saltelli_matrix
+from sweep.spec.config import spec_from_dict
 
 
 def study(n: int = 64, chunk: int | None = None, seed: int = 7, **extra) -> dict:
@@ -236,7 +236,7 @@ def test_morris_screening_of_a_linear_input():
     """usd_per_mtok is linear in gpu_hour_usd, uniform on [1, 4]: with 4 levels at the
     quantiles 1/8, 3/8, 5/8, 7/8, a grid unit is 3/4 of the probability, so 3 x 3/4 USD/GPU/h,
     and every elementary effect is that times d(usd_per_mtok)/d(gpu_hour_usd)."""
-    from sweep.screening import morris
+    from sweep.engine.screening import morris
 
     spec = spec_from_dict({
         "name": "morris-linear",

@@ -8,7 +8,7 @@ Modes (each on the benchmark grid of :mod:`sweep.benchmark.grid`, float32, two o
   engine without the store. ``cuda`` also gets a ``device`` row: one launch over the whole
   grid into device memory, no copy back.
 * ``materialize``: ``sweep.run`` end to end into a new Zarr store (wall clock).
-* ``reduce``: ``sweep.reduce.run_reduce`` of ``usd_per_mtok`` with every dim folded
+* ``reduce``: ``sweep.engine.reduce.run_reduce`` of ``usd_per_mtok`` with every dim folded
   (count, extremes and their positions, mean, std, a 256-bin log histogram), nothing
   stored; the ``numpy`` row is materialize-then-reduce with NumPy on the engine's chunks.
 
@@ -44,7 +44,7 @@ REDUCE_BINS = 256
 
 def make_spec(points: float, store: Path | None = None, chunks: dict[str, int] | None = None):
     """The benchmark sweep of about ``points`` points (materialize mode)."""
-    from sweep.config import spec_from_dict
+    from sweep.spec.config import spec_from_dict
 
     d = grid_spec(points)
     if store is not None:
@@ -56,7 +56,7 @@ def make_spec(points: float, store: Path | None = None, chunks: dict[str, int] |
 
 def reduce_spec(points: float):
     """The benchmark sweep of about ``points`` points folded to statistics of usd_per_mtok."""
-    from sweep.config import spec_from_dict
+    from sweep.spec.config import spec_from_dict
 
     d = grid_spec(points)
     d["outputs"] = ["usd_per_mtok"]
@@ -110,8 +110,8 @@ def zarr_write(plan, repeat: int, workers: int, tmp: Path) -> tuple[Timing, int,
     the points written and the bytes stored."""
     import zarr
 
-    from sweep import store as zstore
     from sweep.backends import get_backend
+    from sweep.storage import store as zstore
 
     backend = get_backend("numba")
     chunks, points = [], 0
@@ -185,7 +185,7 @@ def materialize(spec, backend: str, repeat: int, workers: int, store: Path,
                 client=None) -> tuple[Timing, dict]:
     """``sweep.run`` end to end into ``store`` (deleted untimed before each repeat).
     Returns the timing and facts of the last run (stored bytes, the engine's own seconds)."""
-    from sweep.execute import run
+    from sweep.engine.execute import run
 
     last = {}
 
@@ -206,7 +206,7 @@ def materialize(spec, backend: str, repeat: int, workers: int, store: Path,
 def reduce(points: float, backend: str, repeat: int, workers: int) -> Timing:
     """Reduce mode with ``backend`` (numba or cuda): statistics and the histogram of
     usd_per_mtok over the whole grid, nothing written."""
-    from sweep.reduce import run_reduce
+    from sweep.engine.reduce import run_reduce
 
     spec = reduce_spec(points)
     return measure(lambda: run_reduce(spec, write=False, progress=False, backend=backend,
@@ -218,7 +218,7 @@ def reduce_numpy(points: float, repeat: int) -> Timing:
     chunk (float64), then NumPy computes the same statistics and histogram per chunk and
     they are merged (Chan's formula for mean and variance). One thread, as NumPy runs."""
     from sweep.backends import NumpyBackend
-    from sweep.planner import make_plan
+    from sweep.planning.planner import make_plan
 
     plan = make_plan(make_spec(points), "unused.zarr")
     k = plan.outputs.index("usd_per_mtok")

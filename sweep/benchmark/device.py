@@ -68,7 +68,7 @@ def cuda_device_kernel(plan, repeat: int) -> Timing:
     from numba import cuda
 
     from sweep.kernels import cuda as kc
-    from sweep.planner import ChunkKey
+    from sweep.planning.planner import ChunkKey
 
     key = ChunkKey(index=(0,) * len(plan.shape), start=(0,) * len(plan.shape), stop=plan.shape)
     inputs = plan.chunk_inputs(key)
@@ -102,7 +102,7 @@ def cuda_device_kernel(plan, repeat: int) -> Timing:
 def _check_rows(plan, inputs, got: np.ndarray) -> None:
     """The first and last rows of a whole-grid device result against the NumPy reference."""
     from sweep.backends import NumpyBackend
-    from sweep.planner import ChunkInputs
+    from sweep.planning.planner import ChunkInputs
 
     shape = plan.shape
     for r in {0, got.shape[1] - 1}:

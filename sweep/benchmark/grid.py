@@ -44,7 +44,7 @@ def axis_lengths(points: float, inner: int = INNER) -> dict[str, int]:
 
 def grid_spec(points: float, inner: int = INNER, dtype: str = "float32") -> dict:
     """The benchmark sweep of about ``points`` points, as a sweep-file dictionary (give it
-    to :func:`sweep.config.spec_from_dict`; add ``store``, ``chunks`` or ``reduce``)."""
+    to :func:`sweep.spec.config.spec_from_dict`; add ``store``, ``chunks`` or ``reduce``)."""
     axes = {name: {"linspace": {"start": RANGES[name][0], "stop": RANGES[name][1], "num": n}}
             for name, n in axis_lengths(points, inner).items()}
     return {

@@ -49,7 +49,7 @@ def packages() -> dict[str, str]:
 def gpu() -> dict | None:
     """The first visible GPU through Numba CUDA (name, compute capability, memory, driver and
     runtime CUDA versions), or None where there is none (the simulator never counts)."""
-    from sweep.gpu import cuda_problem
+    from sweep.backends.gpu import cuda_problem
 
     if cuda_problem(allow_simulator=False) is not None:
         return None

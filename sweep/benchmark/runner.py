@@ -66,7 +66,7 @@ class BenchOptions:
 def backend_problems(names: tuple[str, ...], explicit: bool) -> dict[str, str | None]:
     """Each backend's reason for not running here (None: it runs). The CUDA simulator counts
     only for a backend named explicitly (its numbers time the simulator, not a GPU)."""
-    from sweep.gpu import cuda_problem, cupy_problem
+    from sweep.backends.gpu import cuda_problem, cupy_problem
 
     out: dict[str, str | None] = {}
     for name in names:
@@ -163,7 +163,7 @@ def run_bench(opts: BenchOptions, progress: bool | None = None,
     """Run the benchmark described by ``opts`` and return the report (see the README's
     "Benchmarking this machine" for what each row and ceiling means)."""
     from sweep.backends import default_workers
-    from sweep.planner import make_plan
+    from sweep.planning.planner import make_plan
 
     opts.check()
     workers = opts.workers or default_workers()
@@ -273,7 +273,7 @@ def run_bench(opts: BenchOptions, progress: bool | None = None,
 
 
 def _simulated() -> bool:
-    from sweep.gpu import simulated
+    from sweep.backends.gpu import simulated
 
     return simulated()
 

@@ -19,7 +19,7 @@ def _entry(kind: str, setting: str, points: int, t: Timing, **extra) -> dict:
 def chunk_size(points: int, chunk_bytes: int, repeat: int, workers: int, tmp: Path) -> dict:
     """``sweep run`` with chunks of about ``chunk_bytes`` per output (``chunks:`` in the
     file, chosen by the planner's own rule from the innermost axis outward)."""
-    from sweep.planner import auto_chunks, make_plan
+    from sweep.planning.planner import auto_chunks, make_plan
 
     base = cases.make_spec(points)
     plan = make_plan(base, tmp / "s.zarr")
@@ -63,6 +63,6 @@ def processes(points: int, n: int, repeat: int, tmp: Path) -> dict:
 
 
 def _points(spec) -> int:
-    from sweep.planner import make_plan
+    from sweep.planning.planner import make_plan
 
     return make_plan(spec, "unused.zarr").n_points

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from sweep.preflight import Check
+from sweep.planning.preflight import Check
 
 
 @dataclass
@@ -60,6 +60,6 @@ class Mode(Protocol):
 
 def target_check(store: Path, overwrite: bool) -> Check:
     """The check that ``store`` may be written (absent, or a token-sweep store to replace)."""
-    from sweep import store as zstore
+    from sweep.storage import store as zstore
 
     return Check("target", lambda: zstore.check_target(Path(store), overwrite), str(store))

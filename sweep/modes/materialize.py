@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sweep.modes.base import RunOptions, target_check
-from sweep.preflight import Check, human_bytes
+from sweep.planning.preflight import Check, human_bytes
 
 
 class Materialize:
@@ -15,7 +15,7 @@ class Materialize:
         self.name = name
 
     def plan(self, spec, opts: RunOptions):
-        from sweep.planner import make_plan
+        from sweep.planning.planner import make_plan
 
         return make_plan(spec, opts.store)
 
@@ -23,8 +23,8 @@ class Materialize:
         return plan.describe()
 
     def checks(self, plan, opts: RunOptions) -> list[Check]:
-        from sweep import store as zstore
         from sweep.backends import default_workers
+        from sweep.storage import store as zstore
 
         workers = opts.workers or default_workers()
         out = [
@@ -38,7 +38,7 @@ class Materialize:
                   f"{workers} task(s) of {human_bytes(plan.bytes_per_task())} at once"),
         ]
         if opts.resume and zstore.is_store(plan.store):
-            from sweep.execute import check_same_config
+            from sweep.engine.execute import check_same_config
 
             out.append(Check("resume", lambda: check_same_config(
                 plan, zstore.store_attrs(plan.store)), f"{plan.store} has the same config"))
@@ -47,7 +47,7 @@ class Materialize:
         return out
 
     def run(self, plan, opts: RunOptions):
-        from sweep.execute import run_plan
+        from sweep.engine.execute import run_plan
 
         return run_plan(plan, backend=opts.backend or plan.spec.backend,
                         overwrite=opts.overwrite, resume=opts.resume, progress=opts.progress,
@@ -55,8 +55,8 @@ class Materialize:
                         disk_budget=opts.disk_budget, max_chunks=opts.max_chunks)
 
     def report(self, result, opts: RunOptions) -> str:
-        from sweep.store import open_result
-        from sweep.summary import describe
+        from sweep.report.summary import describe
+        from sweep.storage.store import open_result
 
         lines = [describe(open_result(result.store))]
         if opts.resume:
@@ -68,7 +68,7 @@ class Materialize:
 
 def remaining_points(plan, resume: bool) -> int:
     """Points a run would compute: all, or on a resume those of chunks without a marker."""
-    from sweep import store as zstore
+    from sweep.storage import store as zstore
 
     if not (resume and zstore.is_store(plan.store)):
         return plan.n_points

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sweep.modes.base import RunOptions, target_check
-from sweep.preflight import Check, human_bytes
+from sweep.planning.preflight import Check, human_bytes
 
 
 class Reduce:
@@ -13,18 +13,18 @@ class Reduce:
     cluster_flags = False
 
     def plan(self, spec, opts: RunOptions):
-        from sweep.reduce import make_reduce_plan
+        from sweep.engine.reduce import make_reduce_plan
 
         return make_reduce_plan(spec, opts.store)
 
     def describe(self, plan) -> str:
-        from sweep.reduce import describe_plan
+        from sweep.engine.reduce import describe_plan
 
         return describe_plan(plan)
 
     def checks(self, plan, opts: RunOptions) -> list[Check]:
         from sweep.backends import default_workers
-        from sweep.reduce import check_reduce_memory, partial_bytes
+        from sweep.engine.reduce import check_reduce_memory, partial_bytes
 
         workers = opts.workers or default_workers()
         return [Check("memory", lambda: check_reduce_memory(plan, workers),
@@ -32,13 +32,13 @@ class Reduce:
                 target_check(plan.store, opts.overwrite)]
 
     def run(self, plan, opts: RunOptions):
-        from sweep.reduce import run_reduce
+        from sweep.engine.reduce import run_reduce
 
         return run_reduce(plan.spec, store=plan.store, overwrite=opts.overwrite,
                           progress=opts.progress, num_workers=opts.workers,
                           backend=opts.backend)
 
     def report(self, result, opts: RunOptions) -> str:
-        from sweep.summary import describe_reduce
+        from sweep.report.summary import describe_reduce
 
         return f"{describe_reduce(result.dataset)}\nwrote {result.store}"

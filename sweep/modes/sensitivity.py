@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sweep.modes.base import RunOptions, target_check
-from sweep.preflight import Check
+from sweep.planning.preflight import Check
 
 
 class Sensitivity:
@@ -15,12 +15,12 @@ class Sensitivity:
     cluster_flags = False
 
     def plan(self, spec, opts: RunOptions):
-        from sweep.sensitivity import make_sensitivity_plan
+        from sweep.engine.sensitivity import make_sensitivity_plan
 
         return make_sensitivity_plan(spec, opts.store)
 
     def describe(self, plan) -> str:
-        from sweep.sensitivity import describe_plan
+        from sweep.engine.sensitivity import describe_plan
 
         return describe_plan(plan)
 
@@ -28,14 +28,14 @@ class Sensitivity:
         return [target_check(plan.store, opts.overwrite)]
 
     def run(self, plan, opts: RunOptions):
-        from sweep.sensitivity import run_sensitivity
+        from sweep.engine.sensitivity import run_sensitivity
 
         return run_sensitivity(plan.spec, store=plan.store, overwrite=opts.overwrite,
                                backend=opts.backend, num_workers=opts.workers,
                                progress=opts.progress)
 
     def report(self, result, opts: RunOptions) -> str:
-        from sweep.sensitivity_report import charts, describe
+        from sweep.report.sensitivity_report import charts, describe
 
         folder = Path(opts.charts) if opts.charts else result.store.parent
         pngs = charts(result.dataset, folder, prefix=result.store.name.removesuffix(".zarr"))
@@ -50,8 +50,8 @@ class Screening:
     cluster_flags = False
 
     def plan(self, spec, opts: RunOptions):
-        from sweep.planner import PlanError
-        from sweep.sensitivity import make_sensitivity_plan
+        from sweep.engine.sensitivity import make_sensitivity_plan
+        from sweep.planning.planner import PlanError
 
         if spec.sample is None:
             raise PlanError("`sweep sensitivity --morris` needs a sweep file with "
@@ -70,8 +70,8 @@ class Screening:
         return [target_check(plan.store, opts.overwrite)]
 
     def run(self, plan, opts: RunOptions):
-        from sweep import store as zstore
-        from sweep.screening import morris
+        from sweep.engine.screening import morris
+        from sweep.storage import store as zstore
 
         zstore.check_target(plan.store, opts.overwrite)
         ds = morris(plan.spec, plan.trajectories, backend=opts.backend)
@@ -79,7 +79,7 @@ class Screening:
         return _Written(ds, plan.store)
 
     def report(self, result, opts: RunOptions) -> str:
-        from sweep.screening import describe
+        from sweep.engine.screening import describe
 
         return f"{describe(result.dataset)}\nwrote {result.store}"
 

@@ -5,10 +5,10 @@ A sweep file's ``distributions:`` section maps an input name to exactly one dist
     pue: {normal: {mean: 1.25, sd: 0.08, low: 1.05, high: 1.6}}
 
 This module holds the pydantic models of those entries (their checks against the inputs' valid
-ranges live in :mod:`sweep.validation`), :func:`ppf`, which turns uniforms in (0, 1) into
+ranges live in :mod:`sweep.spec.validation`), :func:`ppf`, which turns uniforms in (0, 1) into
 values of a distribution, and :func:`support`, the interval the values lie in. It also holds
 the small field types that the whole sweep file shares (:data:`Number`, :data:`Integer`), so
-that :mod:`sweep.config` can import this module without a cycle.
+that :mod:`sweep.spec.config` can import this module without a cycle.
 
 Truncation: ``normal`` and ``lognormal`` are always truncated, to their ``low``/``high`` when
 given, else to the valid range of the input they are for (so that every sample is a valid
@@ -113,7 +113,7 @@ KINDS: tuple[str, ...] = ("uniform", "loguniform", "triangular", "normal", "logn
 
 class Distribution(_Strict):
     """One input's distribution: exactly one of the kinds in :data:`KINDS` (checked with the
-    rest of the sweep file in :mod:`sweep.validation`)."""
+    rest of the sweep file in :mod:`sweep.spec.validation`)."""
 
     uniform: Uniform | None = None
     loguniform: LogUniform | None = None

@@ -18,8 +18,8 @@ import xarray as xr
 import zarr
 from zarr.codecs import BloscCodec
 
-from sweep import provenance
-from sweep.planner import SAMPLE_DIM, ChunkKey, Plan, nearest_existing
+from sweep.planning.planner import SAMPLE_DIM, ChunkKey, Plan, nearest_existing
+from sweep.storage import provenance
 
 #: The Zarr group (inside the store) whose folder holds one JSON marker per finished chunk.
 MARKERS = "_sweep_chunks"

@@ -18,12 +18,13 @@ from pathlib import Path
 import dask
 import numpy as np
 
-from sweep import faults, preflight
-from sweep import store as zstore
 from sweep.backends import Backend, ChunkStats, default_workers, get_backend
-from sweep.config import SweepSpec
-from sweep.planner import ChunkKey, Plan, make_plan
-from sweep.progress import ChunkProgress
+from sweep.engine import faults
+from sweep.engine.progress import ChunkProgress
+from sweep.planning import preflight
+from sweep.planning.planner import ChunkKey, Plan, make_plan
+from sweep.spec.config import SweepSpec
+from sweep.storage import store as zstore
 
 log = logging.getLogger(__name__)
 
@@ -212,14 +213,14 @@ def run_plan(
     disk_budget: int | None = None,
     max_chunks: int | None = None,
 ) -> RunResult:
-    """Run a :class:`~sweep.planner.Plan`: materialize every output into ``plan.store``.
+    """Run a :class:`~sweep.planning.planner.Plan`: materialize every output into ``plan.store``.
 
     Order: the pre-flight checks (chunk count against ``max_chunks``, output size against
     the disk's free space or ``disk_budget``, per-task memory against this machine or each
     worker of ``client``, the target), the backend (and its JIT compilation), and only then
     a write. A fresh run builds the template in memory before it replaces any existing store
     (with ``overwrite``). With ``resume`` and an existing store, the store's config hash must
-    equal the plan's (else :class:`~sweep.store.StoreError`, nothing written) and only the
+    equal the plan's (else :class:`~sweep.storage.store.StoreError`, nothing written) and only the
     chunks without a marker (and those named in ``redo``) are computed, in full.
 
     Chunks run on Dask's threaded scheduler with ``num_workers`` threads (default: one per

@@ -9,13 +9,13 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from sweep.distributions import KINDS, Distribution, support, truncation
 from sweep.model import Model, default_model
 from sweep.model.user import build
-from sweep.presets import PRECISIONS, PRESET_INPUTS, load_presets
+from sweep.spec.distributions import KINDS, Distribution, support, truncation
+from sweep.spec.presets import PRECISIONS, PRESET_INPUTS, load_presets
 
-# The pydantic models live in sweep.config, which calls these checks from its validator;
-# they are typed `Any` here ("a sweep.config.SweepSpec") to keep imports one-way.
+# The pydantic models live in sweep.spec.config, which calls these checks from its validator;
+# they are typed `Any` here ("a sweep.spec.config.SweepSpec") to keep imports one-way.
 SweepSpec = AxisSpec = Any
 
 #: Refuse axes longer than this: a typo such as ``num: 1e9`` on one axis is caught early.

@@ -1,5 +1,5 @@
 """Partial statistics of reduce mode and their exact merge (a leaf module: the CPU path in
-``sweep.reduce`` and the GPU path in ``sweep.gpu_reduce`` both build them)."""
+``sweep.engine.reduce`` and the GPU path in ``sweep.backends.gpu_reduce`` both build them)."""
 
 from __future__ import annotations
 

@@ -29,11 +29,9 @@ import dask
 import numpy as np
 import xarray as xr
 
-from sweep import provenance
-from sweep import store as zstore
-from sweep.config import SweepSpec
-from sweep.partials import Partials, merge_all
-from sweep.planner import (
+from sweep.engine.partials import Partials, merge_all
+from sweep.engine.progress import ChunkProgress
+from sweep.planning.planner import (
     ChunkInputs,
     ChunkKey,
     Plan,
@@ -42,7 +40,9 @@ from sweep.planner import (
     human_bytes,
     make_plan,
 )
-from sweep.progress import ChunkProgress
+from sweep.spec.config import SweepSpec
+from sweep.storage import provenance
+from sweep.storage import store as zstore
 
 #: Target points per reduce task, and the most tasks a reduce plan may have.
 BLOCK_POINTS = 2**26
@@ -83,7 +83,7 @@ def make_reduce_plan(spec: SweepSpec, store: str | Path | None = None,
             break
         target *= 2
     plan = dataclasses.replace(base, chunk_shape=block)   # a SamplePlan stays one
-    from sweep.planner import PlanError
+    from sweep.planning.planner import PlanError
 
     for a in base.axes:
         w = spec.reduce.weights.get(a.name)
@@ -114,7 +114,7 @@ def partial_bytes(plan: Plan) -> int:
 def check_reduce_memory(plan: Plan, workers: int, fraction: float = 0.5) -> None:
     """Refuse (before computing) partials that, held by ``workers`` tasks and the merges of
     the tree at once, would pass ``fraction`` of this machine's memory."""
-    from sweep import preflight
+    from sweep.planning import preflight
 
     preflight.task_memory(partial_bytes(plan) * (FAN_IN + 2), workers,
                           f"reduce partials of {human_bytes(partial_bytes(plan))} per task "
@@ -284,11 +284,11 @@ def reduce_backend(name: str | None) -> str:
     from sweep.backends import BackendUnavailable
 
     if name in (None, "auto"):
-        from sweep import gpu
+        from sweep.backends import gpu
 
         return "cuda" if gpu.cuda_problem(allow_simulator=False) is None else "numba"
     if name == "cuda":
-        from sweep import gpu
+        from sweep.backends import gpu
 
         problem = gpu.cuda_problem()
         if problem:
@@ -341,7 +341,7 @@ def run_reduce(spec: SweepSpec, *, store: str | Path | None = None, overwrite: b
     keys = list(plan.keys())
     task_fn = _block_task
     if backend == "cuda":
-        from sweep.gpu_reduce import CudaReducer
+        from sweep.backends.gpu_reduce import CudaReducer
 
         if below.shape[1] > 4 or above.shape[1] > 4:
             from sweep.backends import BackendUnavailable

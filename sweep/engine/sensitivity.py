@@ -40,7 +40,7 @@ import numpy as np
 import xarray as xr
 
 from sweep.model import model_for
-from sweep.planner import ChunkInputs, PlanError, constants_for, fill_inputs
+from sweep.planning.planner import ChunkInputs, PlanError, constants_for, fill_inputs
 
 #: At least this many batches of base rows keep their sums apart (for the bootstrap)...
 BATCHES = 64
@@ -62,7 +62,7 @@ class SensitivityPlan:
     """A sample-mode sweep planned for sensitivity analysis: computes nothing."""
 
     spec: object
-    axes: tuple            # the categorical axes (sweep.config.Axis), file order
+    axes: tuple            # the categorical axes (sweep.spec.config.Axis), file order
     names: tuple[str, ...]  # the sampled inputs, in the order of `distributions`
     constants: dict[str, float]
     rows_per_chunk: int
@@ -165,7 +165,7 @@ def describe_plan(plan: SensitivityPlan) -> str:
 def base_case(plan: SensitivityPlan) -> dict[str, np.ndarray]:
     """Each sampled input's median and its :data:`SWING` percentiles: arrays over
     :attr:`SensitivityPlan.names` under the keys ``low``, ``base``, ``high``."""
-    from sweep.distributions import ppf
+    from sweep.spec.distributions import ppf
 
     dists = plan.spec.distributions
     out = {}
@@ -228,7 +228,7 @@ def _chunk_sums(plan: SensitivityPlan, backend, start: int, stop: int,
                 shift: np.ndarray) -> dict[str, np.ndarray]:
     """Evaluate base rows ``[start, stop)`` (A, B, AB_i stacked along the sample dim, one
     kernel call) and return their sums per batch, shifted by ``shift`` (output, group)."""
-    from sweep.sampling import saltelli_block
+    from sweep.planning.sampling import saltelli_block
 
     a, b = saltelli_block(plan.spec, start, stop)
     m, d = a.shape
@@ -327,9 +327,9 @@ def run_sensitivity(spec, *, store: str | Path | None = None, overwrite: bool = 
     and elasticities of every output to every sampled input, per label of the categorical
     axes; written (with ``write``) as a small Zarr store. ``backend``: ``numba`` (default
     ``auto`` on a CPU), ``numpy`` or ``cuda``."""
-    from sweep import store as zstore
     from sweep.backends import default_workers, get_backend
-    from sweep.progress import ChunkProgress
+    from sweep.engine.progress import ChunkProgress
+    from sweep.storage import store as zstore
 
     plan = make_sensitivity_plan(spec, store)
     if write:
@@ -377,7 +377,7 @@ def run_sensitivity(spec, *, store: str | Path | None = None, overwrite: bool = 
 def to_dataset(plan: SensitivityPlan, idx: dict, conf: dict, totals: dict, tor: dict,
                backend: str, seconds: float, device: str = "") -> xr.Dataset:
     """The result as an xarray Dataset over ``output``, the categorical dims and ``input``."""
-    from sweep import __version__
+    from sweep._version import __version__
     gdims = [a.name for a in plan.axes]
     gshape = plan.group_shape
     n_out = len(plan.outputs)
@@ -432,7 +432,7 @@ def to_dataset(plan: SensitivityPlan, idx: dict, conf: dict, totals: dict, tor: 
     ds["input_unit"] = xr.DataArray(labels(plan.model.input_specs[n].unit for n in plan.names),
                                     dims=("input",))
     s = plan.spec.sample
-    from sweep import provenance
+    from sweep.storage import provenance
 
     ds.attrs.update({
         **provenance.record("sensitivity", plan.spec, backend=backend, device=device),

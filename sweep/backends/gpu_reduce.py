@@ -1,10 +1,10 @@
-"""Reduce mode on the GPU: the ``cuda`` backend of ``sweep.reduce`` (Numba CUDA).
+"""Reduce mode on the GPU: the ``cuda`` backend of ``sweep.engine.reduce`` (Numba CUDA).
 
 Each reduce block is split into its groups (the kept dims fixed, so that every point of a
 launch belongs to one group); each group and output is one launch of
 ``sweep.kernels.cuda_reduce.reduce_kernel``, which leaves one partial per CUDA block. The
 host merges those partials (Chan's formula, exact counts and extremes) into the block's
-:class:`~sweep.reduce.Partials`, which the Dask tree reduction then merges like the CPU's.
+:class:`~sweep.engine.reduce.Partials`, which the Dask tree reduction then merges like the CPU's.
 Each Dask thread uses its own device (round-robin) and stream, as in materialize mode.
 """
 
@@ -14,8 +14,8 @@ import itertools
 
 import numpy as np
 
-from sweep.partials import Partials, concat, merge, take
-from sweep.planner import ChunkKey, Plan
+from sweep.engine.partials import Partials, concat, merge, take
+from sweep.planning.planner import ChunkKey, Plan
 
 
 def partials_of_rows(rows: np.ndarray, n_below: int = 0, n_above: int = 0) -> Partials:
@@ -39,7 +39,7 @@ def partials_of_rows(rows: np.ndarray, n_below: int = 0, n_above: int = 0) -> Pa
 
 def merge_rows(rows: np.ndarray, n_below: int = 0, n_above: int = 0) -> Partials:
     """The kernel's per-block rows merged into one partial (one group, one output) by the
-    same exact merge as every other partial (:func:`sweep.partials.merge`), pairwise."""
+    same exact merge as every other partial (:func:`sweep.engine.partials.merge`), pairwise."""
     p = partials_of_rows(rows, n_below, n_above)
     while p.n.shape[0] > 1:
         if p.n.shape[0] % 2:
@@ -63,14 +63,14 @@ class CudaReducer:
         self.simulated = bool(cuda.config.ENABLE_CUDASIM)
         self.block_threads = 32 if self.simulated else kr.BLOCK_THREADS
         self.rows_per_thread = 16 if self.simulated else 64
-        from sweep.gpu import _SlotsPerThread
+        from sweep.backends.gpu import _SlotsPerThread
 
         # the device round-robin and per-thread streams of the materialize backend
         self._slots = _SlotsPerThread(len(cuda.gpus), cuda.stream)
 
     def block_task(self, plan: Plan, key: ChunkKey, ctx):
-        """The :class:`~sweep.reduce.Partials` of one reduce block, computed on the GPU."""
-        from sweep.gpu import launch
+        """The :class:`~sweep.engine.reduce.Partials` of one reduce block, computed on the GPU."""
+        from sweep.backends.gpu import launch
 
         cuda = self._cuda
         kr = self._kr

@@ -23,8 +23,8 @@ import warnings
 
 import numpy as np
 
-from sweep.backend_base import BackendUnavailable, ChunkStats, _output_array
-from sweep.planner import ChunkInputs
+from sweep.backends.base import BackendUnavailable, ChunkStats, _output_array
+from sweep.planning.planner import ChunkInputs
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +226,7 @@ class CudaBackend:
         thread sharing a device, would pass ``fraction`` of that device's free memory."""
         if self.simulated:
             return
-        from sweep.planner import PlanError, human_bytes
+        from sweep.planning.planner import PlanError, human_bytes
 
         per_thread = len(plan.outputs) * math.prod(plan.chunk_shape) * plan.dtype.itemsize
         threads = -(-workers // max(1, self.n_devices))

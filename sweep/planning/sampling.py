@@ -30,7 +30,7 @@ import warnings
 
 import numpy as np
 
-from sweep.distributions import Distribution, ppf, probability_inside, support, truncation
+from sweep.spec.distributions import Distribution, ppf, probability_inside, support, truncation
 
 #: Samples per independently seeded block of the ``mc`` method.
 MC_BLOCK = 2**16
@@ -73,7 +73,7 @@ def _sobol(n_dims: int, seed: int, start: int, stop: int) -> np.ndarray:
                                 category=UserWarning)
         # fast_forward costs O(skipped points): each thread keeps its engine and moves it
         # on from where its last chunk ended, so a thread that takes its chunks in
-        # ascending order skips O(n) points in all (sweep.sensitivity does)
+        # ascending order skips O(n) points in all (sweep.engine.sensitivity does)
         cached = getattr(_ENGINES, "sobol", {}).get((n_dims, seed))
         if cached is not None and cached[1] <= start:
             engine, position = cached
@@ -127,12 +127,12 @@ def _require_sample(spec) -> None:
 def sample_block(spec, start: int, stop: int) -> dict[str, np.ndarray]:
     """The sampled inputs of samples ``[start, stop)`` (methods ``mc``, ``lhs``, ``sobol``).
 
-    ``spec`` is a :class:`sweep.config.SweepSpec` with a ``sample`` section. Returns, per
+    ``spec`` is a :class:`sweep.spec.config.SweepSpec` with a ``sample`` section. Returns, per
     input of ``spec.distributions`` (in that order), a float64 array of ``stop - start``
     values in the input's units, each inside the input's valid range. Deterministic and
     independent of chunking: sample ``i`` is the same in any ``[start, stop)`` that holds it.
     Column ``k`` of :func:`uniforms` (``n_dims`` = the number of distributions) feeds the
-    ``k``-th distribution's :func:`sweep.distributions.ppf`.
+    ``k``-th distribution's :func:`sweep.spec.distributions.ppf`.
     """
     _require_sample(spec)
     s = spec.sample

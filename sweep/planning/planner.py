@@ -14,16 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
-from sweep import preflight
 from sweep._version import __version__
-from sweep.config import Axis, SweepSpec
 from sweep.model import Model, default_model, model_for
-from sweep.preflight import (  # noqa: F401 - part of this module's API since issue 2
+from sweep.planning import preflight
+from sweep.planning.preflight import (  # noqa: F401 - part of this module's API since issue 2
     DEFAULT_MAX_CHUNKS,
     PlanError,
     human_bytes,
     nearest_existing,
 )
+from sweep.spec.config import Axis, SweepSpec
 
 #: Default target size of one Zarr chunk of one output variable.
 DEFAULT_CHUNK_BYTES = 32 * 2**20
@@ -257,7 +257,7 @@ class Plan:
     def check_disk(self, budget: int | None = None, points: int | None = None) -> None:
         """Refuse (before anything is written) when the uncompressed output of ``points``
         points (default: all) would not fit on the target's disk, or exceeds ``budget``
-        bytes when one is given (see :func:`sweep.preflight.disk`)."""
+        bytes when one is given (see :func:`sweep.planning.preflight.disk`)."""
         whole = points is None or points == self.n_points
         points = self.n_points if points is None else points
         need = points * self.dtype.itemsize * len(self.outputs)
@@ -406,7 +406,7 @@ def _sample_axis(spec: SweepSpec) -> Axis:
 class SamplePlan(Plan):
     """Sample mode (``mc``, ``lhs``, ``sobol``) as a grid: any categorical axes, then the
     ``sample`` dim. The sampled inputs vary along ``sample``; their values are drawn per
-    chunk (:func:`sweep.sampling.sample_block`), never held whole, and are the same in any
+    chunk (:func:`sweep.planning.sampling.sample_block`), never held whole, and are the same in any
     chunking."""
 
     @property
@@ -430,7 +430,7 @@ class SamplePlan(Plan):
 
     def sample_values(self, start: int, stop: int) -> dict[str, np.ndarray]:
         """The sampled inputs of samples ``[start, stop)`` (float64, input units)."""
-        from sweep.sampling import sample_block
+        from sweep.planning.sampling import sample_block
 
         return sample_block(self.spec, start, stop)
 

@@ -1,6 +1,6 @@
 """What every backend shares, with no backend in it: chunk statistics, output buffers, the
 "unavailable" error. A leaf module, so that the CPU factory (``sweep.backends``) and the GPU
-backends (``sweep.gpu``) both import it and not each other."""
+backends (``sweep.backends.gpu``) both import it and not each other."""
 
 from __future__ import annotations
 

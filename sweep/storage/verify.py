@@ -1,7 +1,7 @@
 """Checking a store against its completion ledger (``sweep verify``), and repairing it.
 
 Every chunk task writes its data, then a marker holding a digest of each output's values
-(``sweep.store.write_chunk``). Verifying reads every chunk back and compares: a chunk with
+(``sweep.storage.store.write_chunk``). Verifying reads every chunk back and compares: a chunk with
 no marker, a marker whose chunk file is gone (Zarr would read it as NaN without a word), a
 chunk that cannot be decoded (torn by a killed write) and a chunk whose values no longer
 match their digest (a flipped byte) are each reported with the variable and the chunk.
@@ -17,10 +17,10 @@ import dask
 import numpy as np
 import zarr
 
-from sweep import store as zstore
-from sweep.config import SweepSpec
-from sweep.planner import ChunkKey, Plan, make_plan
-from sweep.progress import ChunkProgress
+from sweep.engine.progress import ChunkProgress
+from sweep.planning.planner import ChunkKey, Plan, make_plan
+from sweep.spec.config import SweepSpec
+from sweep.storage import store as zstore
 
 MISSING_MARKER = "missing marker"
 STALE_MARKER = "marker from another config"
@@ -81,7 +81,7 @@ class VerifyReport:
 def plan_of_store(store: str | Path, attrs: dict | None = None) -> Plan:
     """The plan a store was written from, rebuilt from its ``sweep_spec`` attribute.
 
-    Raises :class:`~sweep.store.StoreError` when the rebuilt plan does not have the store's
+    Raises :class:`~sweep.storage.store.StoreError` when the rebuilt plan does not have the store's
     config hash (a store written by another version of the engine, or edited attributes).
     """
     store = Path(store)
@@ -236,7 +236,7 @@ def repair_store(store: str | Path, *, backend: str | None = None,
     The flagged chunks' markers are removed before they are rewritten, so an interrupted
     repair leaves them flagged. ``backend`` defaults to the one that wrote the store.
     """
-    from sweep.execute import run_plan
+    from sweep.engine.execute import run_plan
 
     store = Path(store)
     before = verify_store(store, progress=progress, num_workers=num_workers)

@@ -26,11 +26,11 @@ def morris(spec, trajectories: int = 20, levels: int = 4, backend: str | None = 
     from SALib.analyze import morris as analyze
     from SALib.sample import morris as sample
 
-    from sweep import __version__
+    from sweep._version import __version__
     from sweep.backends import get_backend
-    from sweep.distributions import ppf
-    from sweep.planner import PlanError
-    from sweep.sensitivity import make_sensitivity_plan
+    from sweep.engine.sensitivity import make_sensitivity_plan
+    from sweep.planning.planner import PlanError
+    from sweep.spec.distributions import ppf
 
     if trajectories < 2:
         raise PlanError(f"--morris: {trajectories}; expected at least 2 trajectories")
@@ -72,7 +72,7 @@ def morris(spec, trajectories: int = 20, levels: int = 4, backend: str | None = 
 
     ds = ds.assign_coords(output=labels(plan.outputs), input=labels(names),
                           **{a.name: labels(a.coord) for a in plan.axes})
-    from sweep import provenance
+    from sweep.storage import provenance
 
     ds.attrs.update({**provenance.record("morris", spec, backend=be.name,
                                          device=getattr(be, "device", "")),

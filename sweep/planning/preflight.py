@@ -3,7 +3,7 @@
 Disk (the uncompressed output against the free space and ``--disk-budget``), chunk count
 (``--max-chunks``), memory per task on this machine (``workers`` tasks at once), per
 worker of a Dask cluster, and per GPU (the backend's own ``check_memory``). Each raises
-:class:`~sweep.planner.PlanError` with what to change; :class:`Check` names one for
+:class:`~sweep.planning.planner.PlanError` with what to change; :class:`Check` names one for
 ``sweep plan`` and ``--dry-run``, which run them all and report each.
 """
 

@@ -8,13 +8,13 @@ from typing import Protocol
 
 import numpy as np
 
-from sweep.backend_base import (  # noqa: F401 - ChunkStats, stats_of: part of this API
+from sweep.backends.base import (  # noqa: F401 - ChunkStats, stats_of: part of this API
     BackendUnavailable,
     ChunkStats,
     _output_array,
     stats_of,
 )
-from sweep.planner import ChunkInputs
+from sweep.planning.planner import ChunkInputs
 
 log = logging.getLogger(__name__)
 
@@ -168,8 +168,8 @@ def choose_auto() -> str:
     counts as a usable GPU.
     """
     try:
-        from sweep import gpu
-    except ImportError as exc:  # pragma: no cover - sweep.gpu imports nothing optional
+        from sweep.backends import gpu
+    except ImportError as exc:  # pragma: no cover - sweep.backends.gpu imports nothing optional
         log.info("backend auto -> numba (GPU backends unavailable: %s)", exc)
         return "numba"
     choice, why = gpu.usable_gpu_backend()
@@ -196,11 +196,11 @@ def get_backend(name: str = "auto", *, parallel: bool = False) -> Backend:
     if name == "numba":
         return NumbaBackend(parallel=parallel)
     if name == "cuda":
-        from sweep.gpu import CudaBackend
+        from sweep.backends.gpu import CudaBackend
 
         return CudaBackend()
     if name == "cupy":
-        from sweep.gpu import CupyBackend
+        from sweep.backends.gpu import CupyBackend
 
         return CupyBackend()
     raise BackendUnavailable(f"unknown backend {name!r}; expected one of auto, "

@@ -19,10 +19,10 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from sweep.distributions import Distribution, Integer, Number, _Strict
 from sweep.model import DEFAULT_OUTPUTS
-from sweep.presets import PRESET_INPUTS, load_presets
-from sweep.validation import Problem, _suggest, semantic_problems
+from sweep.spec.distributions import Distribution, Integer, Number, _Strict
+from sweep.spec.presets import PRESET_INPUTS, load_presets
+from sweep.spec.validation import Problem, _suggest, semantic_problems
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -128,7 +128,7 @@ class ReduceSpec(_Strict):
 
 
 class SampleSpec(_Strict):
-    """Sample mode: how the ``distributions`` are sampled (see :mod:`sweep.sampling`)."""
+    """Sample mode: how the ``distributions`` are sampled (see :mod:`sweep.planning.sampling`)."""
 
     method: Literal["mc", "lhs", "sobol", "saltelli"] = "sobol"
     #: samples; for ``saltelli`` the base samples N (N * (D + 2) model evaluations)
@@ -165,7 +165,7 @@ class SweepSpec(_Strict):
     """A validated sweep file (see the README's sweep-file reference)."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=200)
-    #: at least one axis, except in sample mode (checked in sweep.validation)
+    #: at least one axis, except in sample mode (checked in sweep.spec.validation)
     axes: dict[str, AxisSpec] = Field(default_factory=dict)
     constants: dict[str, Number] = Field(default_factory=dict)
     outputs: list[str] = Field(default_factory=lambda: list(DEFAULT_OUTPUTS), min_length=1)
