@@ -49,11 +49,11 @@ if stale:
 PY
 fi
 # -P everywhere: import the installed sweep (with sweep.kernels), never ./sweep
-"$PY" -P -c "import sweep, sweep.gpu as g; print('token-sweep', sweep.__version__, \
+"$PY" -P -c "import sweep, sweep.backends.gpu as g; print('token-sweep', sweep.__version__, \
 '| cuda:', g.cuda_problem(allow_simulator=False) or 'ok', '| cupy:', g.cupy_problem() or 'ok')" \
     || exit 4
 if [ "${GPU_CHECK_SIMULATE:-0}" != 1 ]; then
-    "$PY" -P -c "import sys, sweep.gpu as g; p = g.cuda_problem(allow_simulator=False); \
+    "$PY" -P -c "import sys, sweep.backends.gpu as g; p = g.cuda_problem(allow_simulator=False); \
 sys.exit(f'gpu_check: no usable GPU: {p}' if p else 0)" || exit 5
 fi
 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1 || true
