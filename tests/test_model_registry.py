@@ -202,3 +202,44 @@ def test_a_cycle_between_derived_outputs_is_refused():
 
     _, problems = build({}, {"p": {"expr": "q + 1"}, "q": {"expr": "p * 2"}})
     assert any(isinstance(p, ModelError) and "cycle" in p.expected for p in problems)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba", "cuda"])
+def test_a_formula_node_bound_by_the_file_is_a_leaf(tmp_path, backend):
+    """Binding a node (here the all-in hourly cost) skips its formula: what is downstream
+    reads the given values, on every backend."""
+    if backend == "cuda" and gpu_backend_problem("cuda"):
+        pytest.skip(gpu_backend_problem("cuda"))
+    spec = spec_from_dict({
+        "name": "bound", "store": str(tmp_path / f"b-{backend}.zarr"), "backend": backend,
+        "axes": {"usd_per_gpu_hour": {"values": [1.0, 2.0, 4.0]},
+                 "platform": {"labels": ["a", "b"],
+                              "set": {"capital_recovery_factor": [0.2, 0.3],
+                                      "tokens_per_s_per_gpu": [100.0, 400.0]}}},
+        "constants": {"utilization": 0.5, "capex_usd_per_gpu": 8760.0},
+        "outputs": ["usd_per_mtok", "usd_per_mtok_capital"]})
+    plan = sweep.plan(spec)
+    assert {"usd_per_gpu_hour", "capital_recovery_factor"} <= set(plan.model.leaves)
+    assert "usd_per_gpu_hour" not in plan.model.formulas
+    ds = sweep.open_result(sweep.run(spec, overwrite=True).store).load()
+    hourly = ds["usd_per_gpu_hour"].values[:, None]
+    tps = ds["tokens_per_s_per_gpu"].values[None, :]
+    np.testing.assert_allclose(ds["usd_per_mtok"].values, hourly / (tps * 0.5 * 3600) * 1e6,
+                               rtol=1e-12)
+    crf = ds["capital_recovery_factor"].values[None, :]
+    np.testing.assert_allclose(ds["usd_per_mtok_capital"].values,
+                               np.broadcast_to(8760.0 * crf / 8760 / (tps * 0.5 * 3600) * 1e6,
+                                               (3, 2)), rtol=1e-12)
+    assert ds["usd_per_gpu_hour"].attrs["units"] == "USD/GPU/h"
+
+
+def test_a_bound_node_is_not_also_an_output_and_files_binding_inputs_keep_their_model():
+    from sweep.spec.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"outputs\[1\].*given by constants.usd_per_gpu_hour"):
+        spec_from_dict({"name": "x", "axes": {"utilization": {"values": [1.0]}},
+                        "constants": {"usd_per_gpu_hour": 2.0, "tokens_per_s_per_gpu": 10},
+                        "outputs": ["usd_per_mtok", "usd_per_gpu_hour"]})
+    plain = sweep.plan(spec_from_dict({"name": "x", "axes": {"utilization": {"values": [1.0]}},
+                                       "constants": {"tokens_per_s_per_gpu": 10}}))
+    assert plain.model is default_model()

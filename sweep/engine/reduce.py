@@ -658,7 +658,7 @@ def _stride(shape: tuple[int, ...], d: int) -> int:
 
 
 def _input_unit(plan: Plan, name: str) -> str:
-    specs = plan.model.input_specs
+    specs = plan.model.bindable_specs
     return specs[name].unit if name in specs else ""
 
 

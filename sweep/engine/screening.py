@@ -42,7 +42,7 @@ def morris(spec, trajectories: int = 20, levels: int = 4, backend: str | None = 
     problem = {"num_vars": len(names), "names": names, "bounds": [[0.0, 1.0]] * len(names)}
     u = sample.sample(problem, trajectories, num_levels=levels, seed=seed)
     q = (np.rint(u * (levels - 1)) + 0.5) / levels   # level k -> quantile (k + 1/2) / levels
-    meta = plan.model.input_specs
+    meta = plan.model.bindable_specs
     x = np.column_stack([ppf(spec.distributions[n], q[:, j], meta.get(n, n))
                          for j, n in enumerate(names)])
     be = get_backend(backend or spec.backend)

@@ -170,7 +170,7 @@ def base_case(plan: SensitivityPlan) -> dict[str, np.ndarray]:
     dists = plan.spec.distributions
     out = {}
     for key, q in (("low", SWING[0]), ("base", 0.5), ("high", SWING[1])):
-        meta = plan.model.input_specs
+        meta = plan.model.bindable_specs
         out[key] = np.array([float(ppf(dists[n], np.array([q]), meta.get(n, n))[0])
                              for n in plan.names])
     return out
@@ -429,7 +429,7 @@ def to_dataset(plan: SensitivityPlan, idx: dict, conf: dict, totals: dict, tor: 
     ds["input_high"].attrs["long_name"] = f"P{SWING[1] * 100:g} of the input's distribution"
     ds["output_unit"] = xr.DataArray(labels(plan.model.output_specs[o].unit for o in plan.outputs),
                                      dims=("output",))
-    ds["input_unit"] = xr.DataArray(labels(plan.model.input_specs[n].unit for n in plan.names),
+    ds["input_unit"] = xr.DataArray(labels(plan.model.bindable_specs[n].unit for n in plan.names),
                                     dims=("input",))
     s = plan.spec.sample
     from sweep.storage import provenance

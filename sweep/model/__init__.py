@@ -34,7 +34,9 @@ DEFAULT_OUTPUTS = ("usd_per_mtok",)
 
 def model_for(spec) -> Model:
     """The model of a validated sweep file: the registered families, the file's ``inputs``
-    and ``derived`` sections (see :mod:`sweep.model.user`)."""
-    from sweep.model.user import user_model
+    and ``derived`` sections, and every formula node the file binds made a leaf (see
+    :mod:`sweep.model.user`)."""
+    from sweep.model.user import bound_names, user_model
 
-    return user_model(getattr(spec, "inputs", None) or {}, getattr(spec, "derived", None) or {})
+    return user_model(getattr(spec, "inputs", None) or {}, getattr(spec, "derived", None) or {},
+                      bound_names(spec))

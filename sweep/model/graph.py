@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import math
 import sys
 import textwrap
 from collections.abc import Iterable
@@ -186,6 +187,19 @@ class Model:
         for name in self.outputs:
             f = self._all[name]
             out[name] = Output(name, f.unit, f.long_name, f.formula, self.needs(name))
+        return out
+
+    @functools.cached_property
+    def bindable_specs(self) -> dict[str, Input]:
+        """What a sweep file may bind (constant, axis, distribution): every input, and every
+        formula node (then a leaf: its formula is skipped; any finite value accepted)."""
+        out = dict(self.input_specs)
+        for name, f in self._all.items():
+            if name.endswith(ORIGINAL) or name in out:
+                continue
+            out[name] = Input(name, f.unit or "1",
+                              f"{f.long_name or name} (given: its formula is skipped)",
+                              None, -math.inf, math.inf)
         return out
 
     def code(self, output: str) -> int:

@@ -32,29 +32,48 @@ def user_inputs(inputs: dict) -> list[Input]:
     return out
 
 
-def user_model(inputs: dict, derived: dict) -> Model:
-    """The registered families with ``inputs`` and ``derived`` added. Raises
+def bound_names(spec) -> frozenset[str]:
+    """Every name a sweep file binds (numeric axes, the inputs categorical axes set,
+    constants, distributions), from a validated spec or its JSON form."""
+    def get(key):
+        return (spec.get(key) if isinstance(spec, dict) else getattr(spec, key, None)) or {}
+
+    names = set(get("constants")) | set(get("distributions"))
+    for name, axis in get("axes").items():
+        labels = _get(axis, "labels") is not None or _get(axis, "presets") is not None
+        names |= set(_get(axis, "set") or {}) if labels else {name}
+    return frozenset(names)
+
+
+def user_model(inputs: dict, derived: dict, bound: frozenset[str] = frozenset()) -> Model:
+    """The registered families with ``inputs`` and ``derived`` added, and the formula nodes
+    among ``bound`` (names the file binds) made leaves. Raises
     :class:`~sweep.model.graph.ModelError` naming the dotted path of the first problem
     (:func:`build` lists them all)."""
-    model, problems = build(inputs, derived)
+    model, problems = build(inputs, derived, bound)
     if problems:
         raise problems[0]
     return model
 
 
-def build(inputs: dict, derived: dict) -> tuple[Model, list[ModelError]]:
-    """The model of ``inputs`` and ``derived`` and every problem found; with problems, the
-    model holds the parts that have none (so that the rest of a file can still be checked).
-    Cached for files without problems."""
+def build(inputs: dict, derived: dict, bound: frozenset[str] = frozenset()
+          ) -> tuple[Model, list[ModelError]]:
+    """The model of ``inputs`` and ``derived`` (formula nodes in ``bound`` made leaves) and
+    every problem found; with problems, the model holds the parts that have none (so that
+    the rest of a file can still be checked). Cached for files without problems."""
     from sweep.model.registry import FAMILIES, default_model
 
+    base = default_model()
     if not inputs and not derived:
-        return default_model(), []
-    key = json.dumps([sorted(FAMILIES), _dump(inputs), _dump(derived)], sort_keys=True)
+        nodes = frozenset(n for n in bound if n in base.formulas)
+        if not nodes:
+            return base, []
+    key = json.dumps([sorted(FAMILIES), _dump(inputs), _dump(derived), sorted(bound)],
+                     sort_keys=True)
     with _LOCK:
         if key in _CACHE:
             return _CACHE[key], []
-    model, problems = _build(inputs, derived)
+    model, problems = _build(inputs, derived, bound)
     if not problems:
         with _LOCK:
             model = _CACHE.setdefault(key, model)
@@ -83,7 +102,8 @@ def _input_problems(i: Input) -> list[ModelError]:
     return out
 
 
-def _build(inputs: dict, derived: dict) -> tuple[Model, list[ModelError]]:
+def _build(inputs: dict, derived: dict, bound: frozenset[str] = frozenset()
+           ) -> tuple[Model, list[ModelError]]:
     from sweep.model.expr import ExprError, formula, reserved
     from sweep.model.registry import FAMILIES, default_model
 
@@ -128,9 +148,11 @@ def _build(inputs: dict, derived: dict) -> tuple[Model, list[ModelError]]:
                                     _get(d, "long_name", "") or name))
         except ExprError as exc:
             problems.append(ModelError(f"{path}.expr", exc.token, exc.expected))
+    nodes = {n for f in formulas for n in (f.name,)} | set(base.formulas)
+    leaves = frozenset(n for n in bound if n in nodes)
     try:
-        model = Model(FAMILIES.values(), extra, formulas)
+        model = Model(FAMILIES.values(), extra, formulas, leaves)
     except ModelError as exc:   # a cycle, or a name read by a refused derived output
         problems.append(exc)
-        model = Model(FAMILIES.values(), extra)
+        model = Model(FAMILIES.values(), extra, bound=leaves & set(base.formulas))
     return model, problems

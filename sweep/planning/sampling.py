@@ -149,7 +149,7 @@ def _meta(spec, name: str):
     default truncation of its distribution."""
     from sweep.model import model_for
 
-    return model_for(spec).input_specs.get(name, name)
+    return model_for(spec).bindable_specs.get(name, name)
 
 
 def saltelli_block(spec, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:

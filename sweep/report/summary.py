@@ -8,7 +8,7 @@ import math
 import numpy as np
 import xarray as xr
 
-from sweep.model.user import user_model
+from sweep.model.user import bound_names, user_model
 
 
 def _num(x: float | None) -> str:
@@ -40,7 +40,7 @@ def _spec(ds: xr.Dataset) -> dict:
 def _model(ds: xr.Dataset):
     """The model the store's sweep file evaluated."""
     spec = _spec(ds)
-    return user_model(spec.get("inputs") or {}, spec.get("derived") or {})
+    return user_model(spec.get("inputs") or {}, spec.get("derived") or {}, bound_names(spec))
 
 
 def reference_point(ds: xr.Dataset, categorical: str) -> dict[str, float]:

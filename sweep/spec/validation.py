@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sweep.model import Model, default_model
-from sweep.model.user import build
+from sweep.model.user import bound_names, build
 from sweep.spec.distributions import KINDS, Distribution, support, truncation
 from sweep.spec.presets import PRECISIONS, PRESET_INPUTS, load_presets
 
@@ -59,6 +59,11 @@ def _inputs() -> dict:
     return _model().input_specs
 
 
+def _bindable() -> dict:
+    """Inputs and formula nodes: what the file may bind (see ``Model.bindable_specs``)."""
+    return _model().bindable_specs
+
+
 def _outputs() -> dict:
     return _model().output_specs
 
@@ -69,7 +74,7 @@ def _suggest(name: str, choices: list[str]) -> str:
 
 
 def _check_value(path: str, input_name: str, value: float) -> Problem | None:
-    spec = _inputs()[input_name]
+    spec = _bindable()[input_name]
     if spec.accepts(value):
         return None
     return Problem(path, value, f"{input_name} must be {spec.expected()}")
@@ -85,7 +90,7 @@ def _axis_problems(name: str, spec: AxisSpec, needed: set[str]) -> list[Problem]
         out.append(Problem(base, name, "an axis name of letters, digits and _, starting with "
                            "a letter (it names a dimension and a Zarr array)"))
         return out
-    if name in _outputs():
+    if name in _outputs() and (spec.labels is not None or spec.presets is not None):
         out.append(Problem(base, name, "an axis name that is not an output name (the output "
                            "is stored under that name)"))
         return out
@@ -103,14 +108,14 @@ def _axis_problems(name: str, spec: AxisSpec, needed: set[str]) -> list[Problem]
         if spec.precision is not None:
             out.append(Problem(f"{base}.precision", spec.precision,
                                "'precision' only on a presets axis"))
-        if name not in _inputs():
+        if name not in _bindable():
             out.append(Problem(base, name, "a numeric axis named after the input it sweeps, one of "
                                + ", ".join(inputs) + _suggest(name, inputs)))
             return out
         out.extend(_numeric_axis_problems(base, name, kind, spec))
         return out
     # categorical
-    if name in _inputs():
+    if name in _bindable():
         out.append(Problem(base, name, "a categorical axis name that is not an input name "
                            "(e.g. 'platform'); put the input under 'set'"))
     if kind == "labels":
@@ -141,7 +146,7 @@ def _axis_problems(name: str, spec: AxisSpec, needed: set[str]) -> list[Problem]
         seen.add(label)
     for input_name, values in (spec.set or {}).items():
         path = f"{base}.set.{input_name}"
-        if input_name not in _inputs():
+        if input_name not in _bindable():
             out.append(Problem(path, input_name, "an input name, one of " + ", ".join(inputs)
                                + _suggest(input_name, inputs)))
             continue
@@ -218,7 +223,7 @@ def _not_an_input(path: str, name: str) -> Problem:
 
 def semantic_problems(spec: SweepSpec) -> list[Problem]:
     """Every problem of a structurally valid sweep file, checked against its own model."""
-    model, model_problems = build(spec.inputs, spec.derived)
+    model, model_problems = build(spec.inputs, spec.derived, bound_names(spec))
     token = _MODEL.set(model)
     try:
         return [Problem(p.path, p.value, p.expected) for p in model_problems] + \
@@ -229,7 +234,6 @@ def semantic_problems(spec: SweepSpec) -> list[Problem]:
 
 def _semantic_problems(spec: SweepSpec) -> list[Problem]:
     out: list[Problem] = []
-    inputs = list(_inputs())
     bound_at: dict[str, str] = {}
 
     def bind(input_name: str, where: str) -> None:
@@ -241,21 +245,22 @@ def _semantic_problems(spec: SweepSpec) -> list[Problem]:
             bound_at[input_name] = where
 
     needed = {n for o in spec.outputs if o in _outputs() for n in _outputs()[o].needs}
+    order = list(_bindable())
     for name, axis in spec.axes.items():
         out.extend(_axis_problems(name, axis, needed))
         # bind what the axis sets even when it has problems, so that no false "input not
         # set" follows from them
         if axis.categorical:
-            names = {n for n in (axis.set or {}) if n in _inputs()}
+            names = {n for n in (axis.set or {}) if n in _bindable()}
             if axis.presets is not None:
                 names |= set(PRESET_INPUTS)
-            for input_name in sorted(names, key=inputs.index):
+            for input_name in sorted(names, key=order.index):
                 bind(input_name, f"axes.{name}")
-        elif name in _inputs():
+        elif name in _bindable():
             bind(name, f"axes.{name}")
     for name, value in spec.constants.items():
         path = f"constants.{name}"
-        if name not in _inputs():
+        if name not in _bindable():
             out.append(_not_an_input(path, name))
             continue
         p = _check_value(path, name, value)
@@ -264,7 +269,7 @@ def _semantic_problems(spec: SweepSpec) -> list[Problem]:
         bind(name, path)
     for name, dist in spec.distributions.items():
         path = f"distributions.{name}"
-        if name not in _inputs():
+        if name not in _bindable():
             out.append(_not_an_input(path, name))
             continue
         out.extend(_distribution_problems(name, dist))
@@ -285,8 +290,12 @@ def _semantic_problems(spec: SweepSpec) -> list[Problem]:
         if name in seen:
             out.append(Problem(path, name, "unique outputs (duplicate)"))
         seen.add(name)
+        if name in bound_at:
+            out.append(Problem(path, name, f"an output the file does not set itself; {name} "
+                               f"is given by {bound_at[name]} (its formula is skipped)"))
+            continue
         for needed in _outputs()[name].needs:
-            if _inputs()[needed].default is None and needed not in bound_at:
+            if _bindable()[needed].default is None and needed not in bound_at:
                 where = ("as a constant, on a categorical axis or by a distribution"
                          if spec.sample is not None else "as a constant or on an axis")
                 out.append(Problem(path, name, f"an input it needs, {needed}, set {where} "
@@ -392,7 +401,7 @@ def _in_range(path: str, input_name: str, field: str, value: float) -> Problem |
     if p is None:
         return None
     return Problem(path, value, f"{field} inside the valid range of {input_name}: "
-                   + _inputs()[input_name].expected())
+                   + _bindable()[input_name].expected())
 
 
 def _distribution_problems(name: str, dist: Distribution) -> list[Problem]:
@@ -435,7 +444,7 @@ def _distribution_problems(name: str, dist: Distribution) -> list[Problem]:
         in_range("low", "high")
         if out:
             return out
-        low, high = truncation(dist, _inputs().get(name, name))
+        low, high = truncation(dist, _bindable().get(name, name))
         if not low < high:
             field = "high" if p.high is not None else "low"
             out.append(Problem(f"{path}.{field}", getattr(p, field),
@@ -445,7 +454,7 @@ def _distribution_problems(name: str, dist: Distribution) -> list[Problem]:
             out.append(Problem(f"{path}.high", p.high, "high > 0 (a lognormal is positive)"))
         else:
             value = getattr(p, center)
-            lo, hi = support(dist, _inputs().get(name, name))
+            lo, hi = support(dist, _bindable().get(name, name))
             if not lo <= value <= hi:
                 where = ("low/high" if p.low is not None or p.high is not None
                          else f"the valid range of {name}")

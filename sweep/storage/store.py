@@ -103,7 +103,7 @@ def _sampled_coords(plan: Plan) -> dict[str, xr.Variable]:
                                                 dtype=np.float64))
     out = {}
     for name, parts in blocks.items():
-        meta = plan.model.input_specs[name]
+        meta = plan.model.bindable_specs[name]
         out[name] = xr.Variable((SAMPLE_DIM,), da.concatenate(parts), {
             "units": meta.unit, "long_name": meta.description,
             "distribution": json.dumps(plan.spec.distributions[name].model_dump(
@@ -134,14 +134,14 @@ def template(plan: Plan, backend: str, device: str) -> xr.Dataset:
                                   f"{plan.spec.sample.seed})"}
             sample_chunks = _sampled_coords(plan)
         elif not a.categorical:
-            meta = plan.model.input_specs[a.name]
+            meta = plan.model.bindable_specs[a.name]
             attrs = {"units": meta.unit, "long_name": meta.description}
         else:
             attrs = {"long_name": f"categorical axis; sets {', '.join(a.binds)}"}
         coords[a.name] = xr.Variable((a.name,), _coord(a), attrs)
         for name, values in a.binds.items():
             if a.categorical:
-                meta = plan.model.input_specs[name]
+                meta = plan.model.bindable_specs[name]
                 coords[name] = xr.Variable((a.name,), values,
                                            {"units": meta.unit, "long_name": meta.description})
     coords.update(sample_chunks)
