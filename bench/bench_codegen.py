@@ -29,6 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _env(tree: Path | None, cache: str | None = None) -> dict:
+    # the children run with -P: without it, the working directory (this checkout) would
+    # come before PYTHONPATH and both trees would run this checkout's code
     env = dict(os.environ)
     if tree is not None:
         env["PYTHONPATH"] = str(tree)
@@ -39,7 +41,7 @@ def _env(tree: Path | None, cache: str | None = None) -> dict:
 
 def bench(tree: Path | None, sizes: str, repeat: int) -> dict:
     with tempfile.TemporaryDirectory() as out:
-        cmd = [sys.executable, "-m", "sweep", "bench", "--backends", "numpy,numba", "--sizes",
+        cmd = [sys.executable, "-P", "-m", "sweep", "bench", "--backends", "numpy,numba", "--sizes",
                sizes, "--modes", "kernel,reduce", "--repeat", str(repeat), "--no-scaling",
                "--no-progress", "--out", out]
         subprocess.run(cmd, check=True, env=_env(tree), cwd=ROOT, capture_output=True)
@@ -48,7 +50,7 @@ def bench(tree: Path | None, sizes: str, repeat: int) -> dict:
 
 def cold_run(tree: Path | None) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "sweep", "run", "configs/hopper-vs-blackwell.yaml",
+        cmd = [sys.executable, "-P", "-m", "sweep", "run", "configs/hopper-vs-blackwell.yaml",
                "--store", str(Path(tmp) / "hb.zarr"), "--backend", "numba", "--no-progress"]
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True, env=_env(tree, str(Path(tmp) / "cache")), cwd=ROOT,

@@ -25,8 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 PHASES = r"""
 import json, sys, time
 t = [time.perf_counter()]
-import sweep, sweep.engine.execute, sweep.storage.store, sweep.backends
-from sweep.planning.planner import make_plan
+import sweep, sweep.backends
+try:                                   # this tree's layout, and the one before issue 12
+    from sweep.planning.planner import make_plan
+except ImportError:
+    from sweep.planner import make_plan
 t.append(time.perf_counter())
 spec = sweep.load_config("configs/hopper-vs-blackwell.yaml")
 t.append(time.perf_counter())
@@ -48,7 +51,7 @@ def once(tree: Path | None) -> dict[str, float]:
         env = dict(os.environ, NUMBA_CACHE_DIR=str(Path(tmp) / "cache"))
         if tree is not None:
             env["PYTHONPATH"] = str(tree)
-        proc = subprocess.run([sys.executable, "-c", PHASES, str(Path(tmp) / "hb.zarr")],
+        proc = subprocess.run([sys.executable, "-P", "-c", PHASES, str(Path(tmp) / "hb.zarr")],
                               cwd=ROOT, env=env, capture_output=True, text=True, check=True)
         return json.loads(proc.stdout.strip().splitlines()[-1])
 

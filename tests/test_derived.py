@@ -170,6 +170,8 @@ BAD = [
     ("True + 1", "True"),
     ("1 +", "1 +"),
     ("x" * 10_000, "characters"),
+    ("+".join(["1"] * 500), "nested at most"),
+    ("(" * 300 + "1" + ")" * 300, "a valid expression"),
 ]
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import ast
 import hashlib
 import math
-import sys
 from collections.abc import Callable
 
 from sweep.model import scalar
@@ -185,7 +184,6 @@ def functions_c(model: Model) -> tuple[str, dict[str, str]]:
             texts.append(_Function(fn, function_source(fn), names[id(fn)], resolve).text)
 
     for fam in model.families:
-        module = sys.modules[fam.module]
         by_name = {fn.__name__: fn for fn in fam.functions}
 
         def resolve(name, by_name=by_name, fam=fam):
@@ -193,7 +191,6 @@ def functions_c(model: Model) -> tuple[str, dict[str, str]]:
                 raise TranslationError(f"family {fam.name}: call of {name!r}, which is not a "
                                        "helper or formula of the family")
             return names[id(by_name[name])]
-        del module
         emit(fam.functions, fam.name, resolve)
     scalar_by_name = {fn.__name__: fn for fn in scalar.FUNCTIONS}
 

@@ -21,8 +21,9 @@ import numpy as np
 from sweep.model import scalar
 from sweep.model.family import Formula
 
-#: Longest accepted expression, in characters.
+#: Longest accepted expression, in characters, and deepest nesting of its syntax tree.
 MAX_EXPR_CHARS = 2000
+MAX_DEPTH = 64
 #: Functions an expression may call, with their number of arguments (None: two or more).
 FUNCTIONS: dict[str, int | None] = {
     "min": None, "max": None, "abs": 1, "sqrt": 1, "exp": 1, "log": 1, "log10": 1,
@@ -70,7 +71,11 @@ def parse(text: str, names: Iterable[str]) -> tuple[ast.expr, tuple[str, ...]]:
     return tree.body, tuple(used)
 
 
-def _check(node: ast.AST, known: set[str], used: dict[str, None]) -> None:
+def _check(node: ast.AST, known: set[str], used: dict[str, None], depth: int = 0) -> None:
+    if depth > MAX_DEPTH:
+        raise ExprError(_token(node)[:40] + "...", f"an expression nested at most {MAX_DEPTH} "
+                        "deep (split it into several derived outputs)")
+    depth += 1
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, int | float):
             raise ExprError(repr(node.value), "numbers only (no strings, booleans or None); "
@@ -91,16 +96,16 @@ def _check(node: ast.AST, known: set[str], used: dict[str, None]) -> None:
         used.setdefault(node.id, None)
         return
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-        _check(node.left, known, used)
-        _check(node.right, known, used)
+        _check(node.left, known, used, depth)
+        _check(node.right, known, used, depth)
         return
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
-        _check(node.operand, known, used)
+        _check(node.operand, known, used, depth)
         return
     if isinstance(node, ast.Compare) and all(type(o) in _CMPOPS for o in node.ops):
-        _check(node.left, known, used)
+        _check(node.left, known, used, depth)
         for c in node.comparators:
-            _check(c, known, used)
+            _check(c, known, used, depth)
         return
     if isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
@@ -114,7 +119,7 @@ def _check(node: ast.AST, known: set[str], used: dict[str, None]) -> None:
             want = "two or more" if arity is None else str(arity)
             raise ExprError(ast.unparse(node), f"{node.func.id}() with {want} argument(s)")
         for a in node.args:
-            _check(a, known, used)
+            _check(a, known, used, depth)
         return
     raise ExprError(_token(node), "only " + ALLOWED)
 

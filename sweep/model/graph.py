@@ -119,7 +119,7 @@ class Model:
         computed = set(self.formulas)
         self.leaves: tuple[str, ...] = tuple(
             [n for n in self.input_specs if n not in computed]
-            + [n for n in formulas if n in self.bound])
+            + [n for n in formulas if n in self.bound and n not in self.input_specs])
         self._check_acyclic()
 
     # ---------------------------------------------------------------- graph
