@@ -2,7 +2,9 @@
 in which every point belongs to the same group (the kept dims fixed), so each thread keeps
 its partial statistics in registers.
 
-Layout as the materialize kernel (``sweep.kernels.cuda``): ``threadIdx.x`` along the
+The output comes from the point evaluator generated from the model (one kernel per output
+and binding, see :func:`kernel_for`). Layout as the materialize kernel
+(``sweep.kernels.cuda``): ``threadIdx.x`` along the
 innermost axis, each thread a column and a run of rows stepped by an odometer, visited in
 increasing flat grid index (so a strict comparison keeps the first point reaching an
 extreme, as NumPy's argmin). Per thread: count, NaN count, weighted mean and sum of squared

@@ -2,9 +2,10 @@
 per-group partial statistics, never into a full-size array.
 
 A block is walked row by row as in materialize mode (``sweep.kernels.cpu``): a row's outer
-indices are decoded once, each output's row is evaluated by the same vectorized row loop
-into a small row buffer, and that buffer is folded into the partials of its group (the
-flat index over the kept dims). When the innermost dim is folded, a whole row belongs to
+indices are decoded once, the row evaluator generated from the model
+(:mod:`sweep.model.codegen`) writes every requested output's row into small row buffers,
+and each buffer is folded into the partials of its group (the flat index over the kept
+dims). When the innermost dim is folded, a whole row belongs to
 one group and is folded as a unit: its weighted mean and sum of squared deviations by two
 passes over the row, merged into the group by Chan's formula; when the innermost dim is
 kept, every point is merged on its own (the same formula with one point).

@@ -199,6 +199,11 @@ def test_bad_expressions_are_refused_naming_the_path_and_token(expr, token):
     ({"inputs": {"fee": {"low": 0, "high": 1, "default": 5}}}, "inputs.fee.default",
      "a default"),
     ({"inputs": {"log": {"low": 0, "high": 1}}}, "inputs.log", "no keyword or function"),
+    ({"inputs": {"fee": {"low": "zero", "high": 1}}}, "inputs.fee.low", "number"),
+    ({"inputs": {"fee": {"high": 1}}}, "inputs.fee.low", "required"),
+    ({"inputs": {"fee": {"low": 0, "high": 1, "colour": "red"}}}, "inputs.fee.colour",
+     "a known key"),
+    ({"derived": {"d": {"expr": "1", "replace": "yes"}}}, "derived.d.replace", "bool"),
     ({"inputs": {"fee": {"low": 0, "high": 1, "integer": True}},
       "constants": {"fee": 0.5}}, "constants.fee", "an integer"),
 ])

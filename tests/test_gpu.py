@@ -311,7 +311,7 @@ def _nvrtc_ptx(source: str) -> str | None:
         from cuda.bindings import nvrtc
     except ImportError:
         return None
-    err, prog = nvrtc.nvrtcCreateProgram(source.encode(), b"materialize.cu", 0, [], [])
+    err, prog = nvrtc.nvrtcCreateProgram(source.encode(), b"generated.cu", 0, [], [])
     assert err == nvrtc.nvrtcResult.NVRTC_SUCCESS
     opts = [b"--gpu-architecture=compute_90", b"--std=c++17"]
     (err,) = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)
