@@ -61,6 +61,7 @@ def test_inputs_and_derived_outputs_on_every_backend(tmp_path, backend):
     attrs = ds["usd_per_mtok_with_fee"].attrs
     assert attrs["units"] == "USD/Mtok" and attrs["long_name"] == "cost with a 20 % fee"
     assert attrs["formula"] == "usd_per_mtok * 1.2 + 0.05"
+    assert ds["odd"].attrs["units"] == "1" and ds["odd"].attrs["long_name"] == "odd"
 
 
 def test_the_nan_policy_of_expressions_on_compiled_and_numpy_backends(tmp_path):
@@ -239,6 +240,16 @@ outputs: [evil]
     assert proc.returncode == 2, proc.stderr
     assert f"{f}: derived.evil.expr" in proc.stderr and "__import__" in proc.stderr
     assert not (tmp_path / "out.zarr").exists() and not (tmp_path / "pwned").exists()
+
+
+def test_a_replacing_formula_keeps_the_node_unit_unless_it_gives_one():
+    d = small_spec_dict(derived={"usd_per_gpu_hour": {"expr": "usd_per_gpu_hour * 2",
+                                                      "replace": True}},
+                        outputs=["usd_per_gpu_hour"])
+    plan = sweep.plan(spec_from_dict(d))
+    meta = plan.model.output_specs["usd_per_gpu_hour"]
+    assert meta.unit == "USD/GPU/h" and meta.long_name == "all-in cost per GPU-hour"
+    assert meta.formula == "usd_per_gpu_hour * 2"
 
 
 def test_files_without_the_new_sections_keep_their_config_hash():

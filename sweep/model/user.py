@@ -143,12 +143,15 @@ def _build(inputs: dict, derived: dict, bound: frozenset[str] = frozenset()
                                        "name the model computes, one of "
                                        + ", ".join(base.formulas)))
             continue
+        # a replacing formula keeps the node's unit and long name unless it gives its own
+        original = base.formulas.get(name) if replace else None
+        unit = _get(d, "unit") or (original.unit if original else "") or "1"
+        long_name = _get(d, "long_name") or (original.long_name if original else "") or name
         try:
-            formulas.append(formula(name, _get(d, "expr"), names, _get(d, "unit", "") or "1",
-                                    _get(d, "long_name", "") or name))
+            formulas.append(formula(name, _get(d, "expr"), names, unit, long_name))
         except ExprError as exc:
             problems.append(ModelError(f"{path}.expr", exc.token, exc.expected))
-    nodes = {n for f in formulas for n in (f.name,)} | set(base.formulas)
+    nodes = {f.name for f in formulas} | set(base.formulas)
     leaves = frozenset(n for n in bound if n in nodes)
     try:
         model = Model(FAMILIES.values(), extra, formulas, leaves)

@@ -155,8 +155,10 @@ class DerivedDecl(_Strict):
     same kernels as the model's own (see :mod:`sweep.model.expr` for what ``expr`` allows)."""
 
     expr: str
-    unit: str = Field(default="1", max_length=100)
-    long_name: str = Field(default="", max_length=500)
+    #: default: the replaced node's unit, else ``1``
+    unit: str | None = Field(default=None, max_length=100)
+    #: default: the replaced node's long name, else the derived name
+    long_name: str | None = Field(default=None, max_length=500)
     #: replace the model's node of that name (inside ``expr`` the name is the original)
     replace: StrictBool = False
 
