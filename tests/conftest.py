@@ -23,6 +23,9 @@ from sweep.spec.config import spec_from_dict  # noqa: E402
 
 CPU_BACKENDS = ["numpy", "numba"]
 ALL_BACKENDS = [*CPU_BACKENDS, "cuda", "cupy"]
+#: The GPU backends as test parameters, marked ``gpu`` (so that ``make gpu-check`` runs them
+#: on the device; here cuda runs in the simulator and cupy skips)
+GPU_BACKENDS = [pytest.param(n, marks=pytest.mark.gpu) for n in ("cuda", "cupy")]
 
 
 def gpu_backend_problem(name: str) -> str | None:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import sweep
-from conftest import gpu_backend_problem, small_spec_dict
+from conftest import GPU_BACKENDS, gpu_backend_problem, small_spec_dict
 from sweep.spec.config import ConfigError, spec_from_dict
 
 FEE = {
@@ -47,10 +47,10 @@ def expected(ds):
     return mtok, mtok * 1.2 + 0.05, np.broadcast_to(odd, mtok.shape)
 
 
-@pytest.mark.parametrize("backend", ["numpy", "numba", "cuda"])
+@pytest.mark.parametrize("backend", ["numpy", "numba", *GPU_BACKENDS])
 def test_inputs_and_derived_outputs_on_every_backend(tmp_path, backend):
-    if backend == "cuda" and gpu_backend_problem("cuda"):
-        pytest.skip(gpu_backend_problem("cuda"))
+    if backend in ("cuda", "cupy") and gpu_backend_problem(backend):
+        pytest.skip(f"backend {backend}: {gpu_backend_problem(backend)}")
     result = sweep.run(fee_spec(tmp_path, backend), overwrite=True)
     ds = sweep.open_result(result.store).load()
     mtok, fee, odd = expected(ds)
@@ -90,10 +90,10 @@ def test_the_nan_policy_of_expressions_on_compiled_and_numpy_backends(tmp_path):
                                    equal_nan=True, err_msg=k)
 
 
-@pytest.mark.parametrize("backend", ["numba", "cuda"])
+@pytest.mark.parametrize("backend", ["numba", GPU_BACKENDS[0]])
 def test_derived_outputs_in_reduce_mode(tmp_path, backend):
-    if backend == "cuda" and gpu_backend_problem("cuda"):
-        pytest.skip(gpu_backend_problem("cuda"))
+    if backend in ("cuda", "cupy") and gpu_backend_problem(backend):
+        pytest.skip(f"backend {backend}: {gpu_backend_problem(backend)}")
     from sweep.engine.reduce import run_reduce
 
     grid = fee_spec(tmp_path, "numba")

@@ -18,7 +18,7 @@ import pytest
 
 import sweep
 import sweep.model as registry
-from conftest import gpu_backend_problem
+from conftest import GPU_BACKENDS, gpu_backend_problem
 from sweep.model import ModelError, default_model
 from sweep.spec.config import spec_from_dict
 
@@ -65,10 +65,10 @@ def test_the_graph_is_read_from_the_signatures(toy):
         model.order(["usd_per_mtok"]).index("usd_per_gpu_hour")
 
 
-@pytest.mark.parametrize("backend", ["numpy", "numba", "cuda"])
+@pytest.mark.parametrize("backend", ["numpy", "numba", *GPU_BACKENDS])
 def test_a_toy_family_runs_through_sweep_run(toy, tmp_path, backend):
-    if backend == "cuda" and gpu_backend_problem("cuda"):
-        pytest.skip(gpu_backend_problem("cuda"))
+    if backend in ("cuda", "cupy") and gpu_backend_problem(backend):
+        pytest.skip(f"backend {backend}: {gpu_backend_problem(backend)}")
     spec = toy_spec(tmp_path, backend)
     result = sweep.run(spec, overwrite=True)
     ds = sweep.open_result(result.store).load()
@@ -204,12 +204,12 @@ def test_a_cycle_between_derived_outputs_is_refused():
     assert any(isinstance(p, ModelError) and "cycle" in p.expected for p in problems)
 
 
-@pytest.mark.parametrize("backend", ["numpy", "numba", "cuda"])
+@pytest.mark.parametrize("backend", ["numpy", "numba", *GPU_BACKENDS])
 def test_a_formula_node_bound_by_the_file_is_a_leaf(tmp_path, backend):
     """Binding a node (here the all-in hourly cost) skips its formula: what is downstream
     reads the given values, on every backend."""
-    if backend == "cuda" and gpu_backend_problem("cuda"):
-        pytest.skip(gpu_backend_problem("cuda"))
+    if backend in ("cuda", "cupy") and gpu_backend_problem(backend):
+        pytest.skip(f"backend {backend}: {gpu_backend_problem(backend)}")
     spec = spec_from_dict({
         "name": "bound", "store": str(tmp_path / f"b-{backend}.zarr"), "backend": backend,
         "axes": {"usd_per_gpu_hour": {"values": [1.0, 2.0, 4.0]},
