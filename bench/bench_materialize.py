@@ -294,7 +294,7 @@ def numba_kernel_only(plan: Plan, workers: int) -> None:
         rows = math.prod(key.shape[:-1])
         out = buf[: len(codes) * key.size].reshape(len(codes), rows, key.shape[-1])
         return int(cpu.materialize(inputs.model, inputs.table, inputs.bind,
-                                   np.asarray(key.shape), codes, out).sum())
+                                   np.asarray(key.shape), codes, out)[0].sum())
 
     _each_chunk_on_dask(plan, workers, body)
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numba
 import numpy as np
+from numba.core import types
+from numba.extending import overload
 
 from sweep.model import codegen
 from sweep.model.graph import Model
@@ -53,6 +55,75 @@ def _decode_row(idx, r, shape, last):
         rem //= shape[d]
 
 
+# --------------------------------------------------------------------------- extremes
+# The extremes of a stored row, as integer keys: the bits of a float, with the magnitude bits
+# of negative values flipped, order like the floats (for every non-NaN value; -0.0 just
+# below +0.0). Integer min/max reductions vectorize without fast-math, where float ones do
+# not; so the extremes of a row cost about nothing while it is still in cache, instead of a
+# second pass over the whole chunk. Rows with a NaN take a NaN-skipping scalar loop.
+KEY_NONE_MIN = np.iinfo(np.int64).max
+KEY_NONE_MAX = np.iinfo(np.int64).min
+
+
+def row_keys(o, has_nan):
+    """``(min key, max key)`` of the non-NaN values of the 1-D float array ``o`` (the
+    sentinels ``KEY_NONE_MIN``/``KEY_NONE_MAX`` when there are none); ``has_nan``: whether
+    ``o`` holds a NaN. Compiled code only (an overload per float dtype)."""
+    raise NotImplementedError("row_keys is compiled by Numba only")
+
+
+@overload(row_keys)
+def _row_keys(o, has_nan):
+    if o.dtype == types.float32:
+        ity, mask, shift = np.int32, np.int32(0x7FFFFFFF), np.int32(31)
+    elif o.dtype == types.float64:
+        ity, mask, shift = np.int64, np.int64(0x7FFFFFFFFFFFFFFF), np.int64(63)
+    else:
+        return None
+    top, bottom = np.iinfo(ity).max, np.iinfo(ity).min
+
+    def impl(o, has_nan):
+        b = o.view(ity)
+        lo = KEY_NONE_MIN
+        hi = KEY_NONE_MAX
+        if has_nan:
+            for j in range(b.size):
+                if o[j] == o[j]:
+                    x = b[j]
+                    key = np.int64(x ^ ((x >> shift) & mask))
+                    lo = min(lo, key)
+                    hi = max(hi, key)
+        elif b.size > 0:
+            klo = ity(top)
+            khi = ity(bottom)
+            for j in range(b.size):
+                x = b[j]
+                key = x ^ ((x >> shift) & mask)
+                klo = min(klo, key)
+                khi = max(khi, key)
+            lo = np.int64(klo)
+            hi = np.int64(khi)
+        return lo, hi
+    return impl
+
+
+def keys_to_values(keys: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Float64 values of extremes kept as keys (see :func:`row_keys`); NaN for the
+    sentinels (no value)."""
+    dtype = np.dtype(dtype)
+    none = (keys == KEY_NONE_MIN) | (keys == KEY_NONE_MAX)
+    if dtype == np.float32:
+        k = np.where(none, 0, keys).astype(np.int32)
+        bits = k ^ ((k >> np.int32(31)) & np.int32(0x7FFFFFFF))
+        values = bits.view(np.float32).astype(np.float64)
+    else:
+        k = np.where(none, 0, keys).astype(np.int64)
+        bits = k ^ ((k >> np.int64(63)) & np.int64(0x7FFFFFFFFFFFFFFF))
+        values = bits.view(np.float64).copy()
+    values[none] = np.nan
+    return values
+
+
 fill_block = numba.njit(inline="always", error_model="numpy")(_fill_block)
 row_scalars = numba.njit(inline="always", error_model="numpy")(_row_scalars)
 decode_row = numba.njit(inline="always", error_model="numpy")(_decode_row)
@@ -62,11 +133,13 @@ decode_row = numba.njit(inline="always", error_model="numpy")(_decode_row)
 _row_eval = None
 
 
-def _materialize(table, bind, shape, out, nan_counts, n_blocks):
+def _materialize(table, bind, shape, out, nan_counts, key_lo, key_hi, n_blocks):
     """Fill ``out[k].reshape(rows, inner)`` with requested output k at every chunk point.
 
     ``table``/``bind``/``shape`` as in ``ChunkInputs``; ``out`` is (n_outputs, rows, inner)
-    of float32 or float64; ``nan_counts[k]`` receives the number of NaN values of output k.
+    of float32 or float64; ``nan_counts[k]`` receives the number of NaN values of output k,
+    ``key_lo[k]``/``key_hi[k]`` the extremes of its stored values as keys (see
+    :func:`row_keys`).
     Rows are split into ``n_blocks`` blocks (the units of parallel work), each with its own
     scratch buffer: 1 for a serial call, a few per thread for a parallel one.
     """
@@ -78,6 +151,8 @@ def _materialize(table, bind, shape, out, nan_counts, n_blocks):
     n_leaves = table.shape[0]
     n_blocks = max(1, min(rows, n_blocks))
     counts = np.zeros((n_blocks, n_out), dtype=np.int64)
+    klo = np.full((n_blocks, n_out), KEY_NONE_MIN, dtype=np.int64)
+    khi = np.full((n_blocks, n_out), KEY_NONE_MAX, dtype=np.int64)
     for b in numba.prange(n_blocks):
         r0 = b * rows // n_blocks
         r1 = (b + 1) * rows // n_blocks
@@ -85,13 +160,17 @@ def _materialize(table, bind, shape, out, nan_counts, n_blocks):
         rv = np.empty(n_leaves, dtype=np.float64)
         idx = np.zeros(ndim, dtype=np.int64)
         cnt = counts[b]
+        lo_b = klo[b]
+        hi_b = khi[b]
         fill_block(work, table, bind, inner, last)
         for r in range(r0, r1):
             decode_row(idx, r, shape, last)
             row_scalars(rv, table, bind, idx, last)
-            _row_eval(work, rv, out, r, cnt)
+            _row_eval(work, rv, out, r, cnt, lo_b, hi_b)
     for k in range(n_out):
         nan_counts[k] = counts[:, k].sum()
+        key_lo[k] = klo[:, k].min()
+        key_hi[k] = khi[:, k].max()
 
 
 def inner_leaves(model: Model, bind: np.ndarray, ndim: int) -> frozenset[str]:
@@ -157,7 +236,8 @@ def kernel_for(model: Model, outputs: tuple[str, ...], inner: frozenset[str],
     with _KERNELS_LOCK:
         if key in _KERNELS:
             return _KERNELS[key]
-    ev = codegen.evaluator(model, "row", outputs, inner, JIT_INLINE, TARGET)
+    ev = codegen.evaluator(model, "row_extremes", outputs, inner, JIT_INLINE, TARGET,
+                           helpers={"_row_keys": row_keys})
     kernel = specialize(_materialize, "materialize", ev, _KERNEL_DIGEST, parallel=parallel,
                         _row_eval=ev.function("_row_eval"))
     with _KERNELS_LOCK:
@@ -165,12 +245,17 @@ def kernel_for(model: Model, outputs: tuple[str, ...], inner: frozenset[str],
 
 
 def materialize(model: Model, table: np.ndarray, bind: np.ndarray, shape: np.ndarray,
-                codes: np.ndarray, out: np.ndarray, *, parallel: bool = False) -> np.ndarray:
-    """Evaluate one chunk into ``out`` (n_outputs, rows, inner); return NaN counts per output.
-    ``codes`` index ``model.outputs``."""
-    nan_counts = np.zeros(codes.shape[0], dtype=np.int64)
+                codes: np.ndarray, out: np.ndarray, *, parallel: bool = False
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Evaluate one chunk into ``out`` (n_outputs, rows, inner); return per output the NaN
+    count and the minimum and maximum of its stored non-NaN values (float64; NaN when every
+    value is NaN). ``codes`` index ``model.outputs``."""
+    n = codes.shape[0]
+    nan_counts = np.zeros(n, dtype=np.int64)
+    key_lo = np.empty(n, dtype=np.int64)
+    key_hi = np.empty(n, dtype=np.int64)
     outputs = tuple(model.outputs[int(c)] for c in codes)
     fn = kernel_for(model, outputs, inner_leaves(model, bind, shape.shape[0]), parallel)
     n_blocks = 4 * numba.get_num_threads() if parallel else 1
-    fn(table, bind, shape, out, nan_counts, n_blocks)
-    return nan_counts
+    fn(table, bind, shape, out, nan_counts, key_lo, key_hi, n_blocks)
+    return nan_counts, keys_to_values(key_lo, out.dtype), keys_to_values(key_hi, out.dtype)

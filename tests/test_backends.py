@@ -95,3 +95,29 @@ def test_parallel_and_serial_numba_agree_bit_for_bit():
 def test_unknown_backend_is_a_clear_error():
     with pytest.raises(BackendUnavailable, match="unknown backend 'tpu'.*cupy"):
         get_backend("tpu")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_extremes_as_integer_keys_equal_numpy(dtype):
+    """The kernel folds each stored row's extremes as integer keys (vectorized without
+    fast-math): equal to NumPy's fmin/fmax on negatives, zeros of both signs, subnormals,
+    infinities, rows with NaN and all-NaN rows."""
+    import numba
+
+    from sweep.kernels import cpu
+
+    @numba.njit
+    def keys(o, has_nan):
+        return cpu.row_keys(o, has_nan)
+
+    rng = np.random.default_rng(11)
+    rows = [rng.normal(0, 1e3, 257), np.array([-0.0, 0.0, -1e-45, 1e-45, 5.0]),
+            np.array([np.inf, -np.inf, 1.0]), np.array([np.nan, -2.0, np.nan, 3.0]),
+            np.array([np.nan, np.nan]), np.array([7.5])]
+    for row in rows:
+        o = row.astype(dtype)
+        lo, hi = keys(o, bool(np.isnan(o).any()))
+        got = cpu.keys_to_values(np.array([lo, hi]), dtype)
+        with np.errstate(invalid="ignore"):
+            want = [np.fmin.reduce(o), np.fmax.reduce(o)]
+        np.testing.assert_array_equal(got, np.asarray(want, dtype=np.float64))

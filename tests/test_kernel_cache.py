@@ -32,7 +32,8 @@ def test_the_kernel_name_follows_the_generated_source_and_the_formulas():
 
     model = default_model()
     wanted = ("usd_per_mtok",)
-    ev = codegen.evaluator(model, "row", wanted, frozenset(), cpu.JIT_INLINE, cpu.TARGET)
+    ev = codegen.evaluator(model, "row_extremes", wanted, frozenset(), cpu.JIT_INLINE,
+                           cpu.TARGET, helpers={"_row_keys": cpu.row_keys})
     assert ev.fingerprint == hashlib.sha256((model.fingerprint + ev.source).encode()).hexdigest()
     kernel = cpu.kernel_for(model, wanted, frozenset(), parallel=False)
     fp = hashlib.sha256((ev.fingerprint + cpu._KERNEL_DIGEST).encode()).hexdigest()

@@ -21,15 +21,6 @@ log = logging.getLogger(__name__)
 BACKENDS = ("numpy", "numba", "cuda", "cupy")
 
 
-def row_varying_outputs(inputs: ChunkInputs, codes: np.ndarray) -> list[bool]:
-    """For each output code: whether it reads a leaf bound to the innermost axis (and so
-    can vary along a row of the chunk)."""
-    model = inputs.model
-    last = len(inputs.shape) - 1
-    inner = {n for n, i in zip(model.leaves, inputs.bind, strict=True) if int(i) == last}
-    return [bool(inner & set(model.needs(model.outputs[int(c)]))) for c in codes]
-
-
 class Backend(Protocol):
     """What the engine needs from a backend."""
 
@@ -133,22 +124,12 @@ class NumbaBackend(_HostMemory):
         inner = shape[-1]
         rows = int(np.prod(shape[:-1], dtype=np.int64)) if len(shape) > 1 else 1
         out = _output_array(out, (len(codes), rows, inner), dtype)
-        counts = self._cpu.materialize(
+        # the kernel also folds the extremes of the stored values, row by row while each
+        # row is in cache (integer keys: see sweep.kernels.cpu.row_keys)
+        counts, lo, hi = self._cpu.materialize(
             inputs.model, inputs.table, inputs.bind, np.asarray(shape, dtype=np.int64),
             np.ascontiguousarray(codes, dtype=np.int64), out, parallel=self.parallel,
         )
-        # Extremes with NumPy's SIMD fmin/fmax reductions (NaN-skipping): 2-3x cheaper than
-        # tracking them inside the kernel, where they stop vectorization (a micro-benchmark
-        # while developing it; bench/RESULTS.md has the kernel with and without them). An
-        # output that reads no input of the innermost axis is constant along each row, so
-        # its first column holds every value it takes.
-        lo = np.empty(len(codes))
-        hi = np.empty(len(codes))
-        varying = row_varying_outputs(inputs, codes)
-        for k in range(len(codes)):
-            values = out[k] if varying[k] else out[k, :, :1]
-            lo[k] = np.fmin.reduce(values, axis=None)
-            hi[k] = np.fmax.reduce(values, axis=None)
         return out.reshape((len(codes), *shape)), ChunkStats(counts, lo, hi)
 
     def warm_up(self, inputs: ChunkInputs, codes: np.ndarray, dtype: np.dtype) -> None:

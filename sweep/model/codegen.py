@@ -103,8 +103,12 @@ def _reads(model: Model, nodes: Iterable[str], wanted: Iterable[str]) -> set[str
     return used
 
 
-def row_source(model: Model, wanted: tuple[str, ...], inner: frozenset[str]) -> str:
-    """Source of ``_row_eval(work, rv, out, r, cnt)`` for the CPU kernels.
+def row_source(model: Model, wanted: tuple[str, ...], inner: frozenset[str],
+               extremes: bool = False) -> str:
+    """Source of ``_row_eval(work, rv, out, r, cnt)`` for the CPU kernels (with
+    ``extremes``: ``_row_eval(work, rv, out, r, cnt, lo, hi)``, which also folds the keys of
+    each output's stored extremes into ``lo[k]``/``hi[k]`` with ``_row_keys``, a function
+    of the kernel's module, while the row is still in cache).
 
     ``rv[i]``: leaf i's value where it is constant along the row; ``work[i, j]``: its value
     at column j where it varies (leaves in ``inner``); writes output k of the row into
@@ -119,7 +123,8 @@ def row_source(model: Model, wanted: tuple[str, ...], inner: frozenset[str]) -> 
     used_in_loop = _reads(model, [n for n in order if n in varies],
                           [wanted[k] for k in moving])
     idx = {n: i for i, n in enumerate(model.leaves)}
-    head = ["def _row_eval(work, rv, out, r, cnt):", "    inner = out.shape[2]"]
+    args = "work, rv, out, r, cnt, lo, hi" if extremes else "work, rv, out, r, cnt"
+    head = [f"def _row_eval({args}):", "    inner = out.shape[2]"]
     loop = ["    for j in range(inner):"]
     for leaf in model.leaves:
         if leaf in varies and leaf in used_in_loop:
@@ -142,12 +147,22 @@ def row_source(model: Model, wanted: tuple[str, ...], inner: frozenset[str]) -> 
             head.append(f"    v{k} = {_var(model, w)}")
             loop.append(f"        o{k}[j] = v{k}")
             tail += [f"    if v{k} != v{k}:", f"        cnt[{k}] += inner"]
+    if extremes:
+        for k in range(len(wanted)):
+            # a constant output's extremes are those of its first stored value
+            row = f"o{k}" if k in moving else f"o{k}[:1]"
+            nan = f"c{k} > 0" if k in moving else f"v{k} != v{k}"
+            tail += [f"    a{k}, b{k} = _row_keys({row}, {nan})",
+                     f"    lo[{k}] = min(lo[{k}], a{k})",
+                     f"    hi[{k}] = max(hi[{k}], b{k})"]
     body = head + loop + tail
     return "\n".join(body) + "\n"
 
 
-def point_source(model: Model, wanted: tuple[str, ...], outer: frozenset[str]) -> str:
-    """Source of ``_hoist(v, h)`` and ``_point(v, h, vals)`` for the CUDA kernels.
+def point_source(model: Model, wanted: tuple[str, ...], outer: frozenset[str]
+                 ) -> tuple[str, int]:
+    """Source of ``_hoist(v, h)`` and ``_point(v, h, vals)`` for the CUDA kernels, and the
+    length of ``h`` (the hoisted nodes ``_point`` reads; at least 1).
 
     A CUDA thread walks rows at a fixed column: the leaves in ``outer`` change from row to
     row, every other leaf is fixed for the thread. ``_hoist`` computes once per thread the
@@ -190,20 +205,23 @@ _EVALUATORS: dict[tuple, Evaluator] = {}
 
 
 def evaluator(model: Model, kind: str, wanted: tuple[str, ...], varying: frozenset[str],
-              jit: Callable, target: str) -> Evaluator:
-    """The compiled evaluator of ``kind`` (``'row'``: :func:`row_source`; ``'point'``:
-    :func:`point_source`) for ``wanted`` outputs with ``varying`` leaves. Cached."""
+              jit: Callable, target: str, helpers: dict | None = None) -> Evaluator:
+    """The compiled evaluator of ``kind`` (``'row'`` and ``'row_extremes'``:
+    :func:`row_source`; ``'point'``: :func:`point_source`) for ``wanted`` outputs with
+    ``varying`` leaves; ``helpers``: functions of the kernel's module the source calls.
+    Cached."""
     key = (model.fingerprint, kind, wanted, varying, target)
     with _LOCK:
         if key in _EVALUATORS:
             return _EVALUATORS[key]
-    if kind == "row":
-        source, extra = row_source(model, wanted, varying), {}
+    if kind in ("row", "row_extremes"):
+        source, extra = row_source(model, wanted, varying, kind == "row_extremes"), {}
     else:
         source, n_hoist = point_source(model, wanted, varying)
         extra = {"N_HOIST": n_hoist}
     ns: dict = {f"F_{n}": fn for n, fn in compiled_nodes(model, jit, target).items()}
     ns.update(extra)
+    ns.update(helpers or {})
     code = compile(source, f"<token-sweep {kind} evaluator>", "exec")
     exec(code, ns)  # noqa: S102 - source written by this module from checked node names
     for name in ("_row_eval", "_hoist", "_point"):

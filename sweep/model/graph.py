@@ -224,11 +224,6 @@ class Model:
         digest.update(repr((self.leaves, self.outputs)).encode())
         return digest.hexdigest()
 
-    def source_of(self, name: str) -> str:
-        """The Python source of node ``name``'s function."""
-        f = self._all[name]
-        return f.source if f.source is not None else function_source(f.fn)
-
     def reference_nodes(self, x: dict) -> dict:
         """Per node, a function computing it with NumPy (the families' oracles and the
         derived formulas evaluated with NumPy); ``x`` holds the leaves as arrays."""
