@@ -19,12 +19,12 @@ import logging
 import math
 import sys
 import threading
-import warnings
 
 import numpy as np
 
 from sweep.backends.base import BackendUnavailable, ChunkStats, _output_array
 from sweep.planning.planner import ChunkInputs
+from sweep.quiet import quiet
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +102,6 @@ def usable_gpu_backend() -> tuple[str | None, str]:
 #: Numba's CUDA simulator cannot run two launches at once: every launch of every kernel
 #: (materialize, reduce) takes this lock there.
 SIMULATOR_LOCK = threading.Lock()
-#: Python's warning filters are process-wide: launches that silence Numba's low-occupancy
-#: hint (tiny warm-ups, per-group reduce launches) take this lock around the filter.
-_QUIET_LOCK = threading.Lock()
 
 
 def launch(kernel, args, *, simulated: bool, small: bool = False) -> None:
@@ -112,8 +109,7 @@ def launch(kernel, args, *, simulated: bool, small: bool = False) -> None:
     launches: one at a time under the simulator; with ``small``, Numba's low-occupancy
     warning silenced for this launch (the launch is small on purpose)."""
     if small:
-        with _QUIET_LOCK, warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Grid size .* under-utilization")
+        with quiet("Grid size .* under-utilization"):
             launch(kernel, args, simulated=simulated)
         return
     if simulated:

@@ -32,7 +32,6 @@ import concurrent.futures
 import functools
 import math
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +40,7 @@ import xarray as xr
 
 from sweep.model import model_for
 from sweep.planning.planner import ChunkInputs, PlanError, constants_for, fill_inputs
+from sweep.quiet import quiet
 
 #: At least this many batches of base rows keep their sums apart (for the bootstrap)...
 BATCHES = 64
@@ -200,10 +200,8 @@ def tornado(plan: SensitivityPlan, backend) -> dict[str, np.ndarray]:
             x = base.copy()
             x[j] = base[j] * f
             rows.append(x)
-    with warnings.catch_warnings():
-        # a few dozen points: on a GPU, Numba would warn that the launch is too small (this
-        # runs before any worker thread starts, so the process-wide filter is safe here)
-        warnings.filterwarnings("ignore", message="Grid size .* under-utilization")
+    # a few dozen points: on a GPU, Numba would warn that the launch is too small
+    with quiet("Grid size .* under-utilization"):
         v = _evaluate(plan, backend, np.array(rows))
     at_base = v[..., 0]
     swings = v[..., 1:1 + 2 * d].reshape(*v.shape[:-1], d, 2)

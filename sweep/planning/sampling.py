@@ -26,10 +26,10 @@ from __future__ import annotations
 import functools
 import math
 import threading
-import warnings
 
 import numpy as np
 
+from sweep.quiet import quiet
 from sweep.spec.distributions import Distribution, ppf, probability_inside, support, truncation
 
 #: Samples per independently seeded block of the ``mc`` method.
@@ -66,11 +66,9 @@ def _sobol(n_dims: int, seed: int, start: int, stop: int) -> np.ndarray:
 
     if stop == start:
         return np.empty((0, n_dims), dtype=np.float64)
-    # warnings.catch_warnings is process-wide, not per thread: one thread at a time here
-    with _SOBOL_LOCK, warnings.catch_warnings():
-        # a chunk is rarely a power of 2 long; the whole sample is (checked by the config)
-        warnings.filterwarnings("ignore", message="The balance properties of Sobol",
-                                category=UserWarning)
+    # one thread at a time here (the engines), and the warning filter through sweep.quiet:
+    # a chunk is rarely a power of 2 long; the whole sample is (checked by the config)
+    with _SOBOL_LOCK, quiet("The balance properties of Sobol", UserWarning):
         # fast_forward costs O(skipped points): each thread keeps its engine and moves it
         # on from where its last chunk ended, so a thread that takes its chunks in
         # ascending order skips O(n) points in all (sweep.engine.sensitivity does)
