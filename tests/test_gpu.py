@@ -402,3 +402,29 @@ def test_gpu_backends_on_a_larger_chunk(name, dtype):
     got, stats = get_backend(name).compute(inputs, ALL_CODES, np.dtype(dtype))
     assert_close_to_reference(got, ref, dtype)
     assert_stats_describe(got, stats)
+
+
+def test_the_simulators_shared_arrays_are_shared_by_threads_that_race_for_them():
+    """The simulator creates a block's shared array on first use without a lock; the
+    backends install a locked lookup (``gpu.lock_simulator_shared_arrays``), so that threads
+    arriving together all get the one array."""
+    if not gpu.simulated():
+        pytest.skip("only Numba's CUDA simulator allocates shared arrays this way")
+    from numba.cuda.simulator import kernelapi
+
+    gpu.lock_simulator_shared_arrays()
+    for _ in range(20):
+        shared = kernelapi.FakeCUDAShared(0)
+        got = []
+        start = threading.Barrier(16)
+
+        def grab(shared=shared, got=got, start=start):
+            start.wait()
+            got.append(shared.array(8, np.float64))
+
+        threads = [threading.Thread(target=grab) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len({id(a) for a in got}) == 1

@@ -104,6 +104,46 @@ def usable_gpu_backend() -> tuple[str | None, str]:
 SIMULATOR_LOCK = threading.Lock()
 
 
+_SHARED_LOCK = threading.Lock()
+
+
+def lock_simulator_shared_arrays() -> None:
+    """Make the CUDA simulator's shared-array allocation safe between its threads.
+
+    The simulator runs a block's threads as Python threads, and ``cuda.shared.array``
+    looks up the block's array for that source line and creates it when missing, without a
+    lock: two threads that get there first can each create one, and then do not share it
+    (a block reduction then loses what the other half of the block computed). Seen here as
+    rare failures of the GPU tests; the same lookup, under a lock. Idempotent; only for the
+    simulator."""
+    import sys as _sys
+    import traceback
+
+    from numba.core import types
+    from numba.cuda.simulator import kernelapi
+    from numba.np import numpy_support
+
+    cls = kernelapi.FakeCUDAShared
+    if getattr(cls, "_token_sweep_locked", False):
+        return
+    original = cls.array
+
+    def array(self, shape, dtype, alignment=None):
+        if shape == 0 or alignment is not None:   # dynamic shared memory, or a refusal
+            return original(self, shape, dtype, alignment)
+        caller = traceback.extract_stack(_sys._getframe())[-2][0:2]
+        with _SHARED_LOCK:
+            res = self._allocations.get(caller)
+            if res is None:
+                if isinstance(dtype, types.Type):
+                    dtype = numpy_support.as_dtype(dtype)
+                res = self._allocations[caller] = np.empty(shape, dtype)
+        return res
+
+    cls.array = array
+    cls._token_sweep_locked = True
+
+
 def launch(kernel, args, *, simulated: bool, small: bool = False) -> None:
     """Launch ``kernel(*args)`` (a configured Numba CUDA kernel), the one way every backend
     launches: one at a time under the simulator; with ``small``, Numba's low-occupancy
@@ -197,6 +237,7 @@ class CudaBackend:
             # the simulator runs each block as Python threads and polls them at barriers;
             # the default 5 ms thread switch interval makes each barrier cost milliseconds
             sys.setswitchinterval(min(sys.getswitchinterval(), 1e-4))
+            lock_simulator_shared_arrays()
             log.warning("backend cuda runs in Numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1):"
                         " correct but very slow, for tests only")
         self.block_threads = block_threads or (32 if self.simulated else kernels.BLOCK_THREADS)

@@ -61,6 +61,10 @@ class CudaReducer:
         self._kc = kc
         self._kr = kr
         self.simulated = bool(cuda.config.ENABLE_CUDASIM)
+        if self.simulated:
+            from sweep.backends.gpu import lock_simulator_shared_arrays
+
+            lock_simulator_shared_arrays()
         self.block_threads = 32 if self.simulated else kr.BLOCK_THREADS
         self.rows_per_thread = 16 if self.simulated else 64
         from sweep.backends.gpu import _SlotsPerThread
