@@ -219,12 +219,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return _run_mode(for_spec(spec), spec, args)
 
 
-#: How the refusal of a materialize-only flag names the other modes and their runs.
-_OTHER_RUNS = {"reduce": ("reduce mode", "a reduce run"),
-               "sensitivity": ("sample mode", "a sensitivity run"),
-               "screening": ("sample mode", "a screening run")}
-
-
 def _options(args: argparse.Namespace):
     from sweep.modes import RunOptions
 
@@ -246,7 +240,7 @@ def _run_mode(mode, spec, args: argparse.Namespace) -> int:
     if not mode.cluster_flags:
         for flag in ("resume", "scheduler", "cluster"):
             if getattr(args, flag, None):
-                what, run = _OTHER_RUNS[mode.name]
+                what, run = mode.words
                 print(f"error: --{flag} applies to materialize runs, not to {what} ({run} "
                       "writes only its small result)", file=sys.stderr)
                 return EXIT_USAGE

@@ -259,3 +259,20 @@ def test_files_without_the_new_sections_keep_their_config_hash():
     with_fee = sweep.plan(spec_from_dict(small_spec_dict(
         derived={"x": {"expr": "usd_per_mtok * 2"}})))
     assert with_fee.config_hash != plain.config_hash
+
+
+def test_generated_source_is_compiled_never_run():
+    """The functions of generated source are built from their code objects: a statement at
+    its top level does not run (no exec, no eval anywhere in the model package)."""
+    from pathlib import Path
+
+    from sweep.model.family import define_functions
+
+    ran = []
+    fns = define_functions("ran.append(1)\n\ndef f(a):\n    return a + 1\n", "<test>",
+                           {"ran": ran})
+    assert fns["f"](1) == 2 and ran == []
+    root = Path(__file__).resolve().parents[1] / "sweep" / "model"
+    for path in root.glob("*.py"):
+        text = path.read_text()
+        assert "exec(" not in text and "eval(" not in text.replace("_eval(", ""), path

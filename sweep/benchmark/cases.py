@@ -185,7 +185,7 @@ def materialize(spec, backend: str, repeat: int, workers: int, store: Path,
                 client=None) -> tuple[Timing, dict]:
     """``sweep.run`` end to end into ``store`` (deleted untimed before each repeat).
     Returns the timing and facts of the last run (stored bytes, the engine's own seconds)."""
-    from sweep.engine.execute import run
+    from sweep.api import run
 
     last = {}
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 
 import numpy as np
 
@@ -88,8 +87,9 @@ def cuda_device_kernel(plan, repeat: int) -> Timing:
     outputs = tuple(plan.outputs)
     kernel = kc.kernel_for(inputs.model, outputs, kc.outer_leaves(
         inputs.model, inputs.bind, len(plan.shape)))[grid, block, stream]
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Grid size .* under-utilization")
+    from sweep.quiet import quiet
+
+    with quiet("Grid size .* under-utilization"):
         # the statistics accumulate over launches: harmless for timing
         timing = measure(lambda: events(lambda: kernel(*args, d_out, *stats, per_thread)),
                          repeat, timer=lambda f: f())

@@ -22,8 +22,7 @@ from sweep.backends import Backend, ChunkStats, default_workers, get_backend
 from sweep.engine import faults
 from sweep.engine.progress import ChunkProgress
 from sweep.planning import preflight
-from sweep.planning.planner import ChunkKey, Plan, make_plan
-from sweep.spec.config import SweepSpec
+from sweep.planning.planner import ChunkKey, Plan
 from sweep.storage import store as zstore
 
 log = logging.getLogger(__name__)
@@ -136,30 +135,6 @@ def _remote_chunk_task(plan: Plan, key: ChunkKey, backend_name: str) -> str:
                 be, zstore.open_outputs(plan),
                 BufferPool(len(plan.outputs) * math.prod(plan.chunk_shape), plan.dtype, be))
     return _chunk_task(plan, key, *state)
-
-
-def run(
-    spec: SweepSpec,
-    *,
-    store: str | Path | None = None,
-    backend: str | None = None,
-    overwrite: bool = False,
-    resume: bool = False,
-    progress: bool | None = None,
-    num_workers: int | None = None,
-    client=None,
-    disk_budget: int | None = None,
-    max_chunks: int | None = None,
-) -> RunResult:
-    """Materialize every output of ``spec`` over its grid into a Zarr store.
-
-    ``store`` overrides the file's ``store``; ``backend`` its ``backend``. See
-    :func:`run_plan` for the rest, and for what happens in which order.
-    """
-    return run_plan(make_plan(spec, store), backend=backend or spec.backend,
-                    overwrite=overwrite, resume=resume, progress=progress,
-                    num_workers=num_workers, client=client, disk_budget=disk_budget,
-                    max_chunks=max_chunks)
 
 
 def config_differences(stored: dict, current: dict, prefix: str = "") -> list[str]:

@@ -7,7 +7,8 @@ it, and compiles it with the caller's ``jit`` (``numba.njit`` for the CPU kernel
 device-function decorator for the CUDA ones). The kernels keep only their loop structure.
 
 The source is written by this module from the model's node names (identifiers checked when
-the model was built); nothing from a sweep file is compiled as text.
+the model was built); nothing from a sweep file is compiled as text, and the source is only
+compiled, never executed (:func:`sweep.model.family.define_functions`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from sweep.model import scalar
+from sweep.model.family import define_functions
 from sweep.model.graph import Model
 
 
@@ -222,11 +224,8 @@ def evaluator(model: Model, kind: str, wanted: tuple[str, ...], varying: frozens
     ns: dict = {f"F_{n}": fn for n, fn in compiled_nodes(model, jit, target).items()}
     ns.update(extra)
     ns.update(helpers or {})
-    code = compile(source, f"<token-sweep {kind} evaluator>", "exec")
-    exec(code, ns)  # noqa: S102 - source written by this module from checked node names
-    for name in ("_row_eval", "_hoist", "_point"):
-        if name in ns:
-            ns[name] = jit(ns[name])
+    for name, fn in define_functions(source, f"<token-sweep {kind} evaluator>", ns).items():
+        ns[name] = jit(fn)
     digest = hashlib.sha256((model.fingerprint + source).encode()).hexdigest()
     ev = Evaluator(source, ns, digest)
     with _LOCK:

@@ -1,7 +1,8 @@
 """``derived:`` expressions of a sweep file: parsed into an AST, checked against a whitelist,
 and turned into a scalar formula (compiled into the kernels like the families' own) and a
 NumPy evaluation (the oracle). Text from a sweep file is data: it is never passed to
-``eval`` or ``exec``; only source that this module writes from a checked tree is compiled.
+``eval`` or ``exec``: only source that this module writes from a checked tree is compiled,
+and its function is built from the code object without running anything.
 
 Allowed: numbers, ``pi``, names of the model's nodes (inputs, outputs, intermediates, the
 file's own inputs and derived outputs), ``+ - * / **``, unary minus and plus, parentheses,
@@ -19,7 +20,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from sweep.model import scalar
-from sweep.model.family import Formula
+from sweep.model.family import Formula, define_functions
 
 #: Longest accepted expression, in characters, and deepest nesting of its syntax tree.
 MAX_EXPR_CHARS = 2000
@@ -181,10 +182,8 @@ def formula(name: str, text: str, names: Iterable[str], unit: str = "",
     source = f"def {fname}({', '.join(arg.values())}):\n    return {body}\n"
     namespace = {f.__name__: f for f in scalar.FUNCTIONS}
     namespace["NAN"] = math.nan
-    code = compile(source, f"<derived {name}>", "exec")
-    exec(code, namespace)  # noqa: S102 - source written by _py from a whitelisted tree
-    return Formula(name, namespace[fname], used, True, unit, long_name or name, text.strip(),
-                   source)
+    fn = define_functions(source, f"<derived {name}>", namespace)[fname]
+    return Formula(name, fn, used, True, unit, long_name or name, text.strip(), source)
 
 
 # --------------------------------------------------------------------------- NumPy

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -135,3 +136,16 @@ class Family:
     def functions(self) -> list[Callable[..., float]]:
         """Every function the generated code calls: helpers, then formulas."""
         return [*self.helpers, *(f.fn for f in self.formulas)]
+
+
+def define_functions(source: str, filename: str, namespace: dict) -> dict[str, Callable]:
+    """The top-level functions of ``source`` (Python written by the code generators, never
+    a sweep file's text), with ``namespace`` as their globals, by name. The source is only
+    compiled: each function is built from its code object, and no statement runs (no
+    ``exec``, no ``eval``)."""
+    module = compile(source, filename, "exec", dont_inherit=True)
+    out = {}
+    for const in module.co_consts:
+        if isinstance(const, types.CodeType):
+            out[const.co_name] = types.FunctionType(const, namespace, const.co_name)
+    return out

@@ -36,6 +36,9 @@ class Mode(Protocol):
     name: str
     #: whether ``--resume``, ``--scheduler`` and ``--cluster`` apply (materialize runs)
     cluster_flags: bool
+    #: how a refusal of those flags names this mode and its run, e.g. ("reduce mode",
+    #: "a reduce run"); unused where they apply
+    words: tuple[str, str]
 
     def plan(self, spec, opts: RunOptions) -> Any:
         """The plan: computes nothing, writes nothing."""

@@ -10,6 +10,7 @@ class Materialize:
     """``sweep run`` of a grid file, and of a sample file with ``mc``/``lhs``/``sobol``."""
 
     cluster_flags = True
+    words = ("materialize mode", "a materialize run")
 
     def __init__(self, name: str = "materialize"):
         self.name = name

@@ -11,6 +11,7 @@ class Reduce:
 
     name = "reduce"
     cluster_flags = False
+    words = ("reduce mode", "a reduce run")
 
     def plan(self, spec, opts: RunOptions):
         from sweep.engine.reduce import make_reduce_plan

@@ -13,6 +13,7 @@ class Sensitivity:
 
     name = "sensitivity"
     cluster_flags = False
+    words = ("sample mode", "a sensitivity run")
 
     def plan(self, spec, opts: RunOptions):
         from sweep.engine.sensitivity import make_sensitivity_plan
@@ -48,6 +49,7 @@ class Screening:
 
     name = "screening"
     cluster_flags = False
+    words = ("sample mode", "a screening run")
 
     def plan(self, spec, opts: RunOptions):
         from sweep.engine.sensitivity import make_sensitivity_plan
