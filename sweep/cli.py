@@ -112,7 +112,8 @@ def _parser() -> argparse.ArgumentParser:
     repair.add_argument("--workers", type=_positive_int, default=None)
     repair.add_argument("--no-progress", dest="progress", action="store_false", default=None)
 
-    sub.add_parser("presets", help="list the platform presets with their sources")
+    sub.add_parser("presets", help="list the platform, LLM and calibration presets "
+                   "with their sources")
 
     sens = sub.add_parser(
         "sensitivity", help="Sobol' indices, tornado swings and elasticities of a sample-mode "
@@ -354,15 +355,45 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:
-    from sweep.spec.presets import PRECISIONS, load_presets
+    from sweep.spec.presets import (
+        PRECISIONS,
+        load_calibrations,
+        load_formats,
+        load_models,
+        load_presets,
+    )
 
+    print("platforms (a `presets:` axis, at a `precision:`), per GPU:")
     for label, p in load_presets().items():
         values = {k: p.peak_pflops[k].value for k in PRECISIONS}
         peaks = ", ".join(f"{k} {'-' if v is None else v}" for k, v in values.items())
-        print(f"{label}: {p.gpu_hour_usd.value} USD/GPU/h ({p.gpu_hour_usd.date}), "
+        basis = f" {p.gpu_hour_usd.basis}" if p.gpu_hour_usd.basis else ""
+        print(f"  {label}: {p.gpu_hour_usd.value} USD/GPU/h{basis} ({p.gpu_hour_usd.date}), "
               f"{p.kw_per_gpu.value} kW all-in, TDP {p.tdp_kw.value} kW, "
-              f"HBM {p.hbm_tb_s.value} TB/s, peak PFLOP/s dense {peaks}")
-        print(f"    price source: {p.gpu_hour_usd.source}")
+              f"HBM {p.hbm_gb.value} GB at {p.hbm_tb_s.value} TB/s, peak PFLOP/s dense {peaks}")
+        print(f"      price source: {p.gpu_hour_usd.source}")
+        if p.conflicts():
+            print(f"      sources disagree on {', '.join(p.conflicts())} (each figure and "
+                  "source in sweep/data/presets.yaml)")
+    formats = load_formats()
+    weights = ", ".join(f"{k} {v:g}" for k, v in formats["weights"].items())
+    kv = ", ".join(f"{k} {v:g}" for k, v in formats["kv"].items())
+    print(f"LLMs (a `models:` axis, at `weights:` ({weights} B/param) and `kv:` ({kv} "
+          "B/element)):")
+    for label, m in load_models().items():
+        print(f"  {label}: {m.params_shared_b:g}B shared + {m.params_experts_b:g}B in "
+              f"{m.experts} routed experts, top-{m.experts_per_token}; KV "
+              f"{m.kv_elements_per_token:,.0f} elements/token; attention "
+              f"{m.attn_flops_per_context_token:,.0f} FLOP per context token; "
+              f"weights {m.weights} unless given")
+        print(f"      source: {m.source} ({m.date})")
+    print("calibrations (a `calibrations:` axis; `{calibration: NAME}` as a distribution "
+          "draws from [low, high]):")
+    for label, c in load_calibrations().items():
+        factors = ", ".join(f"{k} {f.value:g} [{f.low:g}, {f.high:g}]"
+                            for k, f in c.factors.items())
+        print(f"  {label}: {factors}")
+        print(f"      {c.description}; source: {c.source}")
     return EXIT_OK
 
 

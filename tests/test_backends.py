@@ -8,10 +8,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sweep.backends import BackendUnavailable, get_backend
-from sweep.model import default_model
+from sweep.model import Model, cost
 from sweep.planning.planner import ChunkInputs
 
-INPUTS, OUTPUTS = default_model().leaves, default_model().outputs
+# the cost family alone: throughput given (the throughput family has its own
+# backend tests, tests/test_throughput.py)
+COST_MODEL = Model([cost.FAMILY])
+INPUTS, OUTPUTS = COST_MODEL.leaves, COST_MODEL.outputs
 
 NIN = len(INPUTS)
 ZERO_ABLE = {"tokens_per_s_per_gpu", "utilization", "kw_per_gpu", "price_usd_per_mtok",
@@ -34,7 +37,7 @@ def chunk_inputs(draw):
         table[i] = vals
         if name in ZERO_ABLE and draw(st.booleans()):
             table[i, draw(st.integers(0, width - 1))] = 0.0
-    return ChunkInputs(table=table, bind=bind, shape=shape)
+    return ChunkInputs(table=table, bind=bind, shape=shape, model=COST_MODEL)
 
 
 def assert_matches_reference(got, ref, dtype):
@@ -67,7 +70,7 @@ def test_numba_matches_numpy_reference(inputs, dtype, codes):
 
 def test_numba_writes_into_a_given_buffer():
     inputs = ChunkInputs(table=np.ones((NIN, 3)), bind=np.array([0] + [-1] * (NIN - 1)),
-                         shape=(3,))
+                         shape=(3,), model=COST_MODEL)
     buf = np.full(10, -7.0)
     values, _ = get_backend("numba").compute(inputs, np.array([0, 8]), np.dtype(np.float64), buf)
     assert np.shares_memory(values, buf) and values.shape == (2, 3)
@@ -82,7 +85,7 @@ def test_parallel_and_serial_numba_agree_bit_for_bit():
     table = rng.uniform(0.0, 3.0, (NIN, 1000))
     table[9, ::7] = 0.0
     bind = np.array([0, -1, 1, 1, -1, 2, -1, 0, 2, 2, -1, -1])
-    inputs = ChunkInputs(table=table, bind=bind, shape=shape)
+    inputs = ChunkInputs(table=table, bind=bind, shape=shape, model=COST_MODEL)
     codes = np.array([OUTPUTS.index(o) for o in ("usd_per_mtok", "gross_margin",
                                                  "profit_usd_per_mw_year")])
     a, sa = get_backend("numba", parallel=False).compute(inputs, codes, np.dtype(np.float64))

@@ -141,7 +141,7 @@ def problems(data: dict) -> list[str]:
         (lambda d: d.update(dtype="float16"), "dtype", "float64"),
         (lambda d: d.update(chunks={"nope": 3}), "chunks.nope", "an axis name"),
         (lambda d: d["axes"].update(platform2={"presets": ["HGX H300"]}),
-         "axes.platform2.presets[0]", "a preset"),
+         "axes.platform2.presets[0]", "a platform preset"),
     ],
 )
 def test_each_error_names_its_path_value_and_expectation(change, path, fragment):

@@ -276,3 +276,19 @@ def test_generated_source_is_compiled_never_run():
     for path in root.glob("*.py"):
         text = path.read_text()
         assert "exec(" not in text and "eval(" not in text.replace("_eval(", ""), path
+
+
+def test_derived_outputs_of_the_same_shape_on_other_nodes_get_their_own_kernels(tmp_path):
+    """``2 * gpu_hour_usd`` and ``2 * pue`` compile to the same source (parameters a0, a1,
+    ...): the nodes they read are part of the kernel's identity, or the second file would
+    reuse the first one's kernel."""
+    values = {}
+    for name in ("gpu_hour_usd", "pue"):
+        spec = spec_from_dict({"name": "same", "axes": {"gpu_hour_usd": {"values": [3.0, 5.0]}},
+                               "constants": {"pue": 1.5},
+                               "derived": {"twice": {"expr": f"2 * {name}"}},
+                               "outputs": ["twice"], "backend": "numba",
+                               "store": str(tmp_path / f"{name}.zarr")})
+        result = sweep.run(spec, overwrite=True, progress=False)
+        values[name] = sweep.open_result(result.store)["twice"].values.tolist()
+    assert values == {"gpu_hour_usd": [6.0, 10.0], "pue": [3.0, 3.0]}

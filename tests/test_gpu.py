@@ -19,11 +19,14 @@ import pytest
 
 from conftest import gpu_backend_problem, small_spec_dict
 from sweep.backends import BackendUnavailable, get_backend, gpu
-from sweep.model import default_model
+from sweep.model import Model, cost
 from sweep.planning.planner import ChunkInputs
 from sweep.spec.config import spec_from_dict
 
-INPUTS, OUTPUTS = default_model().leaves, default_model().outputs
+# the cost family alone: throughput given (the throughput family has its own
+# backend tests, tests/test_throughput.py)
+COST_MODEL = Model([cost.FAMILY])
+INPUTS, OUTPUTS = COST_MODEL.leaves, COST_MODEL.outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 NIN = len(INPUTS)
@@ -54,7 +57,8 @@ def random_chunk(shape, bind, seed=0, zeros=True) -> ChunkInputs:
         for name in ("tokens_per_s_per_gpu", "utilization", "price_usd_per_mtok",
                      "cost_of_capital"):
             table[INPUTS.index(name), ::5] = 0.0
-    return ChunkInputs(table=table, bind=np.asarray(bind, dtype=np.int64), shape=tuple(shape))
+    return ChunkInputs(table=table, bind=np.asarray(bind, dtype=np.int64), shape=tuple(shape),
+                       model=COST_MODEL)
 
 
 def assert_close_to_reference(got, ref, dtype):
@@ -364,7 +368,7 @@ def _host_build(tmp_path: Path, source: str) -> Path:
 def test_cupy_kernel_source_matches_reference_when_built_for_the_host(tmp_path):
     """The CUDA C per-point code (index decoding, inputs, every formula) built as host C++
     and run over whole chunks, against the NumPy reference, in float64 and float32."""
-    exe = _host_build(tmp_path, gpu.cuda_c_source())
+    exe = _host_build(tmp_path, gpu.cuda_c_source(COST_MODEL))
     for case, (shape, bind, _) in sorted(CASES.items()):
         inputs = random_chunk(shape, bind, seed=len(case) + 11)
         n_points = int(np.prod(shape))

@@ -19,7 +19,7 @@ import pytest
 import sweep
 import sweep.model as registry
 from conftest import GPU_BACKENDS, gpu_backend_problem
-from sweep.model import ModelError, default_model
+from sweep.model import FAMILIES, Model, ModelError, default_model
 from sweep.spec.config import spec_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,8 +58,13 @@ def test_the_graph_is_read_from_the_signatures(toy):
     assert "toy_sum" not in model.outputs and "toy_sum" in model.formulas
     assert model.needs("toy_share") == ("toy_a", "toy_b")
     assert model.order(["toy_area"]) == ("toy_sum", "toy_area")
-    # the cost family's own derivations, formerly written by hand
-    assert model.needs("joules_per_token") == ("kw_per_gpu", "pue", "tokens_per_s_per_gpu")
+    # the cost family's own derivations, formerly written by hand; given throughput, a
+    # leaf; derived, the throughput family's inputs
+    given = Model(FAMILIES.values(), bound={"tokens_per_s_per_gpu"})
+    assert given.needs("joules_per_token") == ("kw_per_gpu", "pue", "tokens_per_s_per_gpu")
+    assert "tokens_per_s_per_gpu" not in model.leaves
+    assert {"kw_per_gpu", "pue", "hbm_tb_s", "concurrency", "mbu"} <= \
+        set(model.needs("joules_per_token"))
     assert model.order(["usd_per_mtok"])[-1] == "usd_per_mtok"
     assert model.order(["usd_per_mtok"]).index("capital_recovery_factor") < \
         model.order(["usd_per_mtok"]).index("usd_per_gpu_hour")
@@ -240,6 +245,13 @@ def test_a_bound_node_is_not_also_an_output_and_files_binding_inputs_keep_their_
         spec_from_dict({"name": "x", "axes": {"utilization": {"values": [1.0]}},
                         "constants": {"usd_per_gpu_hour": 2.0, "tokens_per_s_per_gpu": 10},
                         "outputs": ["usd_per_mtok", "usd_per_gpu_hour"]})
-    plain = sweep.plan(spec_from_dict({"name": "x", "axes": {"utilization": {"values": [1.0]}},
-                                       "constants": {"tokens_per_s_per_gpu": 10}}))
+    plain = sweep.plan(spec_from_dict({"name": "x", "axes": {"gpu_hour_usd": {"values": [1.0]}},
+                                       "outputs": ["usd_per_gpu_hour"]}))
     assert plain.model is default_model()
+    # throughput given: the throughput family's formula node becomes a leaf, one model for
+    # every such file
+    given = {"name": "x", "axes": {"utilization": {"values": [1.0]}},
+             "constants": {"tokens_per_s_per_gpu": 10}}
+    model = sweep.plan(spec_from_dict(given)).model
+    assert model.bound == {"tokens_per_s_per_gpu"} and "tokens_per_s_per_gpu" in model.leaves
+    assert sweep.plan(spec_from_dict(given)).model is model

@@ -134,8 +134,10 @@ def _grid_without_axes(d):
          "at least one input's distribution, since a `sample` section is given"),
         (_grid_without_axes, "axes", {}, "at least one axis"),
         (lambda d: d["distributions"].pop("tokens_per_s_per_gpu"), "outputs[0]",
-         "usd_per_mtok", "tokens_per_s_per_gpu, set as a constant, on a categorical axis or by "
-         "a distribution"),
+         "usd_per_mtok", "set as a constant, on a categorical axis or by a distribution "
+         "(they have no default): "),
+        (lambda d: d["distributions"].pop("tokens_per_s_per_gpu"), "outputs[0]",
+         "usd_per_mtok", "hbm_tb_s, hbm_gb, params_shared_b"),
         # the sample section
         (lambda d: d["sample"].update(n=1000), "sample.n", 1000,
          "a power of 2 (>= 2) of samples for method sobol (its balance properties need it), "

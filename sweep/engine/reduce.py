@@ -29,8 +29,10 @@ import dask
 import numpy as np
 import xarray as xr
 
+from sweep.engine.best import best_variables
 from sweep.engine.partials import Partials, merge_all
 from sweep.engine.progress import ChunkProgress
+from sweep.model.user import BEST_NODE
 from sweep.planning.planner import (
     ChunkInputs,
     ChunkKey,
@@ -101,6 +103,12 @@ def make_reduce_plan(spec: SweepSpec, store: str | Path | None = None,
     return plan
 
 
+def folded(plan: Plan) -> tuple[str, ...]:
+    """The nodes the kernels fold: the outputs, then ``best:``'s node (see
+    :mod:`sweep.engine.best`)."""
+    return (*plan.outputs, *((BEST_NODE,) if plan.spec.reduce.best is not None else ()))
+
+
 def partial_bytes(plan: Plan) -> int:
     """Bytes of one task's partial statistics."""
     red = plan.spec.reduce
@@ -108,7 +116,7 @@ def partial_bytes(plan: Plan) -> int:
     n_groups = math.prod(plan.shape[d] for d in kept)
     bins = red.histogram.bins + 2 if red.histogram else 1
     thresholds = max((len(v) for v in (*red.below.values(), *red.above.values())), default=0)
-    return n_groups * len(plan.outputs) * (8 * 9 + 16 * bins + 16 * thresholds)
+    return n_groups * len(folded(plan)) * (8 * 9 + 16 * bins + 16 * thresholds)
 
 
 def check_reduce_memory(plan: Plan, workers: int, fraction: float = 0.5) -> None:
@@ -204,7 +212,7 @@ def _subsampled_inputs(plan: Plan, points: int = PILOT_POINTS) -> ChunkInputs:
              for d, axis in enumerate(plan.axes)]
     if sampled:
         along.append((len(shape) - 1, plan.sample_values(0, shape[-1])))
-    return fill_inputs(plan.constants, along, shape)
+    return fill_inputs(plan.constants, along, shape, plan.model)
 
 
 def _edges_for(values: np.ndarray, log_scale: bool) -> tuple[float, float]:
@@ -236,7 +244,7 @@ def histogram_ranges(plan: Plan) -> dict[str, tuple[float, float]]:
     that the maximum falls inside)."""
     h = plan.spec.reduce.histogram
     out = {name: (float(b[0]), float(b[1])) for name, b in h.range.items()}
-    missing = [o for o in plan.outputs if o not in out]
+    missing = [o for o in folded(plan) if o not in out]
     if missing:
         from sweep.backends import get_backend
 
@@ -322,10 +330,11 @@ def run_reduce(spec: SweepSpec, *, store: str | Path | None = None, overwrite: b
     nb = hist.bins if hist else 0
     log_scale = bool(hist and hist.scale == "log")
     ranges = histogram_ranges(plan) if hist else {}
-    edges_lo = np.zeros(len(plan.outputs))
-    edges_inv = np.zeros(len(plan.outputs))
-    edges = np.zeros((len(plan.outputs), nb + 1))
-    for k, o in enumerate(plan.outputs):
+    names = folded(plan)
+    edges_lo = np.zeros(len(names))
+    edges_inv = np.zeros(len(names))
+    edges = np.zeros((len(names), nb + 1))
+    for k, o in enumerate(names):
         if hist:
             lo, hi = ranges[o]
             edges[k] = bin_edges(lo, hi, nb, log_scale)
@@ -333,7 +342,8 @@ def run_reduce(spec: SweepSpec, *, store: str | Path | None = None, overwrite: b
             edges_lo[k], edges_inv[k] = lo, nb / (hi - lo)
     below = _thresholds(plan, red.below)
     above = _thresholds(plan, red.above)
-    ctx = _Context(codes=plan.output_codes, kept_stride=_strides(plan.shape, kept),
+    ctx = _Context(codes=np.asarray([plan.model.code(o) for o in names], np.int64),
+                   kept_stride=_strides(plan.shape, kept),
                    grid_stride=_strides(plan.shape, list(range(len(plan.shape)))),
                    weights=_weights(plan), edges_lo=edges_lo, edges_inv=edges_inv,
                    edges=edges, nb=nb,
@@ -382,8 +392,8 @@ def run_reduce(spec: SweepSpec, *, store: str | Path | None = None, overwrite: b
 
 def _thresholds(plan: Plan, given: dict[str, list[float]]) -> np.ndarray:
     n = max((len(v) for v in given.values()), default=0)
-    out = np.full((len(plan.outputs), n), np.nan)
-    for k, o in enumerate(plan.outputs):
+    out = np.full((len(folded(plan)), n), np.nan)
+    for k, o in enumerate(folded(plan)):
         vals = given.get(o, [])
         out[k, : len(vals)] = vals
     return out
@@ -595,6 +605,8 @@ def to_dataset(plan: Plan, p: Partials, edges_of: dict, compare: dict | None,
                 put(f"frac_{section}", frac, (f"{o}_{section}",),
                     extra={"units": "1", "long_name": f"weight fraction of the non-NaN points "
                            f"{section} each threshold"})
+    if red.best is not None:
+        data.update(best_variables(plan, p, len(plan.outputs), coords))
     if compare:
         pairs = list(compare)
         # the pair's label for people, and its two labels as data (never parsed back)

@@ -131,16 +131,16 @@ def make_sensitivity_plan(spec, store: str | Path | None = None,
     axes = tuple(spec.resolved_axes())
     constants = constants_for(spec, axes)
     n, d = spec.sample.n, len(spec.distributions)
-    batch = max(1, min(n // BATCHES, BATCH_ROWS_MAX))
+    per_batch = max(1, min(n // BATCHES, BATCH_ROWS_MAX))
     # per base row: D + 2 points, each with the kernel's input table, the stacked samples
     # and the outputs with their shifted copies and differences
     groups = math.prod(len(a) for a in axes)
     per_row = (d + 2) * (2 * len(model_for(spec).leaves) + 4 * len(spec.outputs) * groups) * 8
     rows = spec.sample.chunk or max(1, CHUNK_BYTES // per_row)
-    rows = max(batch, rows // batch * batch)
+    rows = max(per_batch, rows // per_batch * per_batch)
     path = Path(store) if store is not None else spec.store_path()
     return SensitivityPlan(spec=spec, axes=axes, names=tuple(spec.distributions),
-                           constants=constants, rows_per_chunk=min(rows, n), batch_rows=batch,
+                           constants=constants, rows_per_chunk=min(rows, n), batch_rows=per_batch,
                            store=path)
 
 
@@ -256,11 +256,11 @@ def _chunk_sums(plan: SensitivityPlan, backend, start: int, stop: int,
     }
 
 
-def _total(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _total(sums: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The batch sums added in batch order (whatever their memory layout, so the same bits
     in any chunking)."""
     out = {}
-    for k, v in batch.items():
+    for k, v in sums.items():
         acc = np.zeros_like(v[:, :, 0], order="C")
         for b in range(v.shape[2]):
             acc += v[:, :, b]
@@ -288,16 +288,16 @@ def sobol_indices(sums: dict[str, np.ndarray], d: int) -> dict[str, np.ndarray]:
     return {"S1": s1, "ST": st, "variance": np.where(bad, np.nan, var)}
 
 
-def _bootstrap(batch: dict[str, np.ndarray], d: int, seed: int) -> dict[str, np.ndarray]:
+def _bootstrap(sums: dict[str, np.ndarray], d: int, seed: int) -> dict[str, np.ndarray]:
     """z(0.975) x the standard deviation of the indices over resamples of the batches."""
-    nb = batch["count"].shape[-1]
+    nb = sums["count"].shape[-1]
     if nb < 2:
-        shape = batch["d"].shape[:-2] + (d,)
+        shape = sums["d"].shape[:-2] + (d,)
         return {"S1_conf": np.full(shape, np.nan), "ST_conf": np.full(shape, np.nan)}
     rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
     weights = rng.multinomial(nb, np.full(nb, 1.0 / nb), size=RESAMPLES).astype(np.float64)
     resampled = {}
-    for k, v in batch.items():
+    for k, v in sums.items():
         if v.ndim == 3:     # (output, group, batch)
             resampled[k] = np.einsum("ogb,rb->rog", v, weights)
         else:               # (output, group, batch, input)
@@ -358,11 +358,11 @@ def run_sensitivity(spec, *, store: str | Path | None = None, overwrite: bool = 
         with concurrent.futures.ThreadPoolExecutor(len(stripes)) as pool:
             for f in [pool.submit(stripe, s) for s in stripes]:
                 f.result()
-    batch = {k: np.ascontiguousarray(np.concatenate([p[k] for p in parts], axis=2))
-             for k in SUMS}
-    totals = _total(batch)
+    sums = {k: np.ascontiguousarray(np.concatenate([p[k] for p in parts], axis=2))
+            for k in SUMS}
+    totals = _total(sums)
     idx = sobol_indices(totals, plan.d)
-    conf = _bootstrap(batch, plan.d, spec.sample.seed)
+    conf = _bootstrap(sums, plan.d, spec.sample.seed)
     seconds = time.perf_counter() - t0
     ds = to_dataset(plan, idx, conf, totals, tor, be.name, seconds,
                     device=getattr(be, "device", ""))

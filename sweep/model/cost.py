@@ -48,7 +48,7 @@ INPUTS = (
 )
 
 FAMILY = Family(
-    name="cost", module=__name__, inputs=INPUTS,
+    name="cost", module=__name__, inputs=INPUTS, defaults_always=True,
     description="cost per GPU-hour and per token from prices, capital, power and throughput",
     notes=("CRF(r, n) = r (1 + r)^n / ((1 + r)^n - 1) in 1/year, and 1 / n when r = 0",))
 

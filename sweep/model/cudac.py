@@ -36,6 +36,14 @@ TS_HD inline double ts_nan() {
 #endif
 }
 
+TS_HD inline double ts_inf() {
+#ifdef __CUDA_ARCH__
+    return __longlong_as_double(0x7ff0000000000000LL);
+#else
+    return __builtin_inf();
+#endif
+}
+
 // Python's float modulo: the result has the divisor's sign
 TS_HD inline double ts_pymod(double a, double b) {
     double m = fmod(a, b);
@@ -53,7 +61,7 @@ def _literal(x: float) -> str:
     if math.isnan(x):
         return "ts_nan()"
     if math.isinf(x):
-        return "HUGE_VAL" if x > 0 else "(-HUGE_VAL)"
+        return "ts_inf()" if x > 0 else "(-ts_inf())"   # NVRTC has no math.h HUGE_VAL
     text = repr(float(x))
     return text if any(c in text for c in ".en") else text + ".0"
 

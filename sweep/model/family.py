@@ -109,6 +109,10 @@ class Family:
     reference: Callable[[dict], dict] | None = None
     #: lines that spell out a headline's arithmetic (see :func:`sweep.model.cost.explain`)
     explain: Callable[..., list[str]] | None = None
+    #: every sweep records the defaults of all this family's inputs among its constants
+    #: (the cost family: so every store has since the first version); another family's
+    #: defaults are recorded where a sweep reads them, or asks for one of its outputs
+    defaults_always: bool = False
 
     def _node(self, fn: Callable, output: bool, unit: str, long_name: str,
               formula: str) -> Callable:

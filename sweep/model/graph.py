@@ -220,7 +220,9 @@ class Model:
 
             digest.update(Path(scalar.__file__).read_bytes())
         for d in self.derived:
-            digest.update((d.name + "\0" + (d.source or "") + "\0").encode())
+            # the source names its parameters a0, a1, ...: the nodes they are matter too
+            digest.update((d.name + "\0" + (d.source or "") + "\0" + ",".join(d.params)
+                           + "\0").encode())
         digest.update(repr((self.leaves, self.outputs)).encode())
         return digest.hexdigest()
 
@@ -266,7 +268,10 @@ class Model:
 
 class _Overrides(dict):
     """The leaves, plus the nodes a derived output replaces (computed on first use): what a
-    family's oracle reads as ``x``."""
+    family's oracle reads as ``x``. A name that is neither (a node another family computes,
+    such as the throughput family's ``tokens_per_s_per_gpu`` that the cost family reads) is
+    read from the merged oracles, though ``in`` says no: an oracle takes a node from ``x``
+    only when it is given, and computes it otherwise."""
 
     def __init__(self, leaves: dict, replaced: list[str], nodes: dict):
         super().__init__(leaves)
@@ -277,9 +282,11 @@ class _Overrides(dict):
         return super().__contains__(name) or name in self._replaced
 
     def __getitem__(self, name):
-        if name in self._replaced and not super().__contains__(name):
+        if super().__contains__(name):
+            return super().__getitem__(name)
+        if name in self._nodes:
             return self._nodes[name]()
-        return super().__getitem__(name)
+        raise KeyError(name)
 
 
 def _memo(get):

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-from sweep.model import cost
+from sweep.model import cost, throughput
 from sweep.model.family import Family, Input, Output
 from sweep.model.graph import Model
 
 #: Registered families, by name, in registration order.
-FAMILIES: dict[str, Family] = {cost.FAMILY.name: cost.FAMILY}
+FAMILIES: dict[str, Family] = {cost.FAMILY.name: cost.FAMILY,
+                               throughput.FAMILY.name: throughput.FAMILY}
 
 _DEFAULT: list[Model] = []
 

@@ -40,40 +40,72 @@ def bound_names(spec) -> frozenset[str]:
 
     names = set(get("constants")) | set(get("distributions"))
     for name, axis in get("axes").items():
-        labels = _get(axis, "labels") is not None or _get(axis, "presets") is not None
+        labels = any(_get(axis, k) is not None
+                     for k in ("labels", "presets", "models", "calibrations"))
         names |= set(_get(axis, "set") or {}) if labels else {name}
     return frozenset(names)
 
 
-def user_model(inputs: dict, derived: dict, bound: frozenset[str] = frozenset()) -> Model:
-    """The registered families with ``inputs`` and ``derived`` added, and the formula nodes
-    among ``bound`` (names the file binds) made leaves. Raises
-    :class:`~sweep.model.graph.ModelError` naming the dotted path of the first problem
-    (:func:`build` lists them all)."""
-    model, problems = build(inputs, derived, bound)
+#: The node ``best:`` folds: its objective where every constraint holds, NaN elsewhere (a
+#: name no sweep file can give: names starting with ``_`` are reserved).
+BEST_NODE = "_best"
+
+
+def best_expression(best) -> str:
+    """The expression of :data:`BEST_NODE` for a ``best:`` section (objective, ``min``/
+    ``max`` bounds, inclusive): ``where(c1 * c2 ..., objective, NaN)``; a NaN constraint
+    value fails its bound."""
+    checks = []
+    for name, lim in _get(best, "subject_to", {}).items():
+        for key, op in (("min", ">="), ("max", "<=")):
+            value = _get(lim, key)
+            if value is not None:
+                checks.append(f"({name} {op} {float(value)!r})")
+    objective = _get(best, "minimize") or _get(best, "maximize")
+    if not checks:
+        return objective
+    return f"where({' * '.join(checks)}, {objective}, 0.0 / 0.0)"
+
+
+def internal_formulas(spec) -> dict[str, str]:
+    """Nodes the engine adds to a sweep's model (not the file's: no name clash, never
+    stored): :data:`BEST_NODE` for a reduce with ``best:``."""
+    reduce = _get(spec, "reduce")
+    best = _get(reduce, "best") if reduce is not None else None
+    return {BEST_NODE: best_expression(best)} if best is not None else {}
+
+
+def user_model(inputs: dict, derived: dict, bound: frozenset[str] = frozenset(),
+               internal: dict[str, str] | None = None) -> Model:
+    """The registered families with ``inputs`` and ``derived`` added, the formula nodes
+    among ``bound`` (names the file binds) made leaves, and the engine's ``internal``
+    nodes (name: expression). Raises :class:`~sweep.model.graph.ModelError` naming the
+    dotted path of the first problem (:func:`build` lists them all)."""
+    model, problems = build(inputs, derived, bound, internal)
     if problems:
         raise problems[0]
     return model
 
 
-def build(inputs: dict, derived: dict, bound: frozenset[str] = frozenset()
-          ) -> tuple[Model, list[ModelError]]:
+def build(inputs: dict, derived: dict, bound: frozenset[str] = frozenset(),
+          internal: dict[str, str] | None = None) -> tuple[Model, list[ModelError]]:
     """The model of ``inputs`` and ``derived`` (formula nodes in ``bound`` made leaves) and
     every problem found; with problems, the model holds the parts that have none (so that
     the rest of a file can still be checked). Cached for files without problems."""
     from sweep.model.registry import FAMILIES, default_model
 
     base = default_model()
-    if not inputs and not derived:
+    internal = internal or {}
+    if not inputs and not derived and not internal:
         nodes = frozenset(n for n in bound if n in base.formulas)
         if not nodes:
             return base, []
-    key = json.dumps([sorted(FAMILIES), _dump(inputs), _dump(derived), sorted(bound)],
-                     sort_keys=True)
+    key = json.dumps([sorted(FAMILIES), _dump(inputs), _dump(derived), sorted(bound),
+                      internal], sort_keys=True)
     with _LOCK:
         if key in _CACHE:
             return _CACHE[key], []
-    model, problems = _build(inputs, derived, bound)
+    model, problems = _build(inputs, derived, bound, internal)
     if not problems:
         with _LOCK:
             model = _CACHE.setdefault(key, model)
@@ -102,8 +134,8 @@ def _input_problems(i: Input) -> list[ModelError]:
     return out
 
 
-def _build(inputs: dict, derived: dict, bound: frozenset[str] = frozenset()
-           ) -> tuple[Model, list[ModelError]]:
+def _build(inputs: dict, derived: dict, bound: frozenset[str] = frozenset(),
+           internal: dict[str, str] | None = None) -> tuple[Model, list[ModelError]]:
     from sweep.model.expr import ExprError, formula, reserved
     from sweep.model.registry import FAMILIES, default_model
 
@@ -151,6 +183,11 @@ def _build(inputs: dict, derived: dict, bound: frozenset[str] = frozenset()
             formulas.append(formula(name, _get(d, "expr"), names, unit, long_name))
         except ExprError as exc:
             problems.append(ModelError(f"{path}.expr", exc.token, exc.expected))
+    for name, text in (internal or {}).items():
+        try:
+            formulas.append(formula(name, text, names | {f.name for f in formulas}))
+        except ExprError as exc:
+            problems.append(ModelError("reduce.best", exc.token, exc.expected))
     nodes = {f.name for f in formulas} | set(base.formulas)
     leaves = frozenset(n for n in bound if n in nodes)
     try:

@@ -25,6 +25,8 @@ from sweep.planning.preflight import (  # noqa: F401 - part of this module's API
 )
 from sweep.spec.config import Axis, SweepSpec
 
+#: Axis keys added after stores were written: left out of the config when unused.
+NEW_AXIS_KEYS = ("models", "weights", "kv", "calibrations")
 #: Default target size of one Zarr chunk of one output variable.
 DEFAULT_CHUNK_BYTES = 32 * 2**20
 #: Smaller grids are still cut into about this many chunks (for parallel tasks), but no chunk
@@ -76,7 +78,8 @@ class ChunkInputs:
     ``model.leaves`` order) as a row of ``table``.
 
     ``bind[i]`` is the axis (dimension number) leaf ``i`` varies along, or -1 for a
-    constant held in ``table[i, 0]``; along an axis, ``table[i, :n]`` holds the values
+    constant held in ``table[i, 0]`` (the rest of a constant's row is never read, and is
+    left unwritten by :func:`fill_inputs`); along an axis, ``table[i, :n]`` holds the values
     for the chunk's ``n`` positions on that axis. Inputs nobody set and no output needs
     are NaN constants.
     """
@@ -102,7 +105,10 @@ def fill_inputs(constants: dict[str, float], along: list[tuple[int, dict[str, np
     of ``along`` each named leaf's values along that dim (later entries win)."""
     model = model or default_model()
     leaves = model.leaves
-    table = np.full((len(leaves), max(shape)), np.nan, dtype=np.float64)
+    # only column 0 of a constant's row is read: the rest stays unwritten (a model has
+    # dozens of leaves, most of them constants, and the table is made for every chunk)
+    table = np.empty((len(leaves), max(shape)), dtype=np.float64)
+    table[:, 0] = np.nan
     bind = np.full(len(leaves), -1, dtype=np.int64)
     for name, value in constants.items():
         table[leaves.index(name), 0] = value
@@ -111,6 +117,7 @@ def fill_inputs(constants: dict[str, float], along: list[tuple[int, dict[str, np
             i = leaves.index(name)
             bind[i] = d
             table[i, : len(values)] = values
+            table[i, len(values):] = np.nan
     return ChunkInputs(table=table, bind=bind, shape=tuple(shape), model=model)
 
 
@@ -222,6 +229,12 @@ class Plan:
         for key in ("distributions", "sample", "inputs", "derived"):
             if not spec.get(key):
                 spec.pop(key, None)
+        for key in NEW_AXIS_KEYS:
+            for axis in spec.get("axes", {}).values():
+                if axis.get(key) is None:
+                    axis.pop(key, None)
+        if spec.get("reduce") and spec["reduce"].get("best") is None:
+            spec["reduce"].pop("best", None)
         axes = {}
         for a in self.axes:
             digest = hashlib.sha256()
@@ -350,10 +363,36 @@ def constants_for(spec: SweepSpec, axes: tuple[Axis, ...]) -> dict[str, float]:
     bound = ({name for a in axes for name in a.binds} | set(spec.constants)
              | set(spec.distributions))
     constants = dict(spec.constants)
-    for name, meta in model_for(spec).input_specs.items():
-        if name not in bound and meta.default is not None:
-            constants[name] = meta.default
+    model = model_for(spec)
+    for name in defaulted_inputs(spec, model):
+        if name not in bound:
+            constants[name] = model.input_specs[name].default
     return constants
+
+
+def defaulted_inputs(spec: SweepSpec, model: Model) -> list[str]:
+    """The inputs with a default that a sweep records among its constants (in model
+    order): every input of the families marked ``defaults_always`` (the cost family), the
+    file's own, and every other input with a default that the requested outputs read, or
+    that belongs to a family one of them comes from. (Recording more would change the
+    config hash of files that never read them.)"""
+    wanted = [o for o in (*spec.outputs, *_reduce_nodes(spec)) if o in model.output_specs
+              or o in model.leaves]
+    read = {leaf for o in wanted for leaf in model.needs(o)}
+    families = [f for f in model.families
+                if f.defaults_always or any(g.name in wanted for g in f.formulas)]
+    own = {i.name for f in families for i in f.inputs} | {i.name for i in model.extra_inputs}
+    return [name for name, meta in model.input_specs.items()
+            if meta.default is not None and (name in own or name in read)]
+
+
+def _reduce_nodes(spec: SweepSpec) -> list[str]:
+    """The nodes a reduce section reads besides the outputs (``best:``'s objective and
+    constraints)."""
+    best = spec.reduce.best if spec.reduce is not None else None
+    if best is None:
+        return []
+    return [best.objective, *best.subject_to]
 
 
 def make_plan(spec: SweepSpec, store: str | Path | None = None,

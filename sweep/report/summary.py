@@ -219,6 +219,8 @@ def describe_reduce(ds: xr.Dataset) -> str:
                                    zip(ds[f"{o}_{section}"].values, sel.values, strict=True))
                     share = "weight share" if ds.attrs.get("sweep_weighted") else "share"
                     lines.append(f"  {label}: {share} of the points {fr}")
+    if "best_value" in ds:
+        lines.extend(_describe_best(ds, outputs, over))
     if "pair" in ds.dims:
         out = ds["compare_frac_first_lower"].attrs.get("output", "")
         lines.append("")
@@ -240,6 +242,35 @@ def describe_reduce(ds: xr.Dataset) -> str:
                  f"{ds.attrs.get('sweep_elapsed_s')} s "
                  f"({_num(float(ds.attrs.get('sweep_points_per_s') or 0) / 1e9)} G points/s)")
     return "\n".join(lines)
+
+
+def _describe_best(ds: xr.Dataset, outputs: list[str], over: list[str]) -> list[str]:
+    """The ``best:`` table: per kept coordinate the best value, how many points were
+    feasible, where the optimum is and the outputs there."""
+    var = ds["best_value"]
+    kept = list(var.dims)
+    lines = ["", f"best: {var.attrs.get('long_name', '')} [{var.attrs.get('units', '')}]"]
+    where = [d for d in over if f"best_{d}" in ds]
+    shown = [o for o in outputs if o != var.attrs.get("objective")]
+    rows = [[" ".join(kept) or "all", "best", "feasible", *where, *shown]]
+    points = ([dict(zip(kept, idx, strict=True)) for idx in np.ndindex(*var.shape)]
+              if kept else [{}])
+    for pt in points:
+        label = " ".join(str(ds[d].values[i]) for d, i in pt.items()) or "all"
+        feasible = int(ds["best_feasible_count"].isel(pt))
+        value = float(var.isel(pt))
+        row = [label, _num(value) if feasible else "none", f"{feasible:,}"]
+        row += [_fmt(ds[f"best_{d}"].isel(pt).values) if feasible else "-" for d in where]
+        row += [_num(float(ds[f"best_{o}"].isel(pt))) if feasible else "-" for o in shown]
+        rows.append(row)
+    lines.extend(_table(rows))
+    if "best_compare_ratio" in ds:
+        r = ds["best_compare_ratio"]
+        for i, pair in enumerate(ds["pair"].values):
+            vals = np.atleast_1d(r.isel(pair=i).values).ravel()
+            text = ", ".join(_num(float(v)) for v in vals)
+            lines.append(f"  {pair}: best value ratio {text}")
+    return lines
 
 
 def _fmt(v) -> str:

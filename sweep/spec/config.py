@@ -21,7 +21,15 @@ from pydantic_core import PydanticCustomError
 
 from sweep.model import DEFAULT_OUTPUTS
 from sweep.spec.distributions import Distribution, Integer, Number, _Strict
-from sweep.spec.presets import PRESET_INPUTS, load_presets
+from sweep.spec.presets import (
+    HARDWARE_INPUTS,
+    PRESET_INPUTS,
+    PresetError,
+    calibration_binds,
+    calibration_distribution,
+    load_presets,
+    model_binds,
+)
 from sweep.spec.validation import Problem, _suggest, semantic_problems
 
 
@@ -70,10 +78,17 @@ class Arange(_Strict):
     step: Number = Field(gt=0)
 
 
+#: The axis kinds: numeric, then categorical.
+NUMERIC_KINDS = ("values", "linspace", "geomspace", "arange")
+CATEGORICAL_KINDS = ("labels", "presets", "models", "calibrations")
+
+
 class AxisSpec(_Strict):
     """One axis: numeric (exactly one of ``values``, ``linspace``, ``geomspace``, ``arange``,
-    named after the input it sweeps) or categorical (``labels`` with ``set``, or ``presets``
-    with an optional ``set`` that adds or overrides inputs)."""
+    named after the input it sweeps) or categorical (``labels`` with ``set``; or presets:
+    ``presets`` (platforms, at a ``precision``), ``models`` (LLMs, at a ``weights`` format
+    and a ``kv`` dtype) or ``calibrations``, each with an optional ``set`` that adds or
+    overrides inputs)."""
 
     values: list[Number] | None = None
     linspace: Linspace | None = None
@@ -82,18 +97,29 @@ class AxisSpec(_Strict):
     labels: list[str] | None = None
     presets: list[str] | None = None
     precision: Literal["fp4", "fp8", "bf16"] | None = None
+    models: list[str] | None = None
+    weights: Literal["bf16", "fp8", "nvfp4", "mxfp4"] | None = None
+    kv: Literal["bf16", "fp8"] | None = None
+    calibrations: list[str] | None = None
     set: dict[str, list[Number]] | None = None
 
     @property
     def kinds(self) -> list[str]:
         """Which of the axis kinds are given."""
-        names = ("values", "linspace", "geomspace", "arange", "labels", "presets")
-        return [k for k in names if getattr(self, k) is not None]
+        return [k for k in (*NUMERIC_KINDS, *CATEGORICAL_KINDS) if getattr(self, k) is not None]
 
     @property
     def categorical(self) -> bool:
-        """True for ``labels`` / ``presets`` axes."""
-        return self.labels is not None or self.presets is not None
+        """True for ``labels``, ``presets``, ``models`` and ``calibrations`` axes."""
+        return any(getattr(self, k) is not None for k in CATEGORICAL_KINDS)
+
+    @property
+    def label_list(self) -> list[str]:
+        """The labels of a categorical axis (empty for a numeric one)."""
+        for k in CATEGORICAL_KINDS:
+            if getattr(self, k) is not None:
+                return list(getattr(self, k))
+        return []
 
 
 class HistogramSpec(_Strict):
@@ -114,6 +140,33 @@ class CompareSpec(_Strict):
     output: str | None = None
 
 
+class Limits(_Strict):
+    """Bounds on one node at the optimum of ``best:`` (each inclusive; one or both)."""
+
+    min: Number | None = None
+    max: Number | None = None
+
+
+class BestSpec(_Strict):
+    """The best point over the folded dims, per kept coordinate: the lowest (``minimize``)
+    or highest (``maximize``) value of one node among the points that meet every bound of
+    ``subject_to`` (see :mod:`sweep.engine.best`)."""
+
+    minimize: str | None = None
+    maximize: str | None = None
+    subject_to: dict[str, Limits] = Field(default_factory=dict)
+
+    @property
+    def objective(self) -> str:
+        """The node optimized."""
+        return self.minimize if self.minimize is not None else (self.maximize or "")
+
+    @property
+    def sense(self) -> str:
+        """``"min"`` or ``"max"``."""
+        return "min" if self.minimize is not None else "max"
+
+
 class ReduceSpec(_Strict):
     """Reduce mode: statistics over the ``over`` dims instead of a stored grid."""
 
@@ -125,6 +178,7 @@ class ReduceSpec(_Strict):
     weights: dict[str, list[Number]] = Field(default_factory=dict)
     compare: CompareSpec | None = None
     question: str | None = None
+    best: BestSpec | None = None
 
 
 class SampleSpec(_Strict):
@@ -213,9 +267,26 @@ class SweepSpec(_Strict):
         """Where the store goes: ``store`` if given, else ``results/<name>.zarr``."""
         return Path(self.store) if self.store else Path("results") / f"{self.name}.zarr"
 
+    def wanted_nodes(self) -> list[str]:
+        """The nodes the file asks for: its outputs, and ``best:``'s objective and
+        constraints."""
+        best = self.reduce.best if self.reduce is not None else None
+        extra = [best.objective, *best.subject_to] if best is not None else []
+        return [*self.outputs, *(n for n in extra if n not in self.outputs)]
+
+    def read_inputs(self) -> set[str]:
+        """The leaves the wanted nodes read (with what the file binds made leaves)."""
+        from sweep.model import model_for
+
+        model = model_for(self)
+        known = set(model.output_specs) | set(model.leaves)
+        return {leaf for o in self.wanted_nodes() if o in known for leaf in model.needs(o)}
+
     def resolved_axes(self) -> list[Axis]:
         """The axes with their values expanded, in file order."""
-        return [_resolve(name, spec) for name, spec in self.axes.items()]
+        read = (self.read_inputs() if any(a.presets is not None for a in self.axes.values())
+                else set())
+        return [_resolve(name, spec, read) for name, spec in self.axes.items()]
 
 
 @dataclass(frozen=True)
@@ -252,26 +323,29 @@ def _numeric_values(spec: AxisSpec) -> np.ndarray:
     return np.arange(s.start, s.stop, s.step, dtype=np.float64)
 
 
-def _categorical_binds(spec: AxisSpec) -> tuple[list[str], dict[str, list[float | None]]]:
+def _categorical_binds(spec: AxisSpec, read: set[str]
+                       ) -> tuple[list[str], dict[str, list[float | None]]]:
+    labels = spec.label_list
+    binds: dict[str, list[float | None]] = {}
     if spec.presets is not None:
-        labels = list(spec.presets)
         precision = spec.precision or "fp8"
         table = load_presets()
-        binds: dict[str, list[float | None]] = {
-            name: [table[label].inputs(precision)[name] for label in labels]
-            for name in PRESET_INPUTS
-        }
-    else:
-        labels = list(spec.labels or [])
-        binds = {}
+        binds = {name: [table[label].inputs(precision)[name] for label in labels]
+                 for name in PRESET_INPUTS}
+        binds.update({name: [table[label].hardware()[name] for label in labels]
+                      for name in HARDWARE_INPUTS if name in read})
+    elif spec.models is not None:
+        binds = dict(model_binds(labels, spec.weights, spec.kv))
+    elif spec.calibrations is not None:
+        binds = dict(calibration_binds(labels))
     for name, values in (spec.set or {}).items():
         binds[name] = list(values)
     return labels, binds
 
 
-def _resolve(name: str, spec: AxisSpec) -> Axis:
+def _resolve(name: str, spec: AxisSpec, read: set[str] = frozenset()) -> Axis:
     if spec.categorical:
-        labels, binds = _categorical_binds(spec)
+        labels, binds = _categorical_binds(spec, read)
         return Axis(
             name=name,
             coord=np.asarray(labels, dtype=object),
@@ -406,6 +480,32 @@ def _salvage(data: dict[str, Any], err: ValidationError) -> dict[str, Any] | Non
     return pruned
 
 
+def _expand_calibrations(data: dict[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
+    """``data`` with every ``distributions.X: {calibration: NAME}`` replaced by the
+    distribution it stands for (see :func:`sweep.spec.presets.calibration_distribution`),
+    and the problems of those that name no regime. The file's other entries are left for
+    the validator."""
+    dists = data.get("distributions")
+    if not isinstance(dists, dict) or not any(
+            isinstance(d, dict) and "calibration" in d for d in dists.values()):
+        return data, []
+    problems: list[Problem] = []
+    out = dict(dists)
+    for name, d in dists.items():
+        if not (isinstance(d, dict) and "calibration" in d):
+            continue
+        path = f"distributions.{name}"
+        if len(d) != 1:
+            problems.append(Problem(path, sorted(d), "calibration alone (it stands for the "
+                                    "whole distribution)"))
+            continue
+        try:
+            out[name] = calibration_distribution(str(name), d["calibration"])
+        except PresetError as exc:
+            problems.append(Problem(exc.field, exc.value, exc.expected))
+    return {**data, "distributions": out}, problems
+
+
 def spec_from_dict(data: dict[str, Any], source: str | None = None) -> SweepSpec:
     """Validate a mapping into a :class:`SweepSpec`; raise :class:`ConfigError` listing every
     problem at once.
@@ -414,6 +514,9 @@ def spec_from_dict(data: dict[str, Any], source: str | None = None) -> SweepSpec
     mapping; when the structural problems are unknown keys or bad values of keys that have
     defaults, the rest is checked without them, so that those problems are reported too.
     """
+    data, expanded = _expand_calibrations(data)
+    if expanded:
+        raise ConfigError(source, expanded)
     try:
         return SweepSpec.model_validate(data)
     except ValidationError as err:

@@ -12,7 +12,23 @@ from typing import Any
 from sweep.model import Model, default_model
 from sweep.model.user import bound_names, build
 from sweep.spec.distributions import KINDS, Distribution, support, truncation
-from sweep.spec.presets import PRECISIONS, PRESET_INPUTS, load_presets
+from sweep.spec.presets import (
+    CALIBRATION_INPUTS,
+    HARDWARE_INPUTS,
+    MODEL_INPUTS,
+    PRECISIONS,
+    PRESET_INPUTS,
+    load_calibrations,
+    load_models,
+    load_presets,
+)
+
+#: Per preset axis kind, its table and what its labels are, in words.
+_PRESET_TABLES = {
+    "presets": lambda: (load_presets(), "a platform preset"),
+    "models": lambda: (load_models(), "an LLM preset"),
+    "calibrations": lambda: (load_calibrations(), "a calibration preset"),
+}
 
 # The pydantic models live in sweep.spec.config, which calls these checks from its validator;
 # they are typed `Any` here ("a sweep.spec.config.SweepSpec") to keep imports one-way.
@@ -90,14 +106,15 @@ def _axis_problems(name: str, spec: AxisSpec, needed: set[str]) -> list[Problem]
         out.append(Problem(base, name, "an axis name of letters, digits and _, starting with "
                            "a letter (it names a dimension and a Zarr array)"))
         return out
-    if name in _outputs() and (spec.labels is not None or spec.presets is not None):
+    if name in _outputs() and spec.categorical:
         out.append(Problem(base, name, "an axis name that is not an output name (the output "
                            "is stored under that name)"))
         return out
     kinds = spec.kinds
     if len(kinds) != 1:
         out.append(Problem(base, kinds or "no values",
-                           "exactly one of values, linspace, geomspace, arange, labels, presets"))
+                           "exactly one of values, linspace, geomspace, arange, labels, "
+                           "presets, models, calibrations"))
         return out
     kind = kinds[0]
     inputs = list(_inputs())
@@ -105,9 +122,7 @@ def _axis_problems(name: str, spec: AxisSpec, needed: set[str]) -> list[Problem]
         if spec.set is not None:
             out.append(Problem(f"{base}.set", spec.set,
                                "no 'set' on a numeric axis: 'set' belongs to labels/presets axes"))
-        if spec.precision is not None:
-            out.append(Problem(f"{base}.precision", spec.precision,
-                               "'precision' only on a presets axis"))
+        out.extend(_format_problems(base, spec))
         if name not in _bindable():
             out.append(Problem(base, name, "a numeric axis named after the input it sweeps, one of "
                                + ", ".join(inputs) + _suggest(name, inputs)))
@@ -118,22 +133,19 @@ def _axis_problems(name: str, spec: AxisSpec, needed: set[str]) -> list[Problem]
     if name in _bindable():
         out.append(Problem(base, name, "a categorical axis name that is not an input name "
                            "(e.g. 'platform'); put the input under 'set'"))
+    labels = spec.label_list
+    out.extend(_format_problems(base, spec))
     if kind == "labels":
-        labels = spec.labels or []
-        if spec.precision is not None:
-            out.append(Problem(f"{base}.precision", spec.precision,
-                               "'precision' only on a presets axis"))
         if not spec.set:
             out.append(Problem(f"{base}.set", spec.set,
                                "a labels axis sets at least one input: set: {input: [one value "
                                "per label]}"))
     else:
-        labels = spec.presets or []
-        table = load_presets()
+        table, what = _PRESET_TABLES[kind]()
         for i, label in enumerate(labels):
             if label not in table:
-                out.append(Problem(f"{base}.presets[{i}]", label,
-                                   "a preset, one of " + ", ".join(table)
+                out.append(Problem(f"{base}.{kind}[{i}]", label,
+                                   f"{what}, one of " + ", ".join(table)
                                    + _suggest(label, list(table))))
     if not labels:
         out.append(Problem(f"{base}.{kind}", labels, "at least one label"))
@@ -160,13 +172,24 @@ def _axis_problems(name: str, spec: AxisSpec, needed: set[str]) -> list[Problem]
         precision = spec.precision or "fp8"
         table = load_presets()
         for label in labels:
-            for input_name, value in table[label].inputs(precision).items():
+            values = {**table[label].inputs(precision), **table[label].hardware()}
+            for input_name, value in values.items():
                 if input_name in (spec.set or {}):
                     continue
                 if value is None and input_name in needed:
                     out.append(Problem(f"{base}.precision", precision,
                                        f"a precision that preset {label!r} supports for "
                                        f"{input_name} (one of {', '.join(PRECISIONS)})"))
+    return out
+
+
+def _format_problems(base: str, spec: AxisSpec) -> list[Problem]:
+    """``precision`` belongs to a presets axis, ``weights`` and ``kv`` to a models axis."""
+    out = []
+    for field, owner in (("precision", "presets"), ("weights", "models"), ("kv", "models")):
+        if getattr(spec, field) is not None and getattr(spec, owner) is None:
+            out.append(Problem(f"{base}.{field}", getattr(spec, field),
+                               f"'{field}' only on a {owner} axis"))
     return out
 
 
@@ -244,7 +267,7 @@ def _semantic_problems(spec: SweepSpec) -> list[Problem]:
         else:
             bound_at[input_name] = where
 
-    needed = {n for o in spec.outputs if o in _outputs() for n in _outputs()[o].needs}
+    needed = {n for o in spec.wanted_nodes() if o in _outputs() for n in _outputs()[o].needs}
     order = list(_bindable())
     for name, axis in spec.axes.items():
         out.extend(_axis_problems(name, axis, needed))
@@ -253,7 +276,11 @@ def _semantic_problems(spec: SweepSpec) -> list[Problem]:
         if axis.categorical:
             names = {n for n in (axis.set or {}) if n in _bindable()}
             if axis.presets is not None:
-                names |= set(PRESET_INPUTS)
+                names |= set(PRESET_INPUTS) | (set(HARDWARE_INPUTS) & needed)
+            elif axis.models is not None:
+                names |= set(MODEL_INPUTS)
+            elif axis.calibrations is not None:
+                names |= set(CALIBRATION_INPUTS)
             for input_name in sorted(names, key=order.index):
                 bind(input_name, f"axes.{name}")
         elif name in _bindable():
@@ -281,6 +308,7 @@ def _semantic_problems(spec: SweepSpec) -> list[Problem]:
             bound_at[name] = path
     outputs = list(_outputs())
     seen: set[str] = set()
+    missing: dict[str, list[tuple[int, str]]] = {}
     for i, name in enumerate(spec.outputs):
         path = f"outputs[{i}]"
         if name not in _outputs():
@@ -296,10 +324,8 @@ def _semantic_problems(spec: SweepSpec) -> list[Problem]:
             continue
         for needed in _outputs()[name].needs:
             if _bindable()[needed].default is None and needed not in bound_at:
-                where = ("as a constant, on a categorical axis or by a distribution"
-                         if spec.sample is not None else "as a constant or on an axis")
-                out.append(Problem(path, name, f"an input it needs, {needed}, set {where} "
-                                   "(it has no default)"))
+                missing.setdefault(needed, []).append((i, name))
+    out.extend(_missing_problems(missing, spec.sample is not None))
     for axis_name in spec.headline:
         path = f"headline.{axis_name}"
         axis = spec.axes.get(axis_name)
@@ -319,6 +345,37 @@ def _semantic_problems(spec: SweepSpec) -> list[Problem]:
     if spec.reduce is not None:
         out.extend(_reduce_problems(spec))
     out.extend(_mode_problems(spec))
+    return out
+
+
+def _missing_problems(missing: dict[str, list[tuple[int, str]]], sampled: bool
+                      ) -> list[Problem]:
+    """One problem per set of unset inputs (without a default) that the same outputs
+    need, at the first of those outputs: each names every input of its set, and the
+    computed nodes the file could give instead (``tokens_per_s_per_gpu`` for the
+    throughput family's inputs)."""
+    model = _model()
+    groups: dict[tuple, list[str]] = {}
+    for name, users in missing.items():
+        groups.setdefault(tuple(users), []).append(name)
+    where = ("as a constant, on a categorical axis or by a distribution" if sampled
+             else "as a constant or on an axis")
+    out = []
+    for users, names in groups.items():
+        i, first = users[0]
+        outputs = [o for _, o in users]
+        instead = [n for n in model.order(outputs) if n in model.input_specs
+                   and set(names) & set(model.needs(n))]
+        what = (f"an input it needs, {names[0]}, set {where} (it has no default)"
+                if len(names) == 1 else
+                f"the inputs it needs, set {where} (they have no default): "
+                + ", ".join(names))
+        if len(outputs) > 1:
+            what = what.replace(" it needs", f" {', '.join(outputs)} need", 1)
+        if instead:
+            what += ("; or give " + " or ".join(instead)
+                     + " itself (its formula is then skipped)")
+        out.append(Problem(f"outputs[{i}]", first, what))
     return out
 
 
@@ -546,6 +603,8 @@ def _reduce_problems(spec: SweepSpec) -> list[Problem]:
             out.append(Problem(path, len(probs), f"{n} weights, one per value of the axis"))
         if any(p < 0 for p in probs) or not sum(probs) > 0:
             out.append(Problem(path, probs, "weights >= 0 with a positive sum"))
+    if red.best is not None:
+        out.extend(_best_problems(spec))
     if red.compare is not None:
         c = red.compare
         axis = spec.axes.get(c.axis)
@@ -554,7 +613,7 @@ def _reduce_problems(spec: SweepSpec) -> list[Problem]:
             out.append(Problem("reduce.compare.axis", c.axis, "a categorical axis, one of "
                                + (", ".join(cats) or "(none in this sweep)")))
         else:
-            labels = axis.labels if axis.labels is not None else axis.presets
+            labels = axis.label_list
             for i, pair in enumerate(c.pairs):
                 if len(pair) != 2 or pair[0] == pair[1] or any(x not in labels for x in pair):
                     out.append(Problem(f"reduce.compare.pairs[{i}]", pair,
@@ -563,6 +622,38 @@ def _reduce_problems(spec: SweepSpec) -> list[Problem]:
         if c.output is not None and c.output not in spec.outputs:
             out.append(Problem("reduce.compare.output", c.output,
                                "one of the sweep's outputs: " + ", ".join(spec.outputs)))
+    return out
+
+
+def _best_problems(spec: SweepSpec) -> list[Problem]:
+    """Checks of ``reduce.best``: one objective, a node of the model; constraints on nodes,
+    each with a bound, low <= high; no folded dim whose name clashes with a result name."""
+    best = spec.reduce.best
+    out: list[Problem] = []
+    nodes = [*_outputs(), *(n for n in _bindable() if n not in _outputs())]
+    if (best.minimize is None) == (best.maximize is None):
+        out.append(Problem("reduce.best", [k for k in ("minimize", "maximize")
+                                           if getattr(best, k) is not None] or "neither",
+                           "exactly one of minimize, maximize (the node to optimize)"))
+    elif best.objective not in nodes:
+        key = "minimize" if best.minimize is not None else "maximize"
+        out.append(Problem(f"reduce.best.{key}", best.objective, "an output or input name, "
+                           "one of " + ", ".join(_outputs()) + _suggest(best.objective,
+                                                                         nodes)))
+    for name, lim in best.subject_to.items():
+        path = f"reduce.best.subject_to.{name}"
+        if name not in nodes:
+            out.append(Problem(path, name, "an output or input name to bound"
+                               + _suggest(name, nodes)))
+        if lim.min is None and lim.max is None:
+            out.append(Problem(path, {}, "a bound: min, max or both, e.g. {min: 50}"))
+        elif lim.min is not None and lim.max is not None and not lim.min <= lim.max:
+            out.append(Problem(f"{path}.max", lim.max, f"max >= min ({lim.min:g})"))
+    for i, name in enumerate(spec.reduce.over):
+        if name in ("value", "feasible_count", "compare_ratio") or name in spec.outputs:
+            out.append(Problem(f"reduce.over[{i}]", name, "with best:, a folded axis name "
+                               "other than value, feasible_count and compare_ratio (best_"
+                               f"{name} would name two results)"))
     return out
 
 
