@@ -128,9 +128,12 @@ fill_block = numba.njit(inline="always", error_model="numpy")(_fill_block)
 row_scalars = numba.njit(inline="always", error_model="numpy")(_row_scalars)
 decode_row = numba.njit(inline="always", error_model="numpy")(_decode_row)
 
-# The row evaluator of a kernel: each compiled kernel gets its own (see kernel_for), in a
-# copy of these globals.
+# The row evaluator of a kernel, its column evaluator and the rows the latter adds to the
+# scratch table: each compiled kernel gets its own (see kernel_for), in a copy of these
+# globals.
 _row_eval = None
+_column_eval = None
+N_COLUMNS = 0
 
 
 def _materialize(table, bind, shape, out, nan_counts, key_lo, key_hi, n_blocks):
@@ -156,13 +159,16 @@ def _materialize(table, bind, shape, out, nan_counts, key_lo, key_hi, n_blocks):
     for b in numba.prange(n_blocks):
         r0 = b * rows // n_blocks
         r1 = (b + 1) * rows // n_blocks
-        work = np.empty((n_leaves, inner), dtype=np.float64)
+        work = np.empty((n_leaves + N_COLUMNS, inner), dtype=np.float64)
         rv = np.empty(n_leaves, dtype=np.float64)
         idx = np.zeros(ndim, dtype=np.int64)
         cnt = counts[b]
         lo_b = klo[b]
         hi_b = khi[b]
         fill_block(work, table, bind, inner, last)
+        # nodes of the innermost axis and constants only: once per block, not per row
+        row_scalars(rv, table, bind, idx, last)
+        _column_eval(work, rv, inner)
         for r in range(r0, r1):
             decode_row(idx, r, shape, last)
             row_scalars(rv, table, bind, idx, last)
@@ -177,6 +183,13 @@ def inner_leaves(model: Model, bind: np.ndarray, ndim: int) -> frozenset[str]:
     """The leaves bound to the innermost axis (those that vary along a row)."""
     last = ndim - 1
     return frozenset(n for n, a in zip(model.leaves, bind, strict=True) if int(a) == last)
+
+
+def outer_leaves(model: Model, bind: np.ndarray, ndim: int) -> frozenset[str]:
+    """The leaves bound to the other axes (those that vary from row to row)."""
+    last = ndim - 1
+    return frozenset(n for n, a in zip(model.leaves, bind, strict=True)
+                     if 0 <= int(a) != last)
 
 
 def _file_digest(path: str) -> str:
@@ -226,22 +239,31 @@ def specialize(template, kind: str, ev: codegen.Evaluator, template_digest: str,
 
 
 def kernel_for(model: Model, outputs: tuple[str, ...], inner: frozenset[str],
-               parallel: bool):
+               parallel: bool, outer: frozenset[str]):
     """The compiled materialize kernel for ``outputs`` of ``model`` with the leaves
-    ``inner`` varying along the innermost axis: serial (one thread, GIL released, for
-    Dask's threads) or parallel (Numba's threads, for in-memory use). Compiled on first use
-    and cached on disk; a sweep uses one binding and one set of outputs, so one compilation
-    per kind of sweep."""
-    key = (model.fingerprint, outputs, inner, parallel)
+    ``inner`` varying along the innermost axis and ``outer`` along the others: serial (one
+    thread, GIL released, for Dask's threads) or parallel (Numba's threads, for in-memory
+    use). ``outer`` must name every leaf bound to another axis: the nodes that read none
+    of them are computed once per chunk. Compiled on first use and cached on disk; a sweep
+    uses one binding and one set of outputs, so one compilation per kind of sweep."""
+    key = (model.fingerprint, outputs, inner, parallel, outer)
     with _KERNELS_LOCK:
         if key in _KERNELS:
             return _KERNELS[key]
     ev = codegen.evaluator(model, "row_extremes", outputs, inner, JIT_INLINE, TARGET,
-                           helpers={"_row_keys": row_keys})
+                           helpers={"_row_keys": row_keys}, outer=outer)
     kernel = specialize(_materialize, "materialize", ev, _KERNEL_DIGEST, parallel=parallel,
-                        _row_eval=ev.function("_row_eval"))
+                        **row_globals(ev))
     with _KERNELS_LOCK:
         return _KERNELS.setdefault(key, kernel)
+
+
+def row_globals(ev: codegen.Evaluator) -> dict:
+    """What a row kernel template reads of its evaluator: ``_row_eval``, ``_column_eval``
+    and ``N_COLUMNS``."""
+    return {"_row_eval": ev.function("_row_eval"),
+            "_column_eval": ev.function("_column_eval"),
+            "N_COLUMNS": ev.namespace["N_COLUMNS"]}
 
 
 def materialize(model: Model, table: np.ndarray, bind: np.ndarray, shape: np.ndarray,
@@ -255,7 +277,9 @@ def materialize(model: Model, table: np.ndarray, bind: np.ndarray, shape: np.nda
     key_lo = np.empty(n, dtype=np.int64)
     key_hi = np.empty(n, dtype=np.int64)
     outputs = tuple(model.outputs[int(c)] for c in codes)
-    fn = kernel_for(model, outputs, inner_leaves(model, bind, shape.shape[0]), parallel)
+    ndim = shape.shape[0]
+    fn = kernel_for(model, outputs, inner_leaves(model, bind, ndim), parallel,
+                    outer_leaves(model, bind, ndim))
     n_blocks = 4 * numba.get_num_threads() if parallel else 1
     fn(table, bind, shape, out, nan_counts, key_lo, key_hi, n_blocks)
     return nan_counts, keys_to_values(key_lo, out.dtype), keys_to_values(key_hi, out.dtype)

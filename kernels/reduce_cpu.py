@@ -41,6 +41,10 @@ from sweep.model.graph import Model
 # cached on disk like the materialize kernel, named after the evaluator's fingerprint and
 # this file's and the CPU kernel's (whose row functions it inlines)
 _DIGEST = cpu._file_digest(__file__) + cpu._KERNEL_DIGEST
+#: Float64 extremes as integer keys (see ``sweep.kernels.cpu.row_keys``).
+KEY_MASK = np.int64(0x7FFFFFFFFFFFFFFF)
+KEY_TOP = np.int64(np.iinfo(np.int64).max)
+KEY_BOTTOM = np.int64(np.iinfo(np.int64).min)
 
 
 def bin_of(x, lo, inv_width, nb, log_scale, edges):
@@ -106,13 +110,16 @@ def _merge(n, w, mean, m2, g, k, nb_, wb, meanb, m2b):
 _merge = numba.njit(inline="always", error_model="numpy")(_merge)
 
 
-# The row evaluator of a kernel: each compiled kernel gets its own, generated for the
-# model, the wanted outputs and the leaves of the innermost axis (see _kernel).
+# The row evaluator of a kernel, its column evaluator and the rows that adds to the
+# scratch table: each compiled kernel gets its own, generated for the model, the wanted
+# outputs and the leaves of the innermost and the other axes (see _kernel).
 _row_eval = None
+_column_eval = None
+N_COLUMNS = 0
 
 
 def _fold_block(table, bind, shape, start, kept_stride, grid_stride, weights,
-                edges_lo, edges_inv, edges, nb, log_scale, below, above,
+                edges_lo, edges_inv, edges, nb, log_scale, below, above, full,
                 n, nan, w, mean, m2, lo, hi, ilo, ihi, hn, hw, tb, ta):
     """Fold every point of one block into the partials (see the module docstring).
 
@@ -122,13 +129,15 @@ def _fold_block(table, bind, shape, start, kept_stride, grid_stride, weights,
     along dim d (1 where unweighted). ``edges_lo[k]``/``edges_inv[k]``: the histogram's
     lower edge (its log on a log scale) and bins per unit for output k (nb bins; nb = 0:
     no histogram); ``edges[k]`` its nb + 1 edges (see :func:`bin_of`). ``below``/``above``:
-    thresholds (NaN-padded), shape (n_out, n_thr).
+    thresholds (NaN-padded), shape (n_out, n_thr). ``full[k]``: 1 for every statistic of
+    output k; 0 for its counts and extremes only (``best:``'s node: no weights, mean, m2,
+    histogram or thresholds).
     """
     ndim = shape.shape[0]
     last, inner, rows = _geometry(shape)
     n_out = n.shape[1]
     n_leaves = table.shape[0]
-    work = np.empty((n_leaves, inner), dtype=np.float64)
+    work = np.empty((n_leaves + N_COLUMNS, inner), dtype=np.float64)
     rv = np.empty(n_leaves, dtype=np.float64)
     idx = np.zeros(ndim, dtype=np.int64)
     bufs = np.empty((n_out, 1, inner), dtype=np.float64)
@@ -137,6 +146,8 @@ def _fold_block(table, bind, shape, start, kept_stride, grid_stride, weights,
     for j in range(inner):
         winner[j] = weights[last, j]
     fill_block(work, table, bind, inner, last)
+    row_scalars(rv, table, bind, idx, last)   # the constants, for the column nodes
+    _column_eval(work, rv, inner)
     inner_kept = kept_stride[last] != 0
     for r in range(rows):
         decode_row(idx, r, shape, last)
@@ -157,18 +168,21 @@ def _fold_block(table, bind, shape, start, kept_stride, grid_stride, weights,
                     g = g_row + (start[last] + j) * kept_stride[last]
                     _fold_points(buf, j, j + 1, g, k, w_row, winner, flat_row,
                                  grid_stride[last], edges_lo[k], edges_inv[k], edges[k], nb,
-                                 log_scale, below, above, n, nan, w, mean, m2, lo, hi,
-                                 ilo, ihi, hn, hw, tb, ta)
+                                 log_scale, below, above, full[k], n, nan, w, mean, m2, lo,
+                                 hi, ilo, ihi, hn, hw, tb, ta)
             else:
                 _fold_points(buf, 0, inner, g_row, k, w_row, winner, flat_row,
                              grid_stride[last], edges_lo[k], edges_inv[k], edges[k], nb,
-                             log_scale, below, above, n, nan, w, mean, m2, lo, hi,
+                             log_scale, below, above, full[k], n, nan, w, mean, m2, lo, hi,
                              ilo, ihi, hn, hw, tb, ta)
 
 
 def _fold_points(buf, j0, j1, g, k, w_row, winner, flat_row, inner_stride, elo, einv, edges_k,
-                 nb, log_scale, below, above, n, nan, w, mean, m2, lo, hi, ilo, ihi, hn, hw, tb,
-                 ta):
+                 nb, log_scale, below, above, full, n, nan, w, mean, m2, lo, hi, ilo, ihi, hn,
+                 hw, tb, ta):
+    if not full:   # counts and extremes only
+        _fold_extremes(buf, j0, j1, g, k, flat_row, inner_stride, n, nan, lo, hi, ilo, ihi)
+        return
     # pass 1 (branch-light, so that it vectorizes): counts, weight, weighted sum, extremes
     n_thr_b = below.shape[1]
     n_thr_a = above.shape[1]
@@ -236,6 +250,47 @@ def _fold_points(buf, j0, j1, g, k, w_row, winner, flat_row, inner_stride, elo, 
         n[g, k] += cnt
 
 
+def _fold_extremes(buf, j0, j1, g, k, flat_row, inner_stride, n, nan, lo, hi, ilo, ihi):
+    # the counts and extremes of _fold_points, with the same first-index rule, for a row
+    # that may be mostly NaN (best:'s infeasible points): the extremes as integer keys
+    # (see sweep.kernels.cpu.row_keys; NaN gives the neutral key), which vectorize where
+    # float min/max do not
+    bits = buf.view(np.int64)
+    cnt = 0
+    klo = KEY_TOP
+    khi = KEY_BOTTOM
+    for j in range(j0, j1):
+        x = bits[j]
+        ok = buf[j] == buf[j]
+        key = x ^ ((x >> 63) & KEY_MASK)
+        klo = min(klo, key if ok else KEY_TOP)
+        khi = max(khi, key if ok else KEY_BOTTOM)
+        cnt += ok
+    nan[g, k] += (j1 - j0) - cnt
+    if cnt == 0:
+        return
+    n[g, k] += cnt
+    conv = np.empty(2, dtype=np.int64)   # the keys back to floats (once per row)
+    values = conv.view(np.float64)
+    conv[0] = klo ^ ((klo >> 63) & KEY_MASK)
+    conv[1] = khi ^ ((khi >> 63) & KEY_MASK)
+    rlo = values[0]
+    rhi = values[1]
+    if not lo[g, k] <= rlo:
+        lo[g, k] = rlo
+        for j in range(j0, j1):
+            if buf[j] == rlo:
+                ilo[g, k] = flat_row + j * inner_stride
+                break
+    if not hi[g, k] >= rhi:
+        hi[g, k] = rhi
+        for j in range(j0, j1):
+            if buf[j] == rhi:
+                ihi[g, k] = flat_row + j * inner_stride
+                break
+
+
+_fold_extremes = numba.njit(inline="always", error_model="numpy")(_fold_extremes)
 _fold_points = numba.njit(inline="always", error_model="numpy")(_fold_points)
 
 
@@ -296,8 +351,8 @@ def _ratio_block(table_a, table_b, bind, shape, weights, elo, einv, edges, nb,
     ndim = shape.shape[0]
     last, inner, rows = _geometry(shape)
     n_leaves = table_a.shape[0]
-    work_a = np.empty((n_leaves, inner), dtype=np.float64)
-    work_b = np.empty((n_leaves, inner), dtype=np.float64)
+    work_a = np.empty((n_leaves + N_COLUMNS, inner), dtype=np.float64)
+    work_b = np.empty((n_leaves + N_COLUMNS, inner), dtype=np.float64)
     rv_a = np.empty(n_leaves, dtype=np.float64)
     rv_b = np.empty(n_leaves, dtype=np.float64)
     idx = np.zeros(ndim, dtype=np.int64)
@@ -308,6 +363,10 @@ def _ratio_block(table_a, table_b, bind, shape, weights, elo, einv, edges, nb,
     vb = bufs_b[0, 0]
     fill_block(work_a, table_a, bind, inner, last)
     fill_block(work_b, table_b, bind, inner, last)
+    row_scalars(rv_a, table_a, bind, idx, last)   # the constants, for the column nodes
+    row_scalars(rv_b, table_b, bind, idx, last)
+    _column_eval(work_a, rv_a, inner)
+    _column_eval(work_b, rv_b, inner)
     for r in range(rows):
         decode_row(idx, r, shape, last)
         w_row = 1.0
@@ -349,14 +408,16 @@ _KERNELS: dict[tuple, object] = {}
 _LOCK = threading.Lock()
 
 
-def _kernel(kind: str, model: Model, outputs: tuple[str, ...], inner: frozenset[str]):
-    key = (kind, model.fingerprint, outputs, inner)
+def _kernel(kind: str, model: Model, outputs: tuple[str, ...], inner: frozenset[str],
+            outer: frozenset[str]):
+    key = (kind, model.fingerprint, outputs, inner, outer)
     with _LOCK:
         if key in _KERNELS:
             return _KERNELS[key]
-    ev = codegen.evaluator(model, "row", outputs, inner, cpu.JIT_INLINE, cpu.TARGET)
+    ev = codegen.evaluator(model, "row", outputs, inner, cpu.JIT_INLINE, cpu.TARGET,
+                           outer=outer)
     template = _fold_block if kind == "fold" else _ratio_block
-    kernel = cpu.specialize(template, kind, ev, _DIGEST, _row_eval=ev.function("_row_eval"))
+    kernel = cpu.specialize(template, kind, ev, _DIGEST, **cpu.row_globals(ev))
     with _LOCK:
         return _KERNELS.setdefault(key, kernel)
 
@@ -365,14 +426,16 @@ def fold_block(model, table, bind, shape, start, codes, *args):
     """Compile (once per model, binding and set of outputs, cached on disk) and run the fold
     kernel; ``codes`` index ``model.outputs``; other arguments as :func:`_fold_block`."""
     outputs = tuple(model.outputs[int(c)] for c in codes)
-    inner = cpu.inner_leaves(model, bind, shape.shape[0])
-    _kernel("fold", model, outputs, inner)(table, bind, shape, start, *args)
+    ndim = shape.shape[0]
+    _kernel("fold", model, outputs, cpu.inner_leaves(model, bind, ndim),
+            cpu.outer_leaves(model, bind, ndim))(table, bind, shape, start, *args)
 
 
 def ratio_block(model, table_a, table_b, bind, shape, weights, elo, einv, edges, nb, code,
                 stats, hn, hw):
     """Compile (cached) and run the comparison kernel for output ``code``; arguments as
     :func:`_ratio_block`."""
-    inner = cpu.inner_leaves(model, bind, shape.shape[0])
-    _kernel("ratio", model, (model.outputs[int(code)],), inner)(
+    ndim = shape.shape[0]
+    _kernel("ratio", model, (model.outputs[int(code)],), cpu.inner_leaves(model, bind, ndim),
+            cpu.outer_leaves(model, bind, ndim))(
         table_a, table_b, bind, shape, weights, elo, einv, edges, nb, stats, hn, hw)

@@ -160,6 +160,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="timed runs per row after one warm-up; the median is reported")
     bench.add_argument("--workers", type=_positive_int, default=None,
                        help="Dask threads (default: one per core)")
+    bench.add_argument("--grid", default="cost", choices=("cost", "throughput"),
+                       help="cost: the cost model over given throughput (default); "
+                       "throughput: the roofline over concurrency (derived tokens/s; reduce "
+                       "rows add best:)")
     bench.add_argument("--no-scaling", dest="scaling", action="store_false",
                        help="skip the chunk-size and workers study")
     bench.add_argument("--out", default="bench-report", help="folder for the report "
@@ -423,7 +427,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     opts = BenchOptions(backends=args.backends or BACKENDS, sizes=args.sizes or DEFAULT_SIZES,
                         modes=args.modes or MODES, repeat=args.repeat, workers=args.workers,
                         scaling=args.scaling, explicit_backends=args.backends is not None,
-                        command=shlex.join(["sweep", *sys.argv[1:]]))
+                        command=shlex.join(["sweep", *sys.argv[1:]]), grid=args.grid)
     try:
         opts.check()
         _writable_folder("--out", Path(args.out))

@@ -126,3 +126,39 @@ def test_bench_grid_is_close_to_the_size_asked(points):
         n *= v
     assert 0.9 * points <= n <= 1.1 * points
     assert list(grid_spec(points)["axes"]) == list(lengths)
+
+
+def test_bench_throughput_grid_runs_every_mode_with_best(tmp_path):
+    """``--grid throughput``: the roofline over concurrency; its reduce rows add best:."""
+    assert main(["bench", "--grid", "throughput", "--sizes", "2e4", "--repeat", "1",
+                 "--no-scaling", "--out", str(tmp_path), "--no-progress"]) == 0
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert report["grid"]["name"] == "throughput"
+    assert report["grid"]["axes"][-1] == "concurrency"
+    assert report["grid"]["outputs"] == ["usd_per_mtok", "tokens_per_s_per_user"]
+    reduce_rows = [r for r in report["results"] if r["mode"] == "reduce"]
+    assert reduce_rows and all("best:" in r["what"] for r in reduce_rows)
+    assert all(r["points_per_s"] > 0 for r in report["results"])
+
+
+@pytest.mark.parametrize("points", [1e4, 1e7, 1e8])
+def test_bench_throughput_grid_fits_and_is_close_to_the_size_asked(points):
+    from sweep.benchmark.cases import make_spec
+    from sweep.planning.planner import make_plan
+
+    plan = make_plan(make_spec(points, grid="throughput"), "unused.zarr")
+    assert 0.85 * points <= plan.n_points <= 1.15 * points
+    assert plan.dims[-1] == "concurrency"
+    # every point fits (no NaN): the largest concurrency is below the capacity
+    from sweep.model import default_model
+
+    top = {**plan.constants, "concurrency": float(plan.shape[-1]), "mbu": 1.0,
+           "hbm_tb_s": 3.0, "step_overhead_ms": 0.0}
+    v = default_model().evaluate(top, ["max_batch", "batch"])
+    assert v["batch"] == plan.shape[-1] < v["max_batch"]
+
+
+def test_bench_refuses_an_unknown_grid(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--grid", "roofline"])
+    assert "invalid choice: 'roofline'" in capsys.readouterr().err

@@ -294,7 +294,8 @@ def test_no_kernel_is_compiled_with_fastmath():
     from sweep.model import codegen, default_model
 
     model = default_model()
-    kernel = cpu.kernel_for(model, ("usd_per_mtok",), frozenset(model.leaves[:1]), False)
+    kernel = cpu.kernel_for(model, ("usd_per_mtok",), frozenset(model.leaves[:1]), False,
+                            frozenset())
     assert not kernel.targetoptions.get("fastmath")
     for fn in codegen.compiled_nodes(model, cpu.JIT_INLINE, cpu.TARGET).values():
         assert not fn.targetoptions.get("fastmath")

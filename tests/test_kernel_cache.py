@@ -15,14 +15,19 @@ def test_each_specialization_has_its_own_cache_entry():
     # kernels built for other bindings or outputs, must be functions of their own names
     model = default_model()
     one = frozenset({"gpu_hour_usd"})
-    a = cpu.kernel_for(model, ("usd_per_mtok", "tokens_per_s_per_mw"), one, parallel=False)
-    b = cpu.kernel_for(model, ("usd_per_mtok", "tokens_per_s_per_mw"), one, parallel=True)
+    none = frozenset()
+    a = cpu.kernel_for(model, ("usd_per_mtok", "tokens_per_s_per_mw"), one, False, none)
+    b = cpu.kernel_for(model, ("usd_per_mtok", "tokens_per_s_per_mw"), one, True, none)
     c = cpu.kernel_for(model, ("usd_per_mtok", "tokens_per_s_per_mw"),
-                       frozenset({"utilization"}), parallel=False)
-    d = cpu.kernel_for(model, ("tokens_per_s_per_mw",), one, parallel=False)
-    names = {k.py_func.__qualname__ for k in (a, b, c, d)}
-    assert len(names) == 4
-    assert cpu.kernel_for(model, ("usd_per_mtok", "tokens_per_s_per_mw"), one, False) is a
+                       frozenset({"utilization"}), False, none)
+    d = cpu.kernel_for(model, ("tokens_per_s_per_mw",), one, False, none)
+    # the same inner binding with another axis outside: other column nodes, another kernel
+    e = cpu.kernel_for(model, ("usd_per_mtok", "tokens_per_s_per_mw"), one, False,
+                       frozenset({"pue"}))
+    names = {k.py_func.__qualname__ for k in (a, b, c, d, e)}
+    assert len(names) == 5
+    assert cpu.kernel_for(model, ("usd_per_mtok", "tokens_per_s_per_mw"), one, False,
+                          none) is a
 
 
 def test_the_kernel_name_follows_the_generated_source_and_the_formulas():
@@ -33,9 +38,10 @@ def test_the_kernel_name_follows_the_generated_source_and_the_formulas():
     model = default_model()
     wanted = ("usd_per_mtok",)
     ev = codegen.evaluator(model, "row_extremes", wanted, frozenset(), cpu.JIT_INLINE,
-                           cpu.TARGET, helpers={"_row_keys": cpu.row_keys})
+                           cpu.TARGET, helpers={"_row_keys": cpu.row_keys},
+                           outer=frozenset())
     assert ev.fingerprint == hashlib.sha256((model.fingerprint + ev.source).encode()).hexdigest()
-    kernel = cpu.kernel_for(model, wanted, frozenset(), parallel=False)
+    kernel = cpu.kernel_for(model, wanted, frozenset(), False, frozenset())
     fp = hashlib.sha256((ev.fingerprint + cpu._KERNEL_DIGEST).encode()).hexdigest()
     assert kernel.py_func.__qualname__.endswith(fp[:20])
     # a replaced formula leaves the generated row source the same shape but changes the
@@ -43,7 +49,7 @@ def test_the_kernel_name_follows_the_generated_source_and_the_formulas():
     other = user_model({}, {"usd_per_gpu_hour": {"expr": "usd_per_gpu_hour + 1",
                                                  "replace": True}})
     assert other.fingerprint != model.fingerprint
-    k2 = cpu.kernel_for(other, wanted, frozenset(), parallel=False)
+    k2 = cpu.kernel_for(other, wanted, frozenset(), False, frozenset())
     assert k2.py_func.__qualname__ != kernel.py_func.__qualname__
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from sweep.benchmark.grid import grid_spec
+from sweep.benchmark.grid import grid_spec, throughput_grid_spec
 from sweep.benchmark.timing import Timing, measure
 
 #: Most points whose chunks the Zarr ceiling holds in memory at once.
@@ -42,11 +42,25 @@ REDUCE_RANGE = (0.01, 1000.0)
 REDUCE_BINS = 256
 
 
-def make_spec(points: float, store: Path | None = None, chunks: dict[str, int] | None = None):
-    """The benchmark sweep of about ``points`` points (materialize mode)."""
+#: The benchmark grids (``sweep bench --grid``): the cost model over given throughput, and
+#: the throughput family's roofline (derived throughput, concurrency innermost).
+GRIDS = ("cost", "throughput")
+#: The throughput grid's reduce rows: ``best:`` at this interactivity target.
+BEST_SLO = 20.0
+
+
+def _grid(points: float, grid: str) -> dict:
+    if grid not in GRIDS:
+        raise ValueError(f"--grid: {grid!r}; expected one of {', '.join(GRIDS)}")
+    return grid_spec(points) if grid == "cost" else throughput_grid_spec(points)
+
+
+def make_spec(points: float, store: Path | None = None, chunks: dict[str, int] | None = None,
+              grid: str = "cost"):
+    """The benchmark sweep of about ``points`` points (materialize mode) on ``grid``."""
     from sweep.spec.config import spec_from_dict
 
-    d = grid_spec(points)
+    d = _grid(points, grid)
     if store is not None:
         d["store"] = str(store)
     if chunks:
@@ -54,15 +68,20 @@ def make_spec(points: float, store: Path | None = None, chunks: dict[str, int] |
     return spec_from_dict(d)
 
 
-def reduce_spec(points: float):
-    """The benchmark sweep of about ``points`` points folded to statistics of usd_per_mtok."""
+def reduce_spec(points: float, grid: str = "cost"):
+    """The benchmark sweep of about ``points`` points folded to statistics of usd_per_mtok;
+    on the throughput grid also ``best:`` (the cheapest point with at least
+    :data:`BEST_SLO` tokens/s per user, per value of the outermost axis)."""
     from sweep.spec.config import spec_from_dict
 
-    d = grid_spec(points)
+    d = _grid(points, grid)
     d["outputs"] = ["usd_per_mtok"]
     d["reduce"] = {"over": list(d["axes"]),
                    "histogram": {"bins": REDUCE_BINS, "scale": "log",
                                  "range": {"usd_per_mtok": list(REDUCE_RANGE)}}}
+    if grid == "throughput":
+        d["reduce"]["best"] = {"minimize": "usd_per_mtok",
+                               "subject_to": {"tokens_per_s_per_user": {"min": BEST_SLO}}}
     return spec_from_dict(d)
 
 
@@ -203,26 +222,30 @@ def materialize(spec, backend: str, repeat: int, workers: int, store: Path,
     return timing, last
 
 
-def reduce(points: float, backend: str, repeat: int, workers: int) -> Timing:
+def reduce(points: float, backend: str, repeat: int, workers: int, grid: str = "cost"
+           ) -> Timing:
     """Reduce mode with ``backend`` (numba or cuda): statistics and the histogram of
-    usd_per_mtok over the whole grid, nothing written."""
+    usd_per_mtok over the whole grid (and ``best:`` on the throughput grid), nothing
+    written."""
     from sweep.engine.reduce import run_reduce
 
-    spec = reduce_spec(points)
+    spec = reduce_spec(points, grid)
     return measure(lambda: run_reduce(spec, write=False, progress=False, backend=backend,
                                       num_workers=workers), repeat)
 
 
-def reduce_numpy(points: float, repeat: int) -> Timing:
+def reduce_numpy(points: float, repeat: int, grid: str = "cost") -> Timing:
     """The NumPy reference for reduce mode: the engine's NumPy backend materializes each
     chunk (float64), then NumPy computes the same statistics and histogram per chunk and
-    they are merged (Chan's formula for mean and variance). One thread, as NumPy runs."""
+    they are merged (Chan's formula for mean and variance); on the throughput grid also the
+    cheapest point meeting the interactivity target. One thread, as NumPy runs."""
     from sweep.backends import NumpyBackend
     from sweep.planning.planner import make_plan
 
-    plan = make_plan(make_spec(points), "unused.zarr")
+    plan = make_plan(make_spec(points, grid=grid), "unused.zarr")
     k = plan.outputs.index("usd_per_mtok")
-    codes = plan.output_codes[k:k + 1]
+    best = grid == "throughput"
+    codes = plan.output_codes if best else plan.output_codes[k:k + 1]
     edges = np.geomspace(*REDUCE_RANGE, REDUCE_BINS + 1)
     be = NumpyBackend()
 
@@ -232,7 +255,12 @@ def reduce_numpy(points: float, repeat: int) -> Timing:
         hist = np.zeros(REDUCE_BINS, np.int64)
         for key in plan.keys():  # noqa: SIM118
             values, _ = be.compute(plan.chunk_inputs(key), codes, np.dtype(np.float64))
-            v = values[0]
+            v = values[k] if best else values[0]
+            if best:   # the masked minimum and its position, as best: finds them
+                with np.errstate(invalid="ignore"):
+                    feasible = np.where(values[1 - k] >= BEST_SLO, v, np.nan)
+                if not np.isnan(feasible).all():
+                    _ = np.nanargmin(feasible)
             ok = v[~np.isnan(v)]
             if not ok.size:
                 continue

@@ -68,24 +68,24 @@ THROUGHPUT_RANGES = {
     "step_overhead_ms": (0.0, 6.0),
     "concurrency": (1.0, None),     # 1, 2, ... (integers)
 }
-#: DeepSeek-R1 (FP8 weights and KV cache, the models preset's numbers) on eight GPUs of
+#: DeepSeek-R1 (FP8 weights and KV cache, the models preset's numbers) on 16 GPUs of
 #: 141 GB and 1.979 PFLOP/s at 8k/1k, priced at 2 USD/GPU/h, 1 kW all-in: every point
-#: fits (at most 4,000 sequences, below max_batch), none divides by zero.
+#: fits (at most 4,096 sequences, below max_batch: 4,660), none divides by zero.
 THROUGHPUT_CONSTANTS = {
     "gpu_hour_usd": 2.0, "kw_per_gpu": KW_PER_GPU, "pue": PUE, "peak_pflops": 1.979,
-    "hbm_gb": 141.0, "gpus_per_replica": 8, "params_shared_b": 17.12,
+    "hbm_gb": 141.0, "gpus_per_replica": 16, "params_shared_b": 17.12,
     "params_experts_b": 653.91, "experts": 256, "experts_per_token": 8,
     "bytes_per_weight": 1.0, "kv_bytes_per_token": 35136.0,
     "attn_flops_per_context_token": 16990208.0, "input_tokens": 7373.0,
     "output_tokens": 922.0,
 }
-#: Longest concurrency axis (the capacity of the preset platform is about 1,180).
-THROUGHPUT_INNER = 1000
+#: Longest concurrency axis.
+THROUGHPUT_INNER = 4096
 
 
 def throughput_grid_spec(points: float, dtype: str = "float32") -> dict:
     """The throughput-model benchmark sweep of about ``points`` points: ``mbu x hbm_tb_s x
-    step_overhead_ms x concurrency`` (concurrency 1..1000 innermost), two outputs."""
+    step_overhead_ms x concurrency`` (concurrency 1..4096 innermost), two outputs."""
     lengths = axis_lengths(points, THROUGHPUT_INNER)
     names = list(THROUGHPUT_RANGES)
     axes = {}

@@ -41,6 +41,8 @@ class BenchOptions:
     command: str = ""
     tmp_dir: Path | None = None
     notes: list[str] = field(default_factory=list)
+    #: which benchmark grid (``sweep.benchmark.cases.GRIDS``)
+    grid: str = "cost"
 
     def check(self) -> None:
         """Refuse bad options with the option, the value and what was expected."""
@@ -57,6 +59,8 @@ class BenchOptions:
         if bad:
             raise ValueError(f"--sizes: {', '.join(map(str, bad))}; expected grid sizes "
                              "from 16 to 1e12 points")
+        if self.grid not in cases.GRIDS:
+            raise ValueError(f"--grid: {self.grid}; expected one of {', '.join(cases.GRIDS)}")
         if self.repeat < 1:
             raise ValueError(f"--repeat: {self.repeat}; expected a whole number >= 1")
         if self.workers is not None and self.workers < 1:
@@ -181,7 +185,7 @@ def run_bench(opts: BenchOptions, progress: bool | None = None,
     tmp = Path(tempfile.mkdtemp(prefix="sweep-bench-", dir=opts.tmp_dir))
 
     for size in sizes:
-        plan = make_plan(cases.make_spec(size), tmp / "plan.zarr")
+        plan = make_plan(cases.make_spec(size, grid=opts.grid), tmp / "plan.zarr")
         n, nbytes = plan.n_points, plan.bytes_total
         bpp = nbytes // n
 
@@ -263,8 +267,10 @@ def run_bench(opts: BenchOptions, progress: bool | None = None,
         "sizes": sizes,
         "modes": list(opts.modes),
         "backends": {"ran": usable, "skipped": skipped},
-        "grid": {"outputs": list(cases.make_spec(16).outputs), "dtype": "float32",
-                 "bytes_per_point": 8, "axes": list(cases.make_spec(16).axes)},
+        "grid": {"name": opts.grid,
+                 "outputs": list(cases.make_spec(16, grid=opts.grid).outputs),
+                 "dtype": "float32", "bytes_per_point": 8,
+                 "axes": list(cases.make_spec(16, grid=opts.grid).axes)},
         "results": results,
         "ceilings": ceilings,
         "scaling": scaling,
@@ -291,7 +297,7 @@ def _mode_step(mode: str, backend: str, size: int, plan, opts: BenchOptions, wor
                                 what=f"compute every chunk, {workers} Dask thread(s), "
                                      "reused buffers, no store"))
         elif mode == "materialize":
-            spec = cases.make_spec(size, tmp / f"{backend}.zarr")
+            spec = cases.make_spec(size, tmp / f"{backend}.zarr", grid=opts.grid)
             t, facts = cases.materialize(spec, backend, opts.repeat, workers,
                                          tmp / f"{backend}.zarr")
             results.append(_row(mode, backend, n, nbytes, t, size=size,
@@ -299,12 +305,13 @@ def _mode_step(mode: str, backend: str, size: int, plan, opts: BenchOptions, wor
         elif backend == "cupy":
             skipped_rows.append("reduce mode has no cupy backend (numba and cuda only)")
         else:
+            best = " + best: (cheapest at >= 20 tokens/s/user)" if opts.grid != "cost" else ""
             if backend == "numpy":
-                t = cases.reduce_numpy(size, opts.repeat)
-                what = "NumPy materialize-then-reduce per chunk, merged"
+                t = cases.reduce_numpy(size, opts.repeat, opts.grid)
+                what = "NumPy materialize-then-reduce per chunk, merged" + best
             else:
-                t = cases.reduce(size, backend, opts.repeat, workers)
-                what = "run_reduce: stats + 256-bin log histogram of usd_per_mtok"
+                t = cases.reduce(size, backend, opts.repeat, workers, opts.grid)
+                what = "run_reduce: stats + 256-bin log histogram of usd_per_mtok" + best
             # the same grid with one output, and nothing written: no bytes
             results.append(_row(mode, backend, n, 0, t, size=size, what=what))
 

@@ -167,6 +167,8 @@ class _Context:
     below: np.ndarray
     above: np.ndarray
     n_groups: int
+    #: per folded node, 1 for every statistic, 0 for counts and extremes only (best:'s)
+    full: np.ndarray = dataclasses.field(default_factory=lambda: np.ones(0, np.int64))
 
 
 def _block_weights(plan: Plan, key: ChunkKey, weights: list[np.ndarray]) -> np.ndarray:
@@ -187,7 +189,8 @@ def _block_task(plan: Plan, key: ChunkKey, ctx: _Context) -> Partials:
         inputs.model, inputs.table, inputs.bind, np.asarray(inputs.shape, np.int64),
         np.asarray(key.start, np.int64), ctx.codes, ctx.kept_stride, ctx.grid_stride,
         _block_weights(plan, key, ctx.weights), ctx.edges_lo, ctx.edges_inv, ctx.edges, ctx.nb,
-        ctx.log_scale, ctx.below, ctx.above, p.n, p.nan, p.w, p.mean, p.m2, p.lo, p.hi,
+        ctx.log_scale, ctx.below, ctx.above, ctx.full, p.n, p.nan, p.w, p.mean, p.m2, p.lo,
+        p.hi,
         p.ilo, p.ihi, p.hn, p.hw, p.tb, p.ta)
     return p
 
@@ -244,6 +247,8 @@ def histogram_ranges(plan: Plan) -> dict[str, tuple[float, float]]:
     that the maximum falls inside)."""
     h = plan.spec.reduce.histogram
     out = {name: (float(b[0]), float(b[1])) for name, b in h.range.items()}
+    if plan.spec.reduce.best is not None:
+        out[BEST_NODE] = (1.0, 2.0)   # folded for its extremes only: no histogram
     missing = [o for o in folded(plan) if o not in out]
     if missing:
         from sweep.backends import get_backend
@@ -347,7 +352,8 @@ def run_reduce(spec: SweepSpec, *, store: str | Path | None = None, overwrite: b
                    grid_stride=_strides(plan.shape, list(range(len(plan.shape)))),
                    weights=_weights(plan), edges_lo=edges_lo, edges_inv=edges_inv,
                    edges=edges, nb=nb,
-                   log_scale=log_scale, below=below, above=above, n_groups=n_groups)
+                   log_scale=log_scale, below=below, above=above, n_groups=n_groups,
+                   full=np.asarray([o != BEST_NODE for o in names], np.int64))
     keys = list(plan.keys())
     task_fn = _block_task
     if backend == "cuda":

@@ -105,8 +105,57 @@ def _reads(model: Model, nodes: Iterable[str], wanted: Iterable[str]) -> set[str
     return used
 
 
+def column_nodes(model: Model, wanted: tuple[str, ...], inner: frozenset[str],
+                 outer: frozenset[str]) -> tuple[str, ...]:
+    """The nodes a row evaluator takes from the chunk's column cache: those that vary
+    along the innermost axis (they read a leaf of ``inner``) but read no leaf of
+    ``outer`` (leaves bound to the other axes), and that the loop reads, or that are
+    wanted. They are the same in every row of a chunk: computed once per chunk, not once
+    per point (a node that depends on the innermost axis only, like the touched experts
+    over a concurrency axis, is the expensive case)."""
+    order = model.order(wanted)
+    varies = _varying(model, order, set(inner))
+    moves = _varying(model, order, set(outer))
+    column = [n for n in order if n in varies and n not in moves]
+    if not column:
+        return ()
+    in_loop = [n for n in order if n in varies and n not in column]
+    read = _reads(model, in_loop, [w for w in wanted if w in varies])
+    return tuple(n for n in column if n in read)
+
+
+def column_source(model: Model, wanted: tuple[str, ...], inner: frozenset[str],
+                  outer: frozenset[str]) -> str:
+    """Source of ``_column_eval(work, rv, inner)``: the :func:`column_nodes` at every column
+    of a chunk, into the rows of ``work`` after the leaves' (row ``len(model.leaves) + c``
+    for column node c), from the constant leaves in ``rv`` and the innermost axis's leaves
+    in ``work``; called once per chunk before its rows (nothing to do where there are no
+    column nodes)."""
+    cached = column_nodes(model, wanted, inner, outer)
+    head = ["def _column_eval(work, rv, inner):"]
+    if not cached:
+        return "\n".join(head + ["    return 0"]) + "\n"
+    order = model.order(cached)
+    varies = _varying(model, order, set(inner))
+    used = _reads(model, order, cached)
+    idx = {n: i for i, n in enumerate(model.leaves)}
+    loop = ["    for j in range(inner):"]
+    for leaf in model.leaves:
+        if leaf in used and leaf in varies:
+            loop.append(f"        x_{leaf} = work[{idx[leaf]}, j]")
+        elif leaf in used:
+            head.append(f"    x_{leaf} = rv[{idx[leaf]}]")
+    for n in order:
+        line = f"n_{n} = {_call(model, n)}"
+        (loop.append("        " + line) if n in varies else head.append("    " + line))
+    base = len(model.leaves)
+    for c, n in enumerate(cached):
+        loop.append(f"        work[{base + c}, j] = n_{n}")
+    return "\n".join(head + loop + ["    return 0"]) + "\n"
+
+
 def row_source(model: Model, wanted: tuple[str, ...], inner: frozenset[str],
-               extremes: bool = False) -> str:
+               extremes: bool = False, outer: frozenset[str] | None = None) -> str:
     """Source of ``_row_eval(work, rv, out, r, cnt)`` for the CPU kernels (with
     ``extremes``: ``_row_eval(work, rv, out, r, cnt, lo, hi)``, which also folds the keys of
     each output's stored extremes into ``lo[k]``/``hi[k]`` with ``_row_keys``, a function
@@ -116,10 +165,21 @@ def row_source(model: Model, wanted: tuple[str, ...], inner: frozenset[str],
     at column j where it varies (leaves in ``inner``); writes output k of the row into
     ``out[k, r, :]`` and adds its NaN count to ``cnt[k]``. Everything that does not vary
     along the row is computed once, before the loop; an output that does not vary is
-    written in the same loop (one pass over the row) and its NaN count taken once.
+    written in the same loop (one pass over the row) and its NaN count taken once. With
+    ``outer`` (the leaves bound to the other axes), the :func:`column_nodes` are read from
+    the rows ``_column_eval`` filled (:func:`column_source`), not computed.
     """
     order = model.order(wanted)
     varies = _varying(model, order, set(inner))
+    cached = column_nodes(model, wanted, inner, outer) if outer is not None else ()
+    row_of = {n: len(model.leaves) + c for c, n in enumerate(cached)}
+    # nodes only a cached node reads are not computed in the loop at all
+    needed = [n for n in order if n not in varies or n not in row_of]
+    live = set(cached) | set(wanted)
+    for n in reversed(needed):
+        if n in live:
+            live.update(model.formulas[n].params)
+    order = tuple(n for n in needed if n in live and (n not in varies or n not in row_of))
     moving = [k for k, w in enumerate(wanted) if w in varies]
     used = _reads(model, order, wanted)
     used_in_loop = _reads(model, [n for n in order if n in varies],
@@ -133,6 +193,9 @@ def row_source(model: Model, wanted: tuple[str, ...], inner: frozenset[str],
             loop.append(f"        x_{leaf} = work[{idx[leaf]}, j]")
         elif leaf in used and leaf not in varies:
             head.append(f"    x_{leaf} = rv[{idx[leaf]}]")
+    for n in cached:
+        if n in used_in_loop:
+            loop.append(f"        n_{n} = work[{row_of[n]}, j]")
     for n in order:
         line = f"n_{n} = {_call(model, n)}"
         (loop.append("        " + line) if n in varies else head.append("    " + line))
@@ -207,17 +270,23 @@ _EVALUATORS: dict[tuple, Evaluator] = {}
 
 
 def evaluator(model: Model, kind: str, wanted: tuple[str, ...], varying: frozenset[str],
-              jit: Callable, target: str, helpers: dict | None = None) -> Evaluator:
+              jit: Callable, target: str, helpers: dict | None = None,
+              outer: frozenset[str] | None = None) -> Evaluator:
     """The compiled evaluator of ``kind`` (``'row'`` and ``'row_extremes'``:
-    :func:`row_source`; ``'point'``: :func:`point_source`) for ``wanted`` outputs with
-    ``varying`` leaves; ``helpers``: functions of the kernel's module the source calls.
-    Cached."""
-    key = (model.fingerprint, kind, wanted, varying, target)
+    :func:`row_source`, with ``outer`` also :func:`column_source` and ``N_COLUMNS``, the
+    rows it adds to ``work``; ``'point'``: :func:`point_source`) for ``wanted`` outputs
+    with ``varying`` leaves; ``helpers``: functions of the kernel's module the source
+    calls. Cached."""
+    key = (model.fingerprint, kind, wanted, varying, target, outer)
     with _LOCK:
         if key in _EVALUATORS:
             return _EVALUATORS[key]
     if kind in ("row", "row_extremes"):
-        source, extra = row_source(model, wanted, varying, kind == "row_extremes"), {}
+        source = row_source(model, wanted, varying, kind == "row_extremes", outer)
+        extra = {"N_COLUMNS": 0}
+        if outer is not None:
+            source = column_source(model, wanted, varying, outer) + "\n\n" + source
+            extra["N_COLUMNS"] = len(column_nodes(model, wanted, varying, outer))
     else:
         source, n_hoist = point_source(model, wanted, varying)
         extra = {"N_HOIST": n_hoist}

@@ -171,14 +171,27 @@ def weight_bytes(bytes_per_weight, params_shared_b, params_experts_b, expert_mis
     return bytes_per_weight * GIGA * (params_shared_b + params_experts_b * touched)
 
 
-@FAMILY.intermediate("s", "decode step time at the memory bound")
-def decode_memory_s(weight_bytes, batch, mean_context_tokens, kv_bytes_per_token,
-                    gpus_per_replica, hbm_tb_s, mbu):
-    """``(weight_bytes + batch L kv) / (N BW mbu)`` seconds."""
+@FAMILY.intermediate("s/B", "seconds per byte the replica reads")
+def seconds_per_byte(gpus_per_replica, hbm_tb_s, mbu):
+    """``1 / (N BW mbu)`` s/B, the replica's achieved bandwidth inverted (a node of its
+    own, so that the decode step multiplies by it instead of dividing at every point)."""
     bandwidth = gpus_per_replica * hbm_tb_s * TERA * mbu
     if not bandwidth > 0.0:
         return NAN
-    return (weight_bytes + batch * mean_context_tokens * kv_bytes_per_token) / bandwidth
+    return 1.0 / bandwidth
+
+
+@FAMILY.intermediate("B", "bytes one decode step reads")
+def step_bytes(weight_bytes, batch, mean_context_tokens, kv_bytes_per_token):
+    """``weight_bytes + batch L kv`` bytes: the touched weights, shared by the batch, and
+    every sequence's KV cache."""
+    return weight_bytes + batch * mean_context_tokens * kv_bytes_per_token
+
+
+@FAMILY.intermediate("s", "decode step time at the memory bound")
+def decode_memory_s(step_bytes, seconds_per_byte):
+    """``(weight_bytes + batch L kv) / (N BW mbu)`` seconds."""
+    return step_bytes * seconds_per_byte
 
 
 @FAMILY.intermediate("s", "decode step time at the compute bound")
@@ -215,6 +228,23 @@ def prefill_s(disaggregated, batch, input_tokens, output_tokens, prefill_flops_p
     if not (flops > 0.0 and output_tokens > 0.0):
         return NAN
     return batch * input_tokens / output_tokens * prefill_flops_per_token / flops
+
+
+@FAMILY.intermediate("1/GPU", "share of a replica each GPU carries")
+def replica_share(gpus_per_replica):
+    """``1 / N``: what one GPU of the replica delivers of the replica's tokens."""
+    if not gpus_per_replica > 0.0:
+        return NAN
+    return 1.0 / gpus_per_replica
+
+
+@FAMILY.intermediate("1", "tokens per output token")
+def tokens_per_output_token(input_tokens, output_tokens):
+    """``(input_tokens + output_tokens) / output_tokens``: total tokens (InferenceX's
+    basis) per generated token."""
+    if not output_tokens > 0.0:
+        return NAN
+    return (input_tokens + output_tokens) / output_tokens
 
 
 @FAMILY.intermediate("s", "time per decode step, prefill included")
@@ -273,22 +303,18 @@ def tokens_per_s_per_user(tokens_per_step, step_s):
 
 @FAMILY.output("tokens/s", "output tokens per second per GPU",
                "batch * tokens_per_step / (N * (decode_s + prefill_s))")
-def output_tokens_per_s_per_gpu(batch, tokens_per_step, gpus_per_replica, step_s):
-    """Generated tokens/s per GPU: ``batch s / (N step_s)``."""
-    per_replica_s = gpus_per_replica * step_s
-    if not per_replica_s > 0.0:
-        return NAN
-    return batch * tokens_per_step / per_replica_s
+def output_tokens_per_s_per_gpu(batch, tokens_per_s_per_user, replica_share):
+    """Generated tokens/s per GPU: ``batch s / (N step_s)``, the batch's interactivity
+    shared by the replica's GPUs."""
+    return batch * tokens_per_s_per_user * replica_share
 
 
 @FAMILY.output("tokens/s", "delivered throughput at full load (input and output tokens)",
                "output_tokens_per_s_per_gpu * (input_tokens + output_tokens) / output_tokens")
-def tokens_per_s_per_gpu(output_tokens_per_s_per_gpu, input_tokens, output_tokens):
+def tokens_per_s_per_gpu(output_tokens_per_s_per_gpu, tokens_per_output_token):
     """Total (input + output) tokens/s per GPU, the InferenceX basis the article's table
     uses: what the cost family's outputs divide by when the file does not give it."""
-    if not output_tokens > 0.0:
-        return NAN
-    return output_tokens_per_s_per_gpu * (input_tokens + output_tokens) / output_tokens
+    return output_tokens_per_s_per_gpu * tokens_per_output_token
 
 
 @FAMILY.output("s", "time to first token (prefill, no queueing)",
