@@ -203,20 +203,7 @@ def _fold_points(buf, j0, j1, g, k, w_row, winner, flat_row, inner_stride, elo, 
         rlo = min(rlo, x) if ok else rlo
         rhi = max(rhi, x) if ok else rhi
     if cnt > 0:
-        # the first point of the row at an extreme, only when it beats the group's (strictly:
-        # earlier rows have smaller flat indices)
-        if not lo[g, k] <= rlo:
-            lo[g, k] = rlo
-            for j in range(j0, j1):
-                if buf[j] == rlo:
-                    ilo[g, k] = flat_row + j * inner_stride
-                    break
-        if not hi[g, k] >= rhi:
-            hi[g, k] = rhi
-            for j in range(j0, j1):
-                if buf[j] == rhi:
-                    ihi[g, k] = flat_row + j * inner_stride
-                    break
+        _keep_extremes(buf, j0, j1, g, k, rlo, rhi, flat_row, inner_stride, lo, hi, ilo, ihi)
         if nb > 0:   # pass 1b: the histogram, on 1-D views of this group/output
             _histogram_run(buf, j0, j1, w_row, winner, elo, einv, nb, log_scale, edges_k,
                            hn[g, k], hw[g, k])
@@ -274,8 +261,13 @@ def _fold_extremes(buf, j0, j1, g, k, flat_row, inner_stride, n, nan, lo, hi, il
     values = conv.view(np.float64)
     conv[0] = klo ^ ((klo >> 63) & KEY_MASK)
     conv[1] = khi ^ ((khi >> 63) & KEY_MASK)
-    rlo = values[0]
-    rhi = values[1]
+    _keep_extremes(buf, j0, j1, g, k, values[0], values[1], flat_row, inner_stride, lo, hi,
+                   ilo, ihi)
+
+
+def _keep_extremes(buf, j0, j1, g, k, rlo, rhi, flat_row, inner_stride, lo, hi, ilo, ihi):
+    # a row's extremes into the group's, each with the first point of the row reaching it,
+    # only when it beats the group's (strictly: earlier rows have smaller flat indices)
     if not lo[g, k] <= rlo:
         lo[g, k] = rlo
         for j in range(j0, j1):
@@ -290,6 +282,7 @@ def _fold_extremes(buf, j0, j1, g, k, flat_row, inner_stride, n, nan, lo, hi, il
                 break
 
 
+_keep_extremes = numba.njit(inline="always", error_model="numpy")(_keep_extremes)
 _fold_extremes = numba.njit(inline="always", error_model="numpy")(_fold_extremes)
 _fold_points = numba.njit(inline="always", error_model="numpy")(_fold_points)
 

@@ -152,3 +152,58 @@ def test_each_best_refusal_names_its_field(best, path, words):
         spec_from_dict(d)
     assert any(p.path == path and words in p.expected for p in err.value.problems), \
         str(err.value)
+
+
+def test_the_iceberg_study_answers_its_question(tmp_path):
+    """configs/iceberg-dsr1.yaml: at every interactivity target GB300 NVL72 is cheaper than
+    HGX H200, an H200 replica stays in its 8-GPU node, higher targets cost more, and the
+    optimum meets its target."""
+    from pathlib import Path
+
+    from sweep.spec.config import load_config
+
+    spec = load_config(Path(__file__).resolve().parent.parent / "configs" / "iceberg-dsr1.yaml")
+    ds = run_reduce(spec, write=False, progress=False).dataset
+    v = ds["best_value"].values[:, 0, :]            # platform x target (one model)
+    assert (ds["best_feasible_count"].values > 0).all()
+    assert (np.diff(v, axis=1) > 0).all()            # 20 < 50 < 100 tokens/s/user
+    ratio = ds["best_compare_ratio"].values.ravel()  # GB300 NVL72 over HGX H200
+    assert (ratio < 1).all()
+    np.testing.assert_allclose(ratio, (v[1] / v[0]).ravel(), rtol=1e-12)
+    assert (ds["best_gpus_per_replica"].values[0] <= 8).all()
+    slo = ds["slo_tokens_per_s_per_user"].values
+    assert (ds["best_tokens_per_s_per_user"].values[:, 0, :] >= slo).all()
+
+
+def test_best_over_samples_picks_the_best_drawn_point(tmp_path):
+    """In sample mode ``best:`` folds the samples: the optimum is one drawn sample, and the
+    outputs there are that sample's, as a stored sample grid of the same file shows."""
+    d = {
+        "name": "best-samples",
+        "axes": {"platform": {"presets": ["HGX H200", "GB300 NVL72"], "precision": "fp8"},
+                 "llm": {"models": ["DeepSeek-R1"], "weights": "fp8", "kv": "fp8"}},
+        "constants": {"input_tokens": 7373, "output_tokens": 922, "gpus_per_replica": 8},
+        "distributions": {"concurrency": {"discrete": {"values": [1, 4, 16, 64, 256]}},
+                          "mbu": {"calibration": "tuned-hopper"},
+                          "step_overhead_ms": {"uniform": {"low": 2.0, "high": 6.0}}},
+        "sample": {"method": "sobol", "n": 256, "seed": 3},
+        "outputs": OUTPUTS,
+        "reduce": {"over": ["sample"],
+                   "best": {"minimize": "usd_per_mtok",
+                            "subject_to": {"tokens_per_s_per_user": {"min": 30}}}},
+    }
+    ds = run_reduce(spec_from_dict(d), write=False, progress=False).dataset
+    grid = dict(d)
+    grid.pop("reduce")
+    grid["store"] = str(tmp_path / "samples.zarr")
+    stored = sweep.open_result(sweep.run(spec_from_dict(grid), progress=False).store).load()
+    for i in range(2):
+        cost = stored["usd_per_mtok"].values[i, 0]
+        ok = stored["tokens_per_s_per_user"].values[i, 0] >= 30
+        assert ds["best_feasible_count"].values[i, 0] == ok.sum() > 0
+        pick = int(np.argmin(np.where(ok, cost, np.inf)))
+        assert ds["best_sample"].values[i, 0] == pick
+        assert ds["best_value"].values[i, 0] == cost[pick]
+        for o in OUTPUTS:
+            assert ds[f"best_{o}"].values[i, 0] == pytest.approx(
+                stored[o].values[i, 0, pick], rel=1e-12)
