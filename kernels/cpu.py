@@ -246,7 +246,8 @@ def kernel_for(model: Model, outputs: tuple[str, ...], inner: frozenset[str],
     use). ``outer`` must name every leaf bound to another axis: the nodes that read none
     of them are computed once per chunk. Compiled on first use and cached on disk; a sweep
     uses one binding and one set of outputs, so one compilation per kind of sweep."""
-    key = (model.fingerprint, outputs, inner, parallel, outer)
+    key = (model.fingerprint, outputs, inner, parallel,
+           codegen.column_nodes(model, outputs, inner, outer))
     with _KERNELS_LOCK:
         if key in _KERNELS:
             return _KERNELS[key]

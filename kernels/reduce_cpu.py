@@ -403,7 +403,8 @@ _LOCK = threading.Lock()
 
 def _kernel(kind: str, model: Model, outputs: tuple[str, ...], inner: frozenset[str],
             outer: frozenset[str]):
-    key = (kind, model.fingerprint, outputs, inner, outer)
+    key = (kind, model.fingerprint, outputs, inner,
+           codegen.column_nodes(model, outputs, inner, outer))
     with _LOCK:
         if key in _KERNELS:
             return _KERNELS[key]

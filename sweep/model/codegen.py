@@ -277,7 +277,11 @@ def evaluator(model: Model, kind: str, wanted: tuple[str, ...], varying: frozens
     rows it adds to ``work``; ``'point'``: :func:`point_source`) for ``wanted`` outputs
     with ``varying`` leaves; ``helpers``: functions of the kernel's module the source
     calls. Cached."""
-    key = (model.fingerprint, kind, wanted, varying, target, outer)
+    # the generated source depends on ``outer`` only through the column nodes it gives:
+    # files whose other axes differ but cache the same nodes share one evaluator
+    cached = (column_nodes(model, wanted, varying, outer)
+              if outer is not None and kind != "point" else None)
+    key = (model.fingerprint, kind, wanted, varying, target, cached)
     with _LOCK:
         if key in _EVALUATORS:
             return _EVALUATORS[key]

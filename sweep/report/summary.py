@@ -266,10 +266,15 @@ def _describe_best(ds: xr.Dataset, outputs: list[str], over: list[str]) -> list[
     lines.extend(_table(rows))
     if "best_compare_ratio" in ds:
         r = ds["best_compare_ratio"]
+        rest = [d for d in r.dims if d != "pair"]
         for i, pair in enumerate(ds["pair"].values):
-            vals = np.atleast_1d(r.isel(pair=i).values).ravel()
-            text = ", ".join(_num(float(v)) for v in vals)
-            lines.append(f"  {pair}: best value ratio {text}")
+            one = r.isel(pair=i)
+            parts = []
+            for idx in np.ndindex(*one.shape):
+                at = " ".join(f"{d}={_fmt(ds[d].values[j])}"
+                              for d, j in zip(rest, idx, strict=True))
+                parts.append((f"{at}: " if at else "") + _num(float(one.values[idx])))
+            lines.append(f"  {pair}: best value ratio " + ", ".join(parts))
     return lines
 
 
