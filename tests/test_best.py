@@ -154,6 +154,32 @@ def test_each_best_refusal_names_its_field(best, path, words):
         str(err.value)
 
 
+def test_best_refuses_an_output_whose_best_name_is_taken_and_unset_inputs_of_its_nodes():
+    d = best_dict()
+    d["derived"] = {"value": {"expr": "usd_per_mtok * 2"}}
+    d["outputs"] = [*OUTPUTS, "value"]
+    with pytest.raises(ConfigError, match=r"outputs\[3\]: with best:, an output name other "
+                                          "than value"):
+        spec_from_dict(d)
+    # the objective and the bounds need their inputs set like any output
+    d = best_dict(objective="decode_memory_s")
+    d["constants"].pop("input_tokens")
+    d["outputs"] = ["usd_per_gpu_hour"]
+    with pytest.raises(ConfigError) as err:
+        spec_from_dict(d)
+    paths = {p.path: p.expected for p in err.value.problems}
+    assert "input_tokens" in paths["reduce.best.minimize"]
+    assert "input_tokens" in paths["reduce.best.subject_to.tokens_per_s_per_user"]
+
+
+def test_best_on_an_intermediate_records_the_defaults_it_reads():
+    d = best_dict(objective="decode_memory_s")
+    d["outputs"] = ["usd_per_gpu_hour"]
+    ds = run_reduce(spec_from_dict(d), write=False, progress=False).dataset
+    assert (ds["best_feasible_count"].values > 0).any()
+    assert np.isfinite(ds["best_value"].values[ds["best_feasible_count"].values > 0]).all()
+
+
 def test_the_iceberg_study_answers_its_question(tmp_path):
     """configs/iceberg-dsr1.yaml: at every interactivity target GB300 NVL72 is cheaper than
     HGX H200, an H200 replica stays in its 8-GPU node, higher targets cost more, and the

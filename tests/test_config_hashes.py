@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sweep.engine.reduce import make_reduce_plan
@@ -41,3 +42,34 @@ def test_grid_sweeps_keep_their_config_hash(name):
 def test_reduce_sweeps_keep_their_config_hash(name):
     plan = make_reduce_plan(load_config(CONFIGS / name), "x.zarr")
     assert plan.config_hash == PINNED_REDUCE[name]
+
+
+def test_sample_mode_results_keep_their_spec_hash():
+    from sweep.storage.provenance import spec_hash
+
+    pinned = {"sensitivity-h200-buyer.yaml": "fbab6b2c59a54b7d",
+              "sensitivity-per-platform.yaml": "189790b452105419"}
+    for name, digest in pinned.items():
+        assert spec_hash(load_config(CONFIGS / name)).startswith(digest), name
+
+
+def test_a_file_that_declared_names_the_throughput_family_now_has_keeps_its_meaning(tmp_path):
+    """Written before the throughput family: its own input `concurrency` and its derived
+    `ttft_s` are names of that family now. The file still validates, computes what it
+    did (its declarations win) and keeps its config hash."""
+    import sweep
+    from sweep.spec.config import spec_from_dict
+
+    d = {"name": "old-derived",
+         "inputs": {"concurrency": {"unit": "sequences", "description": "users", "low": 1,
+                                    "high": 100000, "default": 64}},
+         "derived": {"ttft_s": {"expr": "usd_per_mtok * concurrency", "unit": "s"}},
+         "axes": {"utilization": {"values": [0.5, 0.7]}},
+         "constants": {"tokens_per_s_per_gpu": 1000, "gpu_hour_usd": 2.0},
+         "outputs": ["usd_per_mtok", "ttft_s"], "store": str(tmp_path / "old.zarr")}
+    spec = spec_from_dict(d)
+    assert make_plan(spec).config_hash == \
+        "ad498c8bc0982919e60a14bf28e458d6ba8ea537c15f3a152facf5976d928473"
+    ds = sweep.open_result(sweep.run(spec, progress=False).store)
+    np.testing.assert_allclose(ds["ttft_s"].values, ds["usd_per_mtok"].values * 64)
+    assert ds["ttft_s"].attrs["units"] == "s"

@@ -258,6 +258,9 @@ def test_calibration_distribution_refusals(entry, words):
     with pytest.raises(ConfigError, match=words):
         spec_from_dict({"name": "c", "sample": {"method": "mc", "n": 8},
                         "distributions": {"mbu": entry}, "constants": {"gpu_hour_usd": 1.0}})
+    with pytest.raises(ConfigError, match="the name of a calibration preset"):
+        spec_from_dict({"name": "c", "sample": {"method": "mc", "n": 8},
+                        "distributions": {"mbu": {"calibration": ["tuned-hopper"]}}})
     with pytest.raises(ConfigError, match="a calibration only for mbu"):
         spec_from_dict({"name": "c", "sample": {"method": "mc", "n": 8},
                         "distributions": {"pue": {"calibration": "tuned-hopper"}}})
@@ -332,3 +335,50 @@ def test_the_throughput_familys_cuda_c_built_for_the_host_equals_the_oracle(tmp_
     np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
     ok = ~np.isnan(ref)
     np.testing.assert_allclose(got[ok], ref[ok], rtol=1e-12)
+
+
+@pytest.mark.parametrize("extra", [
+    {"constants": {"prefill_s": 0.0}},
+    {"constants": {"seconds_per_byte": 1e-13}},
+    {"constants": {"decode_s": 0.02}},
+    {"derived": {"prefill_s": {"expr": "prefill_s * 0.5", "replace": True}}},
+])
+def test_a_bound_or_replaced_intermediate_is_read_by_every_backend(extra, tmp_path):
+    """Every node of the family is a node of its NumPy oracle too, so that a file may bind
+    or replace an intermediate on every backend alike."""
+    consts = {k: v for k, v in DSR1_H200.items() if k != "concurrency"}
+    values = {}
+    for backend in ("numpy", "numba"):
+        d = {"name": "b", "axes": {"concurrency": {"values": [1, 16, 256]}},
+             "constants": {**consts, "gpu_hour_usd": 2.0, **extra.get("constants", {})},
+             "derived": extra.get("derived", {}),
+             "outputs": ["step_ms", "usd_per_mtok"], "backend": backend,
+             "store": str(tmp_path / f"{backend}.zarr")}
+        ds = sweep.open_result(sweep.run(spec_from_dict(d), progress=False).store)
+        values[backend] = ds["step_ms"].values
+    assert not np.isnan(values["numpy"]).any()
+    np.testing.assert_allclose(values["numba"], values["numpy"], rtol=1e-12)
+    assert not np.allclose(values["numpy"], [at(concurrency=c)["step_ms"]
+                                             for c in (1.0, 16.0, 256.0)])
+
+
+def test_max_batch_agrees_with_the_oracle_where_the_quotient_is_a_whole_number(tmp_path):
+    # 0.9 x 4 x 80 GB - 2 B x 117.12e9 = 53.76 GB free, over 163840 B x 1.5 = 218,750 exactly
+    consts = dict(DSR1_H200, hbm_gb=80.0, gpus_per_replica=4.0, bytes_per_weight=2.0,
+                  params_shared_b=117.12, params_experts_b=0.0, experts=1.0,
+                  experts_per_token=1.0, kv_bytes_per_token=163840.0, input_tokens=1.0,
+                  output_tokens=0.5)
+    consts.pop("concurrency")
+    got = {}
+    for backend in ("numpy", "numba"):
+        d = {"name": "m", "axes": {"concurrency": {"values": [1]}}, "constants": consts,
+             "outputs": ["max_batch"], "backend": backend,
+             "store": str(tmp_path / f"{backend}.zarr")}
+        ds = sweep.open_result(sweep.run(spec_from_dict(d), progress=False).store)
+        got[backend] = float(ds["max_batch"].values[0])
+    assert got["numpy"] == got["numba"] == at(**consts, concurrency=1.0)["max_batch"]
+
+
+def test_an_invalid_routing_has_no_bound_even_when_capacity_caps_the_batch():
+    v = at(experts_per_token=300.0, concurrency=5000.0)      # k > E
+    assert math.isnan(v["roofline_bound"]) and math.isnan(v["tokens_per_s_per_gpu"])

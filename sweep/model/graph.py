@@ -81,8 +81,11 @@ class Model:
         for fam in self.families:
             for i in fam.inputs:
                 self.input_specs.setdefault(i.name, i)
+        core = {i.name for fam in self.families if fam.defaults_always for i in fam.inputs}
         for i in self.extra_inputs:
-            if i.name in self.input_specs or i.name in formulas:
+            # a file may redeclare an input of a family other than the core one (files
+            # written before that family joined declared some of its names themselves)
+            if i.name in core or i.name in formulas:
                 raise ModelError(f"inputs.{i.name}", i.name,
                                  "a new input name, not a name of the model")
             self.input_specs[i.name] = i

@@ -268,10 +268,9 @@ def max_batch(hbm_usable, gpus_per_replica, hbm_gb, bytes_per_weight, params_sha
     per_sequence = kv_bytes_per_token * (input_tokens + output_tokens)
     if not per_sequence > 0.0:
         return NAN
-    free = (hbm_usable * gpus_per_replica * hbm_gb * GIGA
-            - bytes_per_weight * (params_shared_b + params_experts_b) * GIGA
-            - activation_gb * GIGA)
-    return rounded_down(free / per_sequence)
+    free_gb = (hbm_usable * gpus_per_replica * hbm_gb
+               - bytes_per_weight * (params_shared_b + params_experts_b) - activation_gb)
+    return rounded_down(free_gb * GIGA / per_sequence)
 
 
 @FAMILY.output("sequences", "running sequences (decode batch)",
@@ -347,13 +346,13 @@ def roofline_bound(concurrency, max_batch, decode_memory_s, decode_compute_s):
     decode step's memory and compute times."""
     if not max_batch >= 1.0:
         return NAN
+    if not (decode_memory_s == decode_memory_s and decode_compute_s == decode_compute_s):
+        return NAN   # an invalid point (k > E, say): no bound
     if max_batch < concurrency:
         return BOUND_CAPACITY
     if decode_memory_s >= decode_compute_s:
         return BOUND_MEMORY
-    if decode_compute_s > decode_memory_s:
-        return BOUND_COMPUTE
-    return NAN
+    return BOUND_COMPUTE
 
 
 # --------------------------------------------------------------------------- the oracle
@@ -361,9 +360,11 @@ def roofline_bound(concurrency, max_batch, decode_memory_s, decode_compute_s):
 
 def reference(x) -> dict[str, object]:
     """The family as plain NumPy broadcasting (see :func:`sweep.model.cost.reference`):
-    per node a function computing it; a node present in ``x`` is taken from there, and a
-    node of another family (``usd_per_gpu_hour``) is read from ``x`` too, which resolves it
-    through that family's oracle. Written independently of the scalar formulas."""
+    per node a function computing it; a node present in ``x`` (a bound node) is taken from
+    there, and a node of another family (``usd_per_gpu_hour``) is read from ``x`` too, which
+    resolves it through that family's oracle. Written independently of the scalar
+    formulas: powers instead of the exponential of a logarithm, divisions where the scalar
+    formulas multiply by reciprocals."""
 
     def positive_div(num, den):
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
@@ -384,11 +385,32 @@ def reference(x) -> dict[str, object]:
             return get
         return deco
 
+    def routing_ok():
+        k, e = x["experts_per_token"], x["experts"]
+        return (k >= 1) & (k <= e)
+
+    def peak(eff):
+        return x["gpus_per_replica"] * x["peak_pflops"] * 1e15 * eff
+
     @node("active_params_b")
     def _():
         k, e = x["experts_per_token"], x["experts"]
-        ok = (k >= 1) & (k <= e)
-        return np.where(ok, x["params_shared_b"] + x["params_experts_b"] * k / e, np.nan)
+        return np.where(routing_ok(), x["params_shared_b"] + x["params_experts_b"] * k / e,
+                        np.nan)
+
+    @node("expert_miss_log")
+    def _():   # log(1 - k/E); -inf where every token uses every expert
+        frac = np.where(routing_ok(), x["experts_per_token"] / x["experts"], np.nan)
+        return np.log(1.0 - frac)
+
+    @node("mean_context_tokens")
+    def _():
+        return x["input_tokens"] + 0.5 * x["output_tokens"]
+
+    @node("prefill_flops_per_token")
+    def _():
+        return 2e9 * n["active_params_b"]() \
+            + x["attn_flops_per_context_token"] * x["input_tokens"] / 2
 
     @node("max_batch")
     def _():
@@ -396,47 +418,62 @@ def reference(x) -> dict[str, object]:
                 - x["bytes_per_weight"] * (x["params_shared_b"] + x["params_experts_b"])
                 - x["activation_gb"]) * 1e9
         per_seq = x["kv_bytes_per_token"] * (x["input_tokens"] + x["output_tokens"])
-        return np.floor(positive_div(free, per_seq))
+        q = positive_div(free, per_seq)
+        return np.where(np.isfinite(q), np.floor(q), np.nan)
 
     @node("batch")
     def _():
         mb = n["max_batch"]()
         return np.where(mb >= 1, np.minimum(x["concurrency"], mb), np.nan)
 
-    def context():
-        return x["input_tokens"] + 0.5 * x["output_tokens"]
+    @node("weight_bytes")
+    def _():
+        q = np.exp(n["expert_miss_log"]())          # 1 - k/E
+        touched = 1.0 - np.power(q, n["batch"]())
+        return x["bytes_per_weight"] * 1e9 * (x["params_shared_b"]
+                                             + x["params_experts_b"] * touched)
+
+    @node("step_bytes")
+    def _():
+        return n["weight_bytes"]() + n["batch"]() * n["mean_context_tokens"]() \
+            * x["kv_bytes_per_token"]
+
+    @node("seconds_per_byte")
+    def _():
+        return positive_div(1.0, x["gpus_per_replica"] * x["hbm_tb_s"] * 1e12 * x["mbu"])
 
     @node("decode_memory_s")
     def _():
-        k, e, b = x["experts_per_token"], x["experts"], n["batch"]()
-        frac = np.where((k >= 1) & (k <= e), k / e, np.nan)
-        touched = 1.0 - np.power(1.0 - frac, b)
-        weights = x["bytes_per_weight"] * 1e9 * (x["params_shared_b"]
-                                                 + x["params_experts_b"] * touched)
-        kv = b * context() * x["kv_bytes_per_token"]
-        return positive_div(weights + kv,
-                            x["gpus_per_replica"] * x["hbm_tb_s"] * 1e12 * x["mbu"])
-
-    def peak(eff):
-        return x["gpus_per_replica"] * x["peak_pflops"] * 1e15 * eff
+        return n["step_bytes"]() * n["seconds_per_byte"]()
 
     @node("decode_compute_s")
     def _():
-        flops = 2e9 * n["active_params_b"]() + x["attn_flops_per_context_token"] * context()
+        flops = 2e9 * n["active_params_b"]() \
+            + x["attn_flops_per_context_token"] * n["mean_context_tokens"]()
         return positive_div(n["batch"]() * x["tokens_per_step"] * flops, peak(x["mfu"]))
 
-    def prefill_flops():
-        return (2e9 * n["active_params_b"]()
-                + x["attn_flops_per_context_token"] * x["input_tokens"] / 2)
+    @node("decode_s")
+    def _():   # NaN-propagating max
+        return x["step_overhead_ms"] * 1e-3 + np.maximum(n["decode_memory_s"](),
+                                                        n["decode_compute_s"]())
+
+    @node("prefill_s")
+    def _():
+        per_step = n["batch"]() * positive_div(x["input_tokens"], x["output_tokens"])
+        pre = positive_div(per_step * n["prefill_flops_per_token"](), peak(x["mfu_prefill"]))
+        return np.where(x["disaggregated"] == 1, 0.0, pre)
 
     @node("step_s")
     def _():
-        mem, cmp_ = n["decode_memory_s"](), n["decode_compute_s"]()
-        dec = x["step_overhead_ms"] * 1e-3 + np.maximum(mem, cmp_)   # NaN-propagating
-        per_step = n["batch"]() * positive_div(x["input_tokens"], x["output_tokens"])
-        pre = positive_div(per_step * prefill_flops(), peak(x["mfu_prefill"]))
-        pre = np.where(x["disaggregated"] == 1, 0.0, pre)
-        return dec + pre
+        return n["decode_s"]() + n["prefill_s"]()
+
+    @node("replica_share")
+    def _():
+        return positive_div(1.0, x["gpus_per_replica"])
+
+    @node("tokens_per_output_token")
+    def _():
+        return positive_div(x["input_tokens"] + x["output_tokens"], x["output_tokens"])
 
     @node("step_ms")
     def _():
@@ -448,17 +485,16 @@ def reference(x) -> dict[str, object]:
 
     @node("output_tokens_per_s_per_gpu")
     def _():
-        return positive_div(n["batch"]() * x["tokens_per_step"],
-                            x["gpus_per_replica"] * n["step_s"]())
+        return n["batch"]() * n["tokens_per_s_per_user"]() * n["replica_share"]()
 
     @node("tokens_per_s_per_gpu")
     def _():
-        total = x["input_tokens"] + x["output_tokens"]
-        return positive_div(n["output_tokens_per_s_per_gpu"]() * total, x["output_tokens"])
+        return n["output_tokens_per_s_per_gpu"]() * n["tokens_per_output_token"]()
 
     @node("ttft_s")
     def _():
-        return positive_div(x["input_tokens"] * prefill_flops(), peak(x["mfu_prefill"]))
+        return positive_div(x["input_tokens"] * n["prefill_flops_per_token"](),
+                            peak(x["mfu_prefill"]))
 
     @node("usd_per_mtok_output")
     def _():
@@ -469,9 +505,8 @@ def reference(x) -> dict[str, object]:
     def _():
         mb = n["max_batch"]()
         mem, cmp_ = n["decode_memory_s"](), n["decode_compute_s"]()
-        by_time = np.where(mem >= cmp_, 0.0, np.where(cmp_ > mem, 1.0, np.nan))
-        code = np.where(mb < x["concurrency"], 2.0, by_time)
-        return np.where(mb >= 1, code, np.nan)
+        code = np.where(mb < x["concurrency"], 2.0, np.where(mem >= cmp_, 0.0, 1.0))
+        return np.where((mb >= 1) & ~np.isnan(mem) & ~np.isnan(cmp_), code, np.nan)
 
     return n
 

@@ -142,9 +142,14 @@ def _build(inputs: dict, derived: dict, bound: frozenset[str] = frozenset(),
     base = default_model()
     problems: list[ModelError] = []
     extra = []
+    core = {i.name for fam in FAMILIES.values() if fam.defaults_always for i in fam.inputs}
+    core_nodes = {f.name for fam in FAMILIES.values() if fam.defaults_always
+                  for f in fam.formulas}
     for i in user_inputs(inputs):
         found = _input_problems(i)
-        if i.name in base.input_specs or i.name in base.formulas:
+        # an input of a later family may be redeclared (its declaration is the file's then):
+        # files written before the throughput family declared some of its names themselves
+        if i.name in core or i.name in base.formulas:
             found.append(ModelError(f"inputs.{i.name}", i.name, "a new input name; "
                                     f"{i.name} is already a name of the model"))
         problems += found
@@ -164,6 +169,10 @@ def _build(inputs: dict, derived: dict, bound: frozenset[str] = frozenset(),
         if name in base.input_specs or name in inputs:
             problems.append(ModelError(path, name, "a derived name that is not an input"))
             continue
+        if name in base.formulas and not replace and name not in core_nodes:
+            # a node of a later family: files written before it joined used such names for
+            # outputs of their own, which now replace that node (as with replace: true)
+            replace = True
         if name in base.formulas and not replace:
             problems.append(ModelError(path, name, "a name that is not already a node of the "
                                        "model, or `replace: true` to replace that node "

@@ -23,10 +23,8 @@ from sweep.planning.preflight import (  # noqa: F401 - part of this module's API
     human_bytes,
     nearest_existing,
 )
-from sweep.spec.config import Axis, SweepSpec
+from sweep.spec.config import Axis, SweepSpec, drop_unused_keys
 
-#: Axis keys added after stores were written: left out of the config when unused.
-NEW_AXIS_KEYS = ("models", "weights", "kv", "calibrations")
 #: Default target size of one Zarr chunk of one output variable.
 DEFAULT_CHUNK_BYTES = 32 * 2**20
 #: Smaller grids are still cut into about this many chunks (for parallel tasks), but no chunk
@@ -229,12 +227,7 @@ class Plan:
         for key in ("distributions", "sample", "inputs", "derived"):
             if not spec.get(key):
                 spec.pop(key, None)
-        for key in NEW_AXIS_KEYS:
-            for axis in spec.get("axes", {}).values():
-                if axis.get(key) is None:
-                    axis.pop(key, None)
-        if spec.get("reduce") and spec["reduce"].get("best") is None:
-            spec["reduce"].pop("best", None)
+        drop_unused_keys(spec)
         axes = {}
         for a in self.axes:
             digest = hashlib.sha256()
@@ -376,11 +369,13 @@ def defaulted_inputs(spec: SweepSpec, model: Model) -> list[str]:
     file's own, and every other input with a default that the requested outputs read, or
     that belongs to a family one of them comes from. (Recording more would change the
     config hash of files that never read them.)"""
-    wanted = [o for o in (*spec.outputs, *_reduce_nodes(spec)) if o in model.output_specs
+    wanted = [o for o in (*spec.outputs, *_reduce_nodes(spec)) if o in model.formulas
               or o in model.leaves]
     read = {leaf for o in wanted for leaf in model.needs(o)}
+    # a family whose formula computes a wanted node (not a derived output replacing it)
     families = [f for f in model.families
-                if f.defaults_always or any(g.name in wanted for g in f.formulas)]
+                if f.defaults_always or any(model.formulas.get(g.name) is g
+                                            for g in f.formulas if g.name in wanted)]
     own = {i.name for f in families for i in f.inputs} | {i.name for i in model.extra_inputs}
     return [name for name, meta in model.input_specs.items()
             if meta.default is not None and (name in own or name in read)]

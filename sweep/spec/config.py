@@ -279,7 +279,7 @@ class SweepSpec(_Strict):
         from sweep.model import model_for
 
         model = model_for(self)
-        known = set(model.output_specs) | set(model.leaves)
+        known = set(model.formulas) | set(model.leaves)
         return {leaf for o in self.wanted_nodes() if o in known for leaf in model.needs(o)}
 
     def resolved_axes(self) -> list[Axis]:
@@ -353,6 +353,23 @@ def _resolve(name: str, spec: AxisSpec, read: set[str] = frozenset()) -> Axis:
         )
     values = _numeric_values(spec)
     return Axis(name=name, coord=values, binds={name: values})
+
+
+#: Axis keys added after stores were written: left out of a config's identity when unused.
+NEW_AXIS_KEYS = ("models", "weights", "kv", "calibrations")
+
+
+def drop_unused_keys(spec: dict) -> dict:
+    """``spec`` (a sweep file's JSON dump) without the keys added after stores were written,
+    where they are unused (so that those stores keep their identity)."""
+    for key in NEW_AXIS_KEYS:
+        for axis in spec.get("axes", {}).values():
+            if axis.get(key) is None:
+                axis.pop(key, None)
+    if spec.get("reduce") and spec["reduce"].get("best") is None:
+        spec["reduce"].pop("best", None)
+    return spec
+
 
 
 # --------------------------------------------------------------------------- loading
@@ -498,6 +515,10 @@ def _expand_calibrations(data: dict[str, Any]) -> tuple[dict[str, Any], list[Pro
         if len(d) != 1:
             problems.append(Problem(path, sorted(d), "calibration alone (it stands for the "
                                     "whole distribution)"))
+            continue
+        if not isinstance(d["calibration"], str):
+            problems.append(Problem(f"{path}.calibration", d["calibration"],
+                                    "the name of a calibration preset"))
             continue
         try:
             out[name] = calibration_distribution(str(name), d["calibration"])

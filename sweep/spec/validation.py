@@ -325,6 +325,18 @@ def _semantic_problems(spec: SweepSpec) -> list[Problem]:
         for needed in _outputs()[name].needs:
             if _bindable()[needed].default is None and needed not in bound_at:
                 missing.setdefault(needed, []).append((i, name))
+    best = spec.reduce.best if spec.reduce is not None else None
+    if best is not None:
+        where = {"": "reduce.best." + ("minimize" if best.minimize is not None else "maximize")}
+        for name, path in [(best.objective, where[""]),
+                           *((n, f"reduce.best.subject_to.{n}") for n in best.subject_to)]:
+            if name not in _model().formulas or name in bound_at:
+                continue
+            unset = [leaf for leaf in _model().needs(name)
+                     if _bindable()[leaf].default is None and leaf not in bound_at]
+            if unset:
+                out.append(Problem(path, name, "inputs it needs, set (they have no "
+                                   "default): " + ", ".join(unset)))
     out.extend(_missing_problems(missing, spec.sample is not None))
     for axis_name in spec.headline:
         path = f"headline.{axis_name}"
@@ -649,19 +661,26 @@ def _best_problems(spec: SweepSpec) -> list[Problem]:
             out.append(Problem(path, {}, "a bound: min, max or both, e.g. {min: 50}"))
         elif lim.min is not None and lim.max is not None and not lim.min <= lim.max:
             out.append(Problem(f"{path}.max", lim.max, f"max >= min ({lim.min:g})"))
+    reserved = ("value", "feasible_count", "compare_ratio")
     for i, name in enumerate(spec.reduce.over):
-        if name in ("value", "feasible_count", "compare_ratio") or name in spec.outputs:
+        if name in reserved or name in spec.outputs:
             out.append(Problem(f"reduce.over[{i}]", name, "with best:, a folded axis name "
                                "other than value, feasible_count and compare_ratio (best_"
                                f"{name} would name two results)"))
+    for i, name in enumerate(spec.outputs):
+        if name in reserved:
+            out.append(Problem(f"outputs[{i}]", name, "with best:, an output name other "
+                               f"than value, feasible_count and compare_ratio (best_{name} "
+                               "would name two results)"))
     return out
 
 
 def _axis_length(axis: AxisSpec) -> int | None:
     """The number of values of an axis (None when it cannot be told before resolving)."""
-    for key in ("values", "labels", "presets"):
-        if getattr(axis, key) is not None:
-            return len(getattr(axis, key))
+    if axis.categorical:
+        return len(axis.label_list)
+    if axis.values is not None:
+        return len(axis.values)
     if axis.linspace is not None:
         return axis.linspace.num
     if axis.geomspace is not None:

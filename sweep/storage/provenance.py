@@ -50,7 +50,10 @@ def versions() -> dict[str, str]:
 def spec_hash(spec) -> str:
     """SHA-256 of a validated sweep file, without what does not change the results (where
     they go, how the summary reads): the config hash of results that have no plan hash."""
-    dump = spec.model_dump(mode="json", exclude={"store", "backend", "notes", "headline"})
+    from sweep.spec.config import drop_unused_keys
+
+    dump = drop_unused_keys(spec.model_dump(mode="json",
+                                            exclude={"store", "backend", "notes", "headline"}))
     blob = json.dumps(dump, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
 
