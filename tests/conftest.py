@@ -82,3 +82,43 @@ def write_file(tmp_path: Path):
         return p
 
     return _write
+
+
+def build_cuda_c_for_host(tmp_path: Path, source: str, opt: str = "-O2") -> Path:
+    """The generated CUDA C ``source`` built as host C++ with ``tests/cuda_c_host.cpp``
+    (skips without a C++ compiler); returns the executable."""
+    import shutil
+    import subprocess
+
+    cxx = shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
+    if cxx is None:
+        pytest.skip("no C++ compiler to build the CUDA C kernel's host check")
+    (tmp_path / "generated.cu").write_text(source)
+    exe = tmp_path / "cuda_c_host"
+    proc = subprocess.run([cxx, opt, "-std=c++17", "-I", str(tmp_path),
+                           str(Path(__file__).parent / "cuda_c_host.cpp"), "-o", str(exe)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return exe
+
+
+def run_cuda_c_on_host(exe: Path, tmp_path: Path, inputs, n_codes: int):
+    """Run a host build of the CUDA C kernel over one chunk (``ChunkInputs``); returns the
+    float64 and float32 outputs, each (n_codes, *shape)."""
+    import subprocess
+
+    import numpy as np
+
+    shape = tuple(inputs.shape)
+    n_points = int(np.prod(shape))
+    header = np.array([len(shape), inputs.table.shape[1], n_codes, n_points], np.int64)
+    (tmp_path / "in.bin").write_bytes(b"".join([
+        header.tobytes(), np.asarray(shape, np.int64).tobytes(),
+        inputs.bind.astype(np.int64).tobytes(), inputs.table.astype(np.float64).tobytes()]))
+    proc = subprocess.run([str(exe), str(tmp_path / "in.bin"), str(tmp_path / "out.bin")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    raw = (tmp_path / "out.bin").read_bytes()
+    n = n_codes * n_points
+    return (np.frombuffer(raw[: 8 * n], dtype=np.float64).reshape(n_codes, *shape),
+            np.frombuffer(raw[8 * n:], dtype=np.float32).reshape(n_codes, *shape))

@@ -17,7 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import gpu_backend_problem, small_spec_dict
+from conftest import (
+    build_cuda_c_for_host,
+    gpu_backend_problem,
+    run_cuda_c_on_host,
+    small_spec_dict,
+)
 from sweep.backends import BackendUnavailable, get_backend, gpu
 from sweep.model import Model, cost
 from sweep.planning.planner import ChunkInputs
@@ -352,39 +357,13 @@ def test_cupy_cuda_c_kernel_compiles_for_sm90(tmp_path):
     _ptxas_check(tmp_path / "m.ptx")
 
 
-def _host_build(tmp_path: Path, source: str) -> Path:
-    cxx = shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
-    if cxx is None:
-        pytest.skip("no C++ compiler to build the CUDA C kernel's host check")
-    exe = tmp_path / "cuda_c_host"
-    (tmp_path / "generated.cu").write_text(source)
-    proc = subprocess.run([cxx, "-O2", "-std=c++17", "-I", str(tmp_path),
-                           str(ROOT / "tests" / "cuda_c_host.cpp"), "-o", str(exe)],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return exe
-
-
 def test_cupy_kernel_source_matches_reference_when_built_for_the_host(tmp_path):
     """The CUDA C per-point code (index decoding, inputs, every formula) built as host C++
     and run over whole chunks, against the NumPy reference, in float64 and float32."""
-    exe = _host_build(tmp_path, gpu.cuda_c_source(COST_MODEL))
+    exe = build_cuda_c_for_host(tmp_path, gpu.cuda_c_source(COST_MODEL))
     for case, (shape, bind, _) in sorted(CASES.items()):
         inputs = random_chunk(shape, bind, seed=len(case) + 11)
-        n_points = int(np.prod(shape))
-        header = np.array([len(shape), inputs.table.shape[1], len(ALL_CODES), n_points],
-                          dtype=np.int64)
-        blob = b"".join([header.tobytes(), np.asarray(shape, np.int64).tobytes(),
-                         inputs.bind.astype(np.int64).tobytes(),
-                         inputs.table.astype(np.float64).tobytes()])
-        (tmp_path / "in.bin").write_bytes(blob)
-        proc = subprocess.run([str(exe), str(tmp_path / "in.bin"), str(tmp_path / "out.bin")],
-                              capture_output=True, text=True, timeout=60)
-        assert proc.returncode == 0, proc.stderr
-        raw = (tmp_path / "out.bin").read_bytes()
-        n = len(ALL_CODES) * n_points
-        got64 = np.frombuffer(raw[: 8 * n], dtype=np.float64).reshape(len(ALL_CODES), *shape)
-        got32 = np.frombuffer(raw[8 * n:], dtype=np.float32).reshape(len(ALL_CODES), *shape)
+        got64, got32 = run_cuda_c_on_host(exe, tmp_path, inputs, len(ALL_CODES))
         ref, _ = get_backend("numpy").compute(inputs, ALL_CODES, np.dtype(np.float64))
         assert_close_to_reference(got64, ref, np.float64)
         assert_close_to_reference(got32, ref, np.float32)

@@ -7,8 +7,6 @@ from __future__ import annotations
 import importlib
 import io
 import re
-import shutil
-import subprocess
 import sys
 import tokenize
 from pathlib import Path
@@ -86,38 +84,18 @@ def test_a_toy_family_runs_through_sweep_run(toy, tmp_path, backend):
     assert ds["toy_area"].attrs["units"] == "m2"
 
 
-def _host_cxx():
-    return shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
-
-
 def test_the_toy_family_as_generated_cuda_c_built_for_the_host(toy, tmp_path):
     """The cupy backend's CUDA C, generated from the toy family's Python source, built as
     host C++ and run over a chunk, against the NumPy reference."""
+    from conftest import build_cuda_c_for_host, run_cuda_c_on_host
     from sweep.backends import get_backend, gpu
 
-    cxx = _host_cxx()
-    if cxx is None:
-        pytest.skip("no C++ compiler for the host build")
     spec = toy_spec(tmp_path, "numpy")
     plan = sweep.plan(spec)
     (key,) = list(plan.keys())
     inputs = plan.chunk_inputs(key)
-    (tmp_path / "generated.cu").write_text(gpu.cuda_c_source(plan.model, plan.outputs))
-    exe = tmp_path / "host"
-    proc = subprocess.run([cxx, "-O1", "-std=c++17", "-I", str(tmp_path),
-                           str(ROOT / "tests" / "cuda_c_host.cpp"), "-o", str(exe)],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    n_points = int(np.prod(inputs.shape))
-    header = np.array([len(inputs.shape), inputs.table.shape[1], 2, n_points], np.int64)
-    (tmp_path / "in.bin").write_bytes(b"".join([
-        header.tobytes(), np.asarray(inputs.shape, np.int64).tobytes(),
-        inputs.bind.astype(np.int64).tobytes(), inputs.table.tobytes()]))
-    proc = subprocess.run([str(exe), str(tmp_path / "in.bin"), str(tmp_path / "out.bin")],
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    got = np.frombuffer((tmp_path / "out.bin").read_bytes()[: 8 * 2 * n_points],
-                        np.float64).reshape(2, *inputs.shape)
+    exe = build_cuda_c_for_host(tmp_path, gpu.cuda_c_source(plan.model, plan.outputs), "-O1")
+    got, _ = run_cuda_c_on_host(exe, tmp_path, inputs, 2)
     ref, _ = get_backend("numpy").compute(inputs, plan.output_codes, np.dtype(np.float64))
     np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
     np.testing.assert_allclose(got, ref, rtol=1e-14, equal_nan=True)

@@ -292,15 +292,9 @@ def test_nodes_of_the_innermost_axis_alone_are_computed_once_per_chunk():
 def test_the_throughput_familys_cuda_c_built_for_the_host_equals_the_oracle(tmp_path):
     """The cupy backend's CUDA C for the roofline (no GPU here: built as host C++) over a
     grid with NaN points (no fit) and all three bounds, against the NumPy oracle."""
-    import shutil
-    import subprocess
-    from pathlib import Path
-
+    from conftest import build_cuda_c_for_host, run_cuda_c_on_host
     from sweep.backends import get_backend, gpu
 
-    cxx = shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
-    if cxx is None:
-        pytest.skip("no C++ compiler to build the CUDA C kernel's host check")
     consts = {k: v for k, v in DSR1_H200.items()
               if k not in ("gpus_per_replica", "hbm_tb_s", "concurrency")}
     plan = sweep.plan(spec_from_dict({
@@ -311,26 +305,9 @@ def test_the_throughput_familys_cuda_c_built_for_the_host_equals_the_oracle(tmp_
         "outputs": ["usd_per_mtok", "tokens_per_s_per_user", "ttft_s", "roofline_bound",
                     "usd_per_mtok_output"]}))
     inputs = plan.chunk_inputs(next(plan.keys()))
-    root = Path(__file__).resolve().parents[1]
-    (tmp_path / "generated.cu").write_text(gpu.cuda_c_source(plan.model, plan.outputs))
-    exe = tmp_path / "host"
-    build = subprocess.run([cxx, "-O2", "-std=c++17", "-I", str(tmp_path),
-                            str(root / "tests" / "cuda_c_host.cpp"), "-o", str(exe)],
-                           capture_output=True, text=True, timeout=300)
-    assert build.returncode == 0, build.stderr
-    shape, codes = inputs.shape, plan.output_codes
-    n_points = int(np.prod(shape))
-    header = np.array([len(shape), inputs.table.shape[1], len(codes), n_points], np.int64)
-    table = inputs.table
-    (tmp_path / "in.bin").write_bytes(b"".join([
-        header.tobytes(), np.asarray(shape, np.int64).tobytes(),
-        inputs.bind.astype(np.int64).tobytes(), table.astype(np.float64).tobytes()]))
-    run = subprocess.run([str(exe), str(tmp_path / "in.bin"), str(tmp_path / "out.bin")],
-                         capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0, run.stderr
-    got = np.frombuffer((tmp_path / "out.bin").read_bytes()[: 8 * len(codes) * n_points],
-                        dtype=np.float64).reshape(len(codes), *shape)
-    ref, _ = get_backend("numpy").compute(inputs, codes, np.dtype(np.float64))
+    exe = build_cuda_c_for_host(tmp_path, gpu.cuda_c_source(plan.model, plan.outputs))
+    got, _ = run_cuda_c_on_host(exe, tmp_path, inputs, len(plan.output_codes))
+    ref, _ = get_backend("numpy").compute(inputs, plan.output_codes, np.dtype(np.float64))
     assert np.isnan(ref).any() and not np.isnan(ref).all()
     np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
     ok = ~np.isnan(ref)

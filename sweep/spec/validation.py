@@ -327,8 +327,8 @@ def _semantic_problems(spec: SweepSpec) -> list[Problem]:
                 missing.setdefault(needed, []).append((i, name))
     best = spec.reduce.best if spec.reduce is not None else None
     if best is not None:
-        where = {"": "reduce.best." + ("minimize" if best.minimize is not None else "maximize")}
-        for name, path in [(best.objective, where[""]),
+        objective = "reduce.best." + ("minimize" if best.minimize is not None else "maximize")
+        for name, path in [(best.objective, objective),
                            *((n, f"reduce.best.subject_to.{n}") for n in best.subject_to)]:
             if name not in _model().formulas or name in bound_at:
                 continue
