@@ -115,6 +115,48 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("presets", help="list the platform, LLM and calibration presets "
                    "with their sources")
 
+    frontier = sub.add_parser("frontier", help="measured throughput frontiers: import "
+                              "benchmark results, list what is there")
+    fsub = frontier.add_subparsers(dest="frontier_command", required=True, metavar="ACTION")
+    fimport = fsub.add_parser("import", help="read an InferenceX CSV export or agg_bmk.json "
+                              "into one Pareto front per configuration")
+    fimport.add_argument("file", nargs="?", help="a .csv (the InferenceX dashboard's export) "
+                         "or .json (the harness's agg_bmk.json) file")
+    fimport.add_argument("--shipped", action="store_true",
+                         help="import the measured points shipped with token-sweep "
+                         "(sweep/data/inferencex-measured.csv) instead of FILE")
+    fimport.add_argument("--out", default="frontiers", metavar="DIR",
+                         help="folder of frontiers (default: frontiers)")
+    fimport.add_argument("--name", help="key of the frontier, for a file that gives one")
+    flist = fsub.add_parser("list", help="list the frontiers of a folder")
+    flist.add_argument("dir", nargs="?", default="frontiers",
+                       help="folder of frontiers (default: frontiers)")
+
+    cal = sub.add_parser("calibrate", help="fit the roofline's mbu and step_overhead_ms "
+                         "(and mfu_prefill) to a measured frontier; write a calibration")
+    cal.add_argument("frontier", help="the frontier's key (see `sweep frontier list`)")
+    cal.add_argument("--model", required=True, help="LLM preset (see `sweep presets`)")
+    cal.add_argument("--hardware", required=True, help="platform preset (see `sweep presets`)")
+    cal.add_argument("--weights", choices=("bf16", "fp8", "nvfp4", "mxfp4"),
+                     help="weight format (default: the LLM preset's)")
+    cal.add_argument("--kv", choices=("bf16", "fp8"), default="fp8",
+                     help="KV-cache dtype (default: fp8)")
+    cal.add_argument("--gpus-per-replica", type=_positive_int, metavar="N",
+                     help="GPUs per replica (default: each point's TP)")
+    cal.add_argument("--fit-prefill", action="store_true", help="fit mfu_prefill too")
+    cal.add_argument("--mfu-prefill", type=float, default=1.0,
+                     help="mfu_prefill when not fitted (default: 1)")
+    cal.add_argument("--length-factor", type=float, default=0.9,
+                     help="mean lengths / nominal ISL and OSL (default: 0.9, InferenceX "
+                     "draws lengths uniformly in [0.8 L, L])")
+    cal.add_argument("--tokens-per-step", type=float, default=1.0,
+                     help="tokens accepted per step (speculative decoding; default: 1)")
+    cal.add_argument("--frontiers", default="frontiers", metavar="DIR",
+                     help="folder of frontiers; the calibration goes to DIR/calibrations/ "
+                     "(default: frontiers)")
+    cal.add_argument("--name", help="name of the calibration preset (default: "
+                     "fit-<frontier>)")
+
     sens = sub.add_parser(
         "sensitivity", help="Sobol' indices, tornado swings and elasticities of a sample-mode "
         "file: a ranked table, a Dataset and PNG charts",
@@ -401,6 +443,58 @@ def _cmd_presets(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_frontier(args: argparse.Namespace) -> int:
+    from sweep.frontiers import front
+
+    if args.frontier_command == "list":
+        frontiers = front.load_all(args.dir)
+        if not frontiers:
+            print(f"no frontiers in {args.dir}/ (import measured results with `sweep frontier "
+                  "import FILE`)")
+        for f in frontiers:
+            print(f.describe())
+        return EXIT_OK
+    if bool(args.file) == bool(args.shipped):
+        print("error: give FILE or --shipped (one of them)", file=sys.stderr)
+        return EXIT_USAGE
+    if args.shipped:
+        from importlib import resources
+
+        with resources.as_file(resources.files("sweep.data").joinpath(
+                "inferencex-measured.csv")) as path:
+            written, measured = front.import_measured(path, args.out, args.name)
+    else:
+        written, measured = front.import_measured(args.file, args.out, args.name)
+    for problem in measured.problems:
+        print(f"warning: {measured.source}: {problem} (row skipped)", file=sys.stderr)
+    dropped = sum(f.dropped for f, _ in written)
+    print(f"{measured.source}: {len(measured.rows)} usable row(s) of "
+          f"{len(measured.rows) + len(measured.problems)}, latencies in "
+          f"{measured.latency_unit}; {dropped} dominated point(s) dropped")
+    for f, replaced in written:
+        print(f.describe() + ("  (replaced)" if replaced else ""))
+    print(f"wrote {len(written)} frontier(s) into {args.out}/")
+    return EXIT_OK
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from sweep.frontiers import calibrate, front
+
+    name = args.name or f"fit-{args.frontier}"
+    calibrate.check_name(name)
+    f = front.load(args.frontiers, args.frontier)
+    result = calibrate.fit(f, args.model, args.hardware, weights=args.weights, kv=args.kv,
+                           replica_gpus=args.gpus_per_replica,
+                           fit_prefill=args.fit_prefill, prefill_mfu=args.mfu_prefill,
+                           length_factor=args.length_factor,
+                           step_tokens=args.tokens_per_step)
+    print("\n".join(calibrate.report(result)))
+    path = calibrate.write_preset(result, name, args.frontiers)
+    print(f"wrote calibration {name!r} to {path} (use it with `frontiers: {args.frontiers}` "
+          f"and a `calibrations: [{name}]` axis, or `{{calibration: {name}}}`)")
+    return EXIT_OK
+
+
 def _writable_folder(option: str, path: Path) -> None:
     """Refuse, before any work, a folder option naming a file (or under one)."""
     for p in (path, *path.parents):
@@ -449,20 +543,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     from sweep.backends import BackendUnavailable
     from sweep.engine.execute import ChunkError
+    from sweep.frontiers.calibrate import CalibrationError
+    from sweep.frontiers.front import FrontierError
+    from sweep.frontiers.read import MeasuredError
     from sweep.planning.planner import PlanError
     from sweep.spec.config import ConfigError
     from sweep.storage.store import StoreError
 
     commands = {"run": _cmd_run, "plan": _cmd_plan, "show": _cmd_show, "presets": _cmd_presets,
                 "verify": _cmd_verify, "repair": _cmd_repair, "bench": _cmd_bench,
-                "sensitivity": _cmd_sensitivity}
+                "sensitivity": _cmd_sensitivity, "frontier": _cmd_frontier,
+                "calibrate": _cmd_calibrate}
     try:
         return commands[args.command](args)
     except ConfigError as exc:
         print(f"error: invalid sweep file ({len(exc.problems)} problem(s)):", file=sys.stderr)
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE
-    except (PlanError, BackendUnavailable, StoreError) as exc:
+    except (PlanError, BackendUnavailable, StoreError, MeasuredError, FrontierError,
+            CalibrationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (ChunkError, OSError) as exc:

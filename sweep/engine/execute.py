@@ -386,10 +386,11 @@ def _finish(plan: Plan, backend: str, seconds: float, computed: list[ChunkKey],
         "sweep_wall_s": round(time.perf_counter() - wall0, 3),
         "sweep_chunks_computed_last_run": len(computed),
     })
+    why = ("hit a zero denominator or fall outside a measured frontier"
+           if getattr(plan.spec, "frontier_points", 0) else "hit a zero denominator")
     for o, c in result.nan_counts.items():
         if c:
-            log.warning("%s: %d of %d point(s) hit a zero denominator and are NaN",
-                        o, c, plan.n_points)
+            log.warning("%s: %d of %d point(s) %s and are NaN", o, c, plan.n_points, why)
     return result
 
 

@@ -36,7 +36,7 @@ def model_for(spec) -> Model:
     """The model of a validated sweep file: the registered families, the file's ``inputs``
     and ``derived`` sections, and every formula node the file binds made a leaf (see
     :mod:`sweep.model.user`)."""
-    from sweep.model.user import bound_names, internal_formulas, user_model
+    from sweep.model.user import bound_names, internal_formulas, internal_inputs, user_model
 
     return user_model(getattr(spec, "inputs", None) or {}, getattr(spec, "derived", None) or {},
-                      bound_names(spec), internal_formulas(spec))
+                      bound_names(spec), internal_formulas(spec), internal_inputs(spec))

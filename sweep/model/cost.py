@@ -20,6 +20,9 @@ NAN = math.nan
 HOURS_PER_YEAR = 8760.0
 SECONDS_PER_HOUR = 3600.0
 TOKENS_PER_MTOK = 1.0e6
+#: The article's contrast: the input metric a buyer compares (higher is better) and the
+#: output metric that pays (lower is better); the summary puts them side by side.
+INPUT_METRIC, OUTPUT_METRIC = "pflops_per_usd_hour", "usd_per_mtok"
 
 INPUTS = (
     Input("gpu_hour_usd", "USD/GPU/h",

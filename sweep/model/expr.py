@@ -53,13 +53,16 @@ def reserved(name: str) -> bool:
             or name.startswith("_"))
 
 
-def parse(text: str, names: Iterable[str]) -> tuple[ast.expr, tuple[str, ...]]:
+def parse(text: str, names: Iterable[str], max_chars: int = MAX_EXPR_CHARS
+          ) -> tuple[ast.expr, tuple[str, ...]]:
     """Parse and check ``text``; return its tree and the node names it reads, in order of
-    first appearance. ``names``: every name it may read. Raises :class:`ExprError`."""
+    first appearance. ``names``: every name it may read; ``max_chars``: the longest text
+    accepted (the engine's own expressions may be longer than a file's). Raises
+    :class:`ExprError`."""
     if not isinstance(text, str) or not text.strip():
         raise ExprError(str(text), "a non-empty expression")
-    if len(text) > MAX_EXPR_CHARS:
-        raise ExprError(text[:40] + "...", f"an expression of at most {MAX_EXPR_CHARS} "
+    if len(text) > max_chars:
+        raise ExprError(text[:40] + "...", f"an expression of at most {max_chars} "
                         f"characters ({len(text):,} given)")
     try:
         tree = ast.parse(text.strip(), mode="eval")
@@ -171,11 +174,11 @@ def _py(node: ast.expr, arg: dict[str, str]) -> str:
 
 
 def formula(name: str, text: str, names: Iterable[str], unit: str = "",
-            long_name: str = "") -> Formula:
+            long_name: str = "", max_chars: int = MAX_EXPR_CHARS) -> Formula:
     """The derived output ``name`` computed by ``text``, as a :class:`Formula` whose function
     is Python source written here from the checked tree (parameters ``a0, a1, ...``, one per
     name read). Raises :class:`ExprError`."""
-    tree, used = parse(text, names)
+    tree, used = parse(text, names, max_chars)
     arg = {n: f"a{i}" for i, n in enumerate(used)}
     body = _py(tree, arg)
     fname = f"derived_{name}"
@@ -193,7 +196,7 @@ def numpy_function(f: Formula):
     """A NumPy evaluation of derived formula ``f`` (its ``formula`` text), taking the names
     it reads positionally, in ``f.params`` order: an interpreter of the checked tree,
     independent of the scalar source."""
-    tree, used = parse(f.formula, _AnyName())
+    tree, used = parse(f.formula, _AnyName(), max_chars=len(f.formula) + 1)
     arg = dict(zip(used, range(len(used)), strict=True))
 
     def fn(*values):

@@ -4,6 +4,7 @@ registered families: the model that file evaluates, compiled into the same kerne
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 
@@ -67,28 +68,56 @@ def best_expression(best) -> str:
     return f"where({' * '.join(checks)}, {objective}, 0.0 / 0.0)"
 
 
+def frontier_nodes(spec) -> tuple[list[Input], dict[str, str]]:
+    """The inputs and formulas that read a sweep's measured frontiers (none without a
+    frontier axis): the interpolation tables the frontier axis sets, and the nodes they
+    give, ``tokens_per_s_per_gpu`` and ``output_tokens_per_s_per_gpu`` (replacing the
+    throughput family's), read at ``tokens_per_s_per_user`` (see
+    :mod:`sweep.model.frontier`)."""
+    n = getattr(spec, "frontier_points", 0) if not isinstance(spec, dict) else 0
+    if not n:
+        return [], {}
+    from sweep.model import frontier
+
+    inputs = [Input(name, "1", "a measured frontier's interpolation table (set by the "
+                    "frontier axis)", None, -math.inf, math.inf)
+              for name in frontier.input_names(n)]
+    return inputs, frontier.formulas(n)
+
+
 def internal_formulas(spec) -> dict[str, str]:
     """Nodes the engine adds to a sweep's model (not the file's: no name clash, never
-    stored): :data:`BEST_NODE` for a reduce with ``best:``."""
+    stored): :data:`BEST_NODE` for a reduce with ``best:``, and the frontier nodes of
+    :func:`frontier_nodes`."""
     reduce = _get(spec, "reduce")
     best = _get(reduce, "best") if reduce is not None else None
-    return {BEST_NODE: best_expression(best)} if best is not None else {}
+    out = dict(frontier_nodes(spec)[1])
+    if best is not None:
+        out[BEST_NODE] = best_expression(best)
+    return out
+
+
+def internal_inputs(spec) -> list[Input]:
+    """Inputs the engine adds to a sweep's model (see :func:`frontier_nodes`)."""
+    return frontier_nodes(spec)[0]
 
 
 def user_model(inputs: dict, derived: dict, bound: frozenset[str] = frozenset(),
-               internal: dict[str, str] | None = None) -> Model:
+               internal: dict[str, str] | None = None,
+               internal_inputs: list[Input] | None = None) -> Model:
     """The registered families with ``inputs`` and ``derived`` added, the formula nodes
     among ``bound`` (names the file binds) made leaves, and the engine's ``internal``
     nodes (name: expression). Raises :class:`~sweep.model.graph.ModelError` naming the
     dotted path of the first problem (:func:`build` lists them all)."""
-    model, problems = build(inputs, derived, bound, internal)
+    model, problems = build(inputs, derived, bound, internal, internal_inputs)
     if problems:
         raise problems[0]
     return model
 
 
 def build(inputs: dict, derived: dict, bound: frozenset[str] = frozenset(),
-          internal: dict[str, str] | None = None) -> tuple[Model, list[ModelError]]:
+          internal: dict[str, str] | None = None,
+          internal_inputs: list[Input] | None = None) -> tuple[Model, list[ModelError]]:
     """The model of ``inputs`` and ``derived`` (formula nodes in ``bound`` made leaves) and
     every problem found; with problems, the model holds the parts that have none (so that
     the rest of a file can still be checked). Cached for files without problems."""
@@ -96,16 +125,17 @@ def build(inputs: dict, derived: dict, bound: frozenset[str] = frozenset(),
 
     base = default_model()
     internal = internal or {}
+    internal_inputs = list(internal_inputs or [])
     if not inputs and not derived and not internal:
         nodes = frozenset(n for n in bound if n in base.formulas)
         if not nodes:
             return base, []
     key = json.dumps([sorted(FAMILIES), _dump(inputs), _dump(derived), sorted(bound),
-                      internal], sort_keys=True)
+                      internal, [i.name for i in internal_inputs]], sort_keys=True)
     with _LOCK:
         if key in _CACHE:
             return _CACHE[key], []
-    model, problems = _build(inputs, derived, bound, internal)
+    model, problems = _build(inputs, derived, bound, internal, internal_inputs)
     if not problems:
         with _LOCK:
             model = _CACHE.setdefault(key, model)
@@ -135,7 +165,8 @@ def _input_problems(i: Input) -> list[ModelError]:
 
 
 def _build(inputs: dict, derived: dict, bound: frozenset[str] = frozenset(),
-           internal: dict[str, str] | None = None) -> tuple[Model, list[ModelError]]:
+           internal: dict[str, str] | None = None,
+           internal_inputs: list[Input] | None = None) -> tuple[Model, list[ModelError]]:
     from sweep.model.expr import ExprError, formula, reserved
     from sweep.model.registry import FAMILIES, default_model
 
@@ -155,6 +186,7 @@ def _build(inputs: dict, derived: dict, bound: frozenset[str] = frozenset(),
         problems += found
         if not found:
             extra.append(i)
+    extra += list(internal_inputs or [])
     names = set(base.input_specs) | set(base.formulas) | {i.name for i in extra}
     names |= set(derived)
     formulas = []
@@ -194,9 +226,15 @@ def _build(inputs: dict, derived: dict, bound: frozenset[str] = frozenset(),
             problems.append(ModelError(f"{path}.expr", exc.token, exc.expected))
     for name, text in (internal or {}).items():
         try:
-            formulas.append(formula(name, text, names | {f.name for f in formulas}))
+            # the engine's own text: longer than a file's expressions may be
+            original = base.formulas.get(name)
+            formulas.append(formula(name, text, names | {f.name for f in formulas},
+                                    original.unit if original else "",
+                                    original.long_name if original else "",
+                                    max_chars=max(len(text) + 1, 2000)))
         except ExprError as exc:
-            problems.append(ModelError("reduce.best", exc.token, exc.expected))
+            problems.append(ModelError("reduce.best" if name == BEST_NODE else name,
+                                       exc.token, exc.expected))
     nodes = {f.name for f in formulas} | set(base.formulas)
     leaves = frozenset(n for n in bound if n in nodes)
     try:

@@ -317,7 +317,11 @@ class Plan:
         for a in self.axes:
             if a.categorical:
                 vals = ", ".join(map(str, a.coord))
-                sets = ", ".join(a.binds)
+                sets = ", ".join(a.shown_binds)
+                if a.frontier:
+                    sets += (", " if sets else "") + (
+                        "tokens_per_s_per_gpu and output_tokens_per_s_per_gpu from frontiers "
+                        + ", ".join(a.frontier))
                 lines.append(f"  axis {a.name}: [{vals}] sets {sets}")
             elif a.name == SAMPLE_DIM and self.sampled:
                 smp = self.spec.sample
@@ -329,6 +333,10 @@ class Plan:
         if self.constants:
             consts = ", ".join(f"{k}={v:g}" for k, v in self.constants.items())
             lines.append(f"  inputs fixed {consts}")
+        report = self.spec.frontier_report()
+        if report:
+            lines.append(f"  frontiers   {report['points_outside']:,} of {report['points']:,} "
+                         "point(s) outside the measured interactivity range (NaN)")
         return "\n".join(lines)
 
 

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import xarray as xr
 
+from sweep.model.cost import INPUT_METRIC, OUTPUT_METRIC
 from sweep.model.user import bound_names, user_model
 
 
@@ -110,7 +111,8 @@ def headline(ds: xr.Dataset) -> list[str]:
                 tail = f" ({1 / r:.3g}x lower)" if 0 < r < 1 else ""
                 parts.append(f"{o} x{r:.3g}{tail}")
             lines.append(f"  {lab}: " + "; ".join(parts))
-            inputs = [n for n in ds.coords if n != cat and ds[n].dims == (cat,)]
+            inputs = [n for n in ds.coords if n != cat and ds[n].dims == (cat,)
+                      and ds[n].dtype.kind == "f"]
             if inputs:
                 ratios = []
                 for n in inputs:
@@ -118,11 +120,43 @@ def headline(ds: xr.Dataset) -> list[str]:
                     ratios.append(f"{n} x{a / b:.3g}" if b else f"{n} n/a")
                 lines.append("    inputs: " + "; ".join(ratios))
     per_label = {n: {lab: float(ds[n].sel({cat: lab})) for lab in labels}
-                 for n in ds.coords if n != cat and ds[n].dims == (cat,)}
+                 for n in ds.coords if n != cat and ds[n].dims == (cat,)
+                 and ds[n].dtype.kind == "f"}
     for fam in _model(ds).families:
         if fam.explain is not None:
             lines.extend(fam.explain(per_label, _num))
+    lines += contrast_lines(sel, cat, labels)
     return lines
+
+
+def contrast_lines(sel: xr.Dataset, cat: str, labels: list[str]) -> list[str]:
+    """The article's contrast at the headline point, for each label against the first:
+    FLOPS per dollar (what a buyer compares) beside cost per token (what pays), and the
+    ratio of the two advantages. Empty unless the store has both outputs."""
+    if INPUT_METRIC not in sel or OUTPUT_METRIC not in sel or len(labels) < 2:
+        return []
+    base = labels[0]
+    lines = []
+    for lab in labels[1:]:
+        f_ratio = float(sel[INPUT_METRIC].sel({cat: lab})) / \
+            float(sel[INPUT_METRIC].sel({cat: base}))
+        c_ratio = float(sel[OUTPUT_METRIC].sel({cat: base})) / \
+            float(sel[OUTPUT_METRIC].sel({cat: lab}))
+        if not (math.isfinite(f_ratio) and math.isfinite(c_ratio)) or f_ratio <= 0:
+            continue
+        lines.append(f"input vs output metric, {lab} against {base}: {_ratio(f_ratio)} "
+                     f"FLOPS per dollar, {_ratio(c_ratio, 'lower')} cost per token; ratio of "
+                     f"ratios {c_ratio / f_ratio:.3g} (the advantage in cost per token is "
+                     f"{c_ratio / f_ratio:.3g}x the advantage in FLOPS per dollar)")
+    return lines
+
+
+def _ratio(r: float, better: str = "more") -> str:
+    """``2.01x more`` (or ``0.5x``: 2x less)."""
+    if r >= 1:
+        return f"{r:.3g}x {better}"
+    worse = "higher" if better == "lower" else "less"
+    return f"{1 / r:.3g}x {worse}"
 
 
 def describe(ds: xr.Dataset) -> str:
@@ -152,13 +186,35 @@ def describe(ds: xr.Dataset) -> str:
                      else "?"])
     lines += _table(rows)
     nan_total = sum(s.get("nan_count", 0) for s in summary.values())
+    frontier = frontier_lines(ds)
     if nan_total:
-        lines.append("  NaN = a zero denominator (zero throughput, utilization, power or price)")
+        lines.append("  NaN = a zero denominator (zero throughput, utilization, power or price)"
+                     + (", or a point outside its measured frontier" if frontier else ""))
+    lines += frontier
     if outputs:
         lines += headline(ds)
     for note in _spec(ds).get("notes", []):
         lines.append(f"note: {note}")
     return "\n".join(lines)
+
+
+def frontier_lines(ds: xr.Dataset) -> list[str]:
+    """Where a sweep read measured frontiers: how many points fell outside their measured
+    interactivity range (NaN, never extrapolated), per label."""
+    raw = ds.attrs.get("sweep_frontiers")
+    if not raw:
+        return []
+    r = json.loads(raw)
+    total, outside = r["points"], r["points_outside"]
+    share = f" ({100 * outside / total:.1f} %)" if total else ""
+    lines = [f"frontiers: {outside:,} of {total:,} point(s){share} outside the measured "
+             "interactivity range, NaN (never extrapolated)"]
+    for label, v in r["labels"].items():
+        lo, hi = v["range"]
+        lines.append(f"  {label}: {v['frontier']}, {v['points']} measured point(s), "
+                     f"{lo:,.4g}-{hi:,.4g} tokens/s/user; {v['outside']} of {v['of']} "
+                     "target(s) outside")
+    return lines
 
 
 def describe_reduce(ds: xr.Dataset) -> str:
@@ -172,6 +228,7 @@ def describe_reduce(ds: xr.Dataset) -> str:
              f"{', '.join(over)}"]
     if ds.attrs.get("sweep_question"):
         lines.append(f"question: {ds.attrs['sweep_question']}")
+    lines += frontier_lines(ds)
     if ds.attrs.get("sweep_weighted"):
         lines.append("weighted over: " + ", ".join(ds.attrs["sweep_weighted"])
                      + " (statistics are expectations)")

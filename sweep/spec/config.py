@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import tomllib
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ import yaml
 from pydantic import (
     BaseModel,
     Field,
+    PrivateAttr,
     StrictBool,
     ValidationError,
     model_validator,
@@ -31,6 +33,11 @@ from sweep.spec.presets import (
     model_binds,
 )
 from sweep.spec.validation import Problem, _suggest, semantic_problems
+
+#: The folder of frontiers when a sweep file does not name one.
+DEFAULT_FRONTIER_DIR = "frontiers"
+#: The folder of the sweep file being validated (relative ``frontiers`` resolve there).
+_BASE: contextvars.ContextVar[Path | None] = contextvars.ContextVar("sweep_base", default=None)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -101,6 +108,9 @@ class AxisSpec(_Strict):
     weights: Literal["bf16", "fp8", "nvfp4", "mxfp4"] | None = None
     kv: Literal["bf16", "fp8"] | None = None
     calibrations: list[str] | None = None
+    #: with ``labels``: per label the key of the measured frontier that gives its
+    #: ``tokens_per_s_per_gpu`` and ``output_tokens_per_s_per_gpu``
+    frontier: list[str] | None = None
     set: dict[str, list[Number]] | None = None
 
     @property
@@ -239,10 +249,26 @@ class SweepSpec(_Strict):
     #: the file's own inputs and derived outputs, compiled into the kernels
     inputs: dict[str, InputDecl] = Field(default_factory=dict)
     derived: dict[str, DerivedDecl] = Field(default_factory=dict)
+    #: the folder of measured frontiers (``sweep frontier import``) and of fitted
+    #: calibrations (``sweep calibrate``); relative paths are relative to the sweep file
+    frontiers: str | None = Field(default=None, max_length=1000)
+
+    #: the frontiers the file's frontier axis names, by key (read while validating)
+    _frontiers: dict = PrivateAttr(default_factory=dict)
+    #: where ``frontiers`` is relative to (the sweep file's folder; None: the working one)
+    _base: Path | None = PrivateAttr(default=None)
+
+    def __eq__(self, other: object) -> bool:
+        # the file's content: where it was read from (and the frontiers read) aside
+        return type(other) is type(self) and self.__dict__ == other.__dict__
+
+    __hash__ = None   # mutable, as every pydantic model
 
     @model_validator(mode="after")
     def _check(self) -> SweepSpec:
-        problems = list(semantic_problems(self))
+        self._base = _BASE.get()
+        problems = self._load_frontiers()
+        problems += list(semantic_problems(self))
         if problems:
             raise PydanticCustomError(
                 "sweep_semantics",
@@ -250,6 +276,77 @@ class SweepSpec(_Strict):
                 {"count": len(problems), "problems": problems},
             )
         return self
+
+    def frontier_dir(self) -> Path:
+        """The folder of measured frontiers and fitted calibrations: ``frontiers`` (default
+        ``frontiers``), relative to the sweep file's folder."""
+        folder = Path(self.frontiers or DEFAULT_FRONTIER_DIR)
+        if not folder.is_absolute() and self._base is not None:
+            folder = self._base / folder
+        return folder
+
+    def _load_frontiers(self) -> list[Problem]:
+        from sweep.frontiers.front import FrontierError, load
+
+        out: list[Problem] = []
+        self._frontiers = {}
+        for name, axis in self.axes.items():
+            for i, key in enumerate(axis.frontier or []):
+                if key in self._frontiers:
+                    continue
+                try:
+                    self._frontiers[key] = load(self.frontier_dir(), key)
+                except FrontierError as exc:
+                    out.append(Problem(f"axes.{name}.frontier[{i}]", key,
+                                       f"a frontier in {self.frontiers or DEFAULT_FRONTIER_DIR}/"
+                                       f" ({exc})"))
+        return out
+
+    @property
+    def frontier_points(self) -> int:
+        """The most points of any frontier the file reads (0: it reads none)."""
+        return max((len(f.points) for f in self._frontiers.values()), default=0)
+
+    def frontier_tables(self, keys: list[str]) -> list:
+        """The interpolation tables of frontiers ``keys`` (see
+        :mod:`sweep.frontiers.interp`)."""
+        from sweep.frontiers import interp
+
+        return [interp.table(self._frontiers[k]) for k in keys]
+
+    def frontier_report(self) -> dict | None:
+        """Where the frontier axis reads its frontiers (None without one): per label its
+        frontier's key, measured range, provenance and how many target interactivities
+        fall outside that range, and the points of the sweep that are NaN for it."""
+        from sweep.frontiers.interp import outside_fraction
+        from sweep.model.frontier import AT
+
+        axis = next(((n, a) for n, a in self.axes.items() if a.frontier is not None), None)
+        if axis is None or not self._frontiers:
+            return None
+        name, spec = axis
+        if AT in self.axes:
+            at = _numeric_values(self.axes[AT])
+        else:
+            at = np.asarray([self.constants.get(AT, np.nan)], dtype=np.float64)
+        others = 1
+        for n, a in self.axes.items():
+            if n not in (name, AT):
+                others *= len(_numeric_values(a)) if not a.categorical else len(a.label_list)
+        if self.sample is not None:
+            others *= self.sample.n
+        labels = {}
+        outside = 0
+        tables = self.frontier_tables(spec.frontier)
+        for label, key, tab in zip(spec.label_list, spec.frontier, tables, strict=True):
+            f = self._frontiers[key]
+            miss = int(outside_fraction(tab, at).sum())
+            outside += miss * others
+            labels[label] = {"frontier": key, "range": [tab.low, tab.high],
+                             "points": len(f.points), "outside": miss, "of": int(at.size),
+                             "source": f.source}
+        return {"axis": name, "points_outside": outside,
+                "points": others * int(at.size) * len(labels), "labels": labels}
 
     @property
     def mode(self) -> str:
@@ -286,7 +383,7 @@ class SweepSpec(_Strict):
         """The axes with their values expanded, in file order."""
         read = (self.read_inputs() if any(a.presets is not None for a in self.axes.values())
                 else set())
-        return [_resolve(name, spec, read) for name, spec in self.axes.items()]
+        return [_resolve(name, spec, read, self) for name, spec in self.axes.items()]
 
 
 @dataclass(frozen=True)
@@ -299,6 +396,14 @@ class Axis:
     name: str
     coord: np.ndarray
     binds: dict[str, np.ndarray]
+    #: per label, the key of the measured frontier it reads (empty: none)
+    frontier: tuple[str, ...] = ()
+
+    @property
+    def shown_binds(self) -> list[str]:
+        """The inputs the axis sets, without the engine's own (names starting with ``_``,
+        such as a frontier's interpolation tables)."""
+        return [n for n in self.binds if not n.startswith("_")]
 
     @property
     def categorical(self) -> bool:
@@ -323,7 +428,7 @@ def _numeric_values(spec: AxisSpec) -> np.ndarray:
     return np.arange(s.start, s.stop, s.step, dtype=np.float64)
 
 
-def _categorical_binds(spec: AxisSpec, read: set[str]
+def _categorical_binds(spec: AxisSpec, read: set[str], owner: SweepSpec | None = None
                        ) -> tuple[list[str], dict[str, list[float | None]]]:
     labels = spec.label_list
     binds: dict[str, list[float | None]] = {}
@@ -337,26 +442,33 @@ def _categorical_binds(spec: AxisSpec, read: set[str]
     elif spec.models is not None:
         binds = dict(model_binds(labels, spec.weights, spec.kv))
     elif spec.calibrations is not None:
-        binds = dict(calibration_binds(labels))
+        binds = dict(calibration_binds(labels, owner.frontier_dir() if owner else None))
+    if spec.frontier is not None and owner is not None:
+        from sweep.frontiers import interp
+
+        binds.update(interp.binds(owner.frontier_tables(spec.frontier),
+                                  owner.frontier_points))
     for name, values in (spec.set or {}).items():
         binds[name] = list(values)
     return labels, binds
 
 
-def _resolve(name: str, spec: AxisSpec, read: set[str] = frozenset()) -> Axis:
+def _resolve(name: str, spec: AxisSpec, read: set[str] = frozenset(),
+             owner: SweepSpec | None = None) -> Axis:
     if spec.categorical:
-        labels, binds = _categorical_binds(spec, read)
+        labels, binds = _categorical_binds(spec, read, owner)
         return Axis(
             name=name,
             coord=np.asarray(labels, dtype=object),
             binds={k: np.asarray(v, dtype=np.float64) for k, v in binds.items()},
+            frontier=tuple(spec.frontier or ()),
         )
     values = _numeric_values(spec)
     return Axis(name=name, coord=values, binds={name: values})
 
 
 #: Axis keys added after stores were written: left out of a config's identity when unused.
-NEW_AXIS_KEYS = ("models", "weights", "kv", "calibrations")
+NEW_AXIS_KEYS = ("models", "weights", "kv", "calibrations", "frontier")
 
 
 def drop_unused_keys(spec: dict) -> dict:
@@ -368,6 +480,8 @@ def drop_unused_keys(spec: dict) -> dict:
                 axis.pop(key, None)
     if spec.get("reduce") and spec["reduce"].get("best") is None:
         spec["reduce"].pop("best", None)
+    if spec.get("frontiers") is None:
+        spec.pop("frontiers", None)
     return spec
 
 
@@ -508,6 +622,10 @@ def _expand_calibrations(data: dict[str, Any]) -> tuple[dict[str, Any], list[Pro
         return data, []
     problems: list[Problem] = []
     out = dict(dists)
+    given = data.get("frontiers")
+    folder = Path(given if isinstance(given, str) else DEFAULT_FRONTIER_DIR)
+    if not folder.is_absolute() and _BASE.get() is not None:
+        folder = _BASE.get() / folder
     for name, d in dists.items():
         if not (isinstance(d, dict) and "calibration" in d):
             continue
@@ -521,20 +639,30 @@ def _expand_calibrations(data: dict[str, Any]) -> tuple[dict[str, Any], list[Pro
                                     "the name of a calibration preset"))
             continue
         try:
-            out[name] = calibration_distribution(str(name), d["calibration"])
+            out[name] = calibration_distribution(str(name), d["calibration"], folder)
         except PresetError as exc:
             problems.append(Problem(exc.field, exc.value, exc.expected))
     return {**data, "distributions": out}, problems
 
 
-def spec_from_dict(data: dict[str, Any], source: str | None = None) -> SweepSpec:
+def spec_from_dict(data: dict[str, Any], source: str | None = None,
+                   base: str | Path | None = None) -> SweepSpec:
     """Validate a mapping into a :class:`SweepSpec`; raise :class:`ConfigError` listing every
-    problem at once.
+    problem at once. ``base``: the folder relative paths of the file (``frontiers``) are
+    relative to (default: the working directory).
 
     The model's own checks (ranges, bindings, outputs) run only on a structurally valid
     mapping; when the structural problems are unknown keys or bad values of keys that have
     defaults, the rest is checked without them, so that those problems are reported too.
     """
+    token = _BASE.set(Path(base) if base is not None else None)
+    try:
+        return _validate(data, source)
+    finally:
+        _BASE.reset(token)
+
+
+def _validate(data: dict[str, Any], source: str | None) -> SweepSpec:
     data, expanded = _expand_calibrations(data)
     if expanded:
         raise ConfigError(source, expanded)
@@ -572,4 +700,4 @@ def load_config(path: str | Path) -> SweepSpec:
         problem = Problem("", str(p), f"a readable file ({exc.strerror})")
         raise ConfigError(str(p), [problem]) from None
     data = parse_text(text, "toml" if suffix == ".toml" else "yaml", str(p))
-    return spec_from_dict(data, str(p))
+    return spec_from_dict(data, str(p), base=p.parent)

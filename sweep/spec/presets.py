@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -217,17 +218,51 @@ def load_models() -> dict[str, LLM]:
     return out
 
 
+def _calibration(label: str, c: dict) -> Calibration:
+    factors = {name: Factor(float(c[name]["value"]), float(c[name]["low"]),
+                            float(c[name]["high"]), str(c[name].get("note", "")))
+               for name in CALIBRATION_INPUTS}
+    return Calibration(label=label, description=str(c["description"]),
+                       source=str(c["source"]), date=str(c["date"]), factors=factors)
+
+
 @functools.cache
-def load_calibrations() -> dict[str, Calibration]:
-    """All calibration presets from ``sweep/data/calibrations.yaml``, keyed by label."""
+def _shipped_calibrations() -> dict[str, Calibration]:
+    return {label: _calibration(label, c)
+            for label, c in _read("calibrations.yaml")["calibrations"].items()}
+
+
+#: Where ``sweep calibrate`` writes fitted calibrations, inside a folder of frontiers.
+USER_CALIBRATIONS = "calibrations"
+
+
+def user_calibrations(folder: Path | None) -> dict[str, Calibration]:
+    """The calibrations fitted by ``sweep calibrate`` into ``folder/calibrations/``
+    (``<label>.yaml``, the same fields as an entry of ``calibrations.yaml``); empty when
+    there is no such folder. Raises :class:`PresetError` for an unreadable file."""
+    if folder is None:
+        return {}
+    where = Path(folder) / USER_CALIBRATIONS
+    if not where.is_dir():
+        return {}
     out = {}
-    for label, c in _read("calibrations.yaml")["calibrations"].items():
-        factors = {name: Factor(float(c[name]["value"]), float(c[name]["low"]),
-                                float(c[name]["high"]), str(c[name].get("note", "")))
-                   for name in CALIBRATION_INPUTS}
-        out[label] = Calibration(label=label, description=str(c["description"]),
-                                 source=str(c["source"]), date=str(c["date"]),
-                                 factors=factors)
+    for path in sorted(where.glob("*.yaml")):
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            out[path.stem] = _calibration(path.stem, raw["calibration"])
+        except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+            raise PresetError(f"{USER_CALIBRATIONS}/{path.name}", path.stem,
+                              f"a calibration written by `sweep calibrate` ({exc!r})") from None
+    return out
+
+
+def load_calibrations(folder: Path | None = None) -> dict[str, Calibration]:
+    """All calibration presets, keyed by label: the shipped ones
+    (``sweep/data/calibrations.yaml``), then those fitted into ``folder`` (see
+    :func:`user_calibrations`)."""
+    out = dict(_shipped_calibrations())
+    for label, c in user_calibrations(folder).items():
+        out.setdefault(label, c)
     return out
 
 
@@ -241,19 +276,22 @@ def model_binds(labels: list[str], weights: str | None, kv: str | None
     return {name: [r[name] for r in rows] for name in MODEL_INPUTS}
 
 
-def calibration_binds(labels: list[str]) -> dict[str, list[float]]:
-    """Per input, its value for each regime of a ``calibrations:`` axis."""
-    table = load_calibrations()
+def calibration_binds(labels: list[str], folder: Path | None = None
+                      ) -> dict[str, list[float]]:
+    """Per input, its value for each regime of a ``calibrations:`` axis (``folder``: where
+    fitted calibrations are, see :func:`load_calibrations`)."""
+    table = load_calibrations(folder)
     return {name: [table[label].factors[name].value for label in labels]
             for name in CALIBRATION_INPUTS}
 
 
-def calibration_distribution(input_name: str, label: str) -> dict[str, dict[str, float]]:
+def calibration_distribution(input_name: str, label: str, folder: Path | None = None
+                             ) -> dict[str, dict[str, float]]:
     """The distribution ``{calibration: label}`` of ``input_name`` stands for: triangular on
     the regime's measured ``[low, high]`` with its mode at the regime's value. Raises
     :class:`PresetError` for an unknown regime, a factor it does not calibrate, or a
     regime without a spread."""
-    table = load_calibrations()
+    table = load_calibrations(folder)
     if input_name not in CALIBRATION_INPUTS:
         raise PresetError(f"distributions.{input_name}.calibration", label,
                           "a calibration only for " + ", ".join(CALIBRATION_INPUTS))

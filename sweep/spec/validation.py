@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sweep.model import Model, default_model
-from sweep.model.user import bound_names, build
+from sweep.model.frontier import AT as FRONTIER_AT
+from sweep.model.frontier import READS as FRONTIER_READS
+from sweep.model.frontier import input_names as frontier_input_names
+from sweep.model.user import bound_names, build, frontier_nodes
 from sweep.spec.distributions import KINDS, Distribution, support, truncation
 from sweep.spec.presets import (
     CALIBRATION_INPUTS,
@@ -27,7 +30,7 @@ from sweep.spec.presets import (
 _PRESET_TABLES = {
     "presets": lambda: (load_presets(), "a platform preset"),
     "models": lambda: (load_models(), "an LLM preset"),
-    "calibrations": lambda: (load_calibrations(), "a calibration preset"),
+    "calibrations": lambda: (load_calibrations(_FOLDER.get()), "a calibration preset"),
 }
 
 # The pydantic models live in sweep.spec.config, which calls these checks from its validator;
@@ -65,6 +68,10 @@ class Problem:
 #: The model of the file being checked (its own inputs and derived outputs included): set by
 #: :func:`semantic_problems` for the checks it calls.
 _MODEL: ContextVar[Model | None] = ContextVar("sweep_model", default=None)
+
+
+#: The folder of frontiers and fitted calibrations of the file being checked.
+_FOLDER: ContextVar[Any] = ContextVar("sweep_folder", default=None)
 
 
 def _model() -> Model:
@@ -135,11 +142,19 @@ def _axis_problems(name: str, spec: AxisSpec, needed: set[str]) -> list[Problem]
                            "(e.g. 'platform'); put the input under 'set'"))
     labels = spec.label_list
     out.extend(_format_problems(base, spec))
+    if spec.frontier is not None:
+        if kind != "labels":
+            out.append(Problem(f"{base}.frontier", spec.frontier,
+                               "'frontier' only beside 'labels' (one frontier key per label)"))
+        elif len(spec.frontier) != len(labels):
+            out.append(Problem(f"{base}.frontier", spec.frontier,
+                               f"{len(labels)} frontier keys, one per label"))
     if kind == "labels":
-        if not spec.set:
+        if not spec.set and spec.frontier is None:
             out.append(Problem(f"{base}.set", spec.set,
                                "a labels axis sets at least one input: set: {input: [one value "
-                               "per label]}"))
+                               "per label]} (or reads a measured frontier per label: "
+                               "frontier: [KEY, ...])"))
     else:
         table, what = _PRESET_TABLES[kind]()
         for i, label in enumerate(labels):
@@ -246,13 +261,17 @@ def _not_an_input(path: str, name: str) -> Problem:
 
 def semantic_problems(spec: SweepSpec) -> list[Problem]:
     """Every problem of a structurally valid sweep file, checked against its own model."""
-    model, model_problems = build(spec.inputs, spec.derived, bound_names(spec))
+    extra_inputs, extra_formulas = frontier_nodes(spec)
+    model, model_problems = build(spec.inputs, spec.derived, bound_names(spec),
+                                  extra_formulas, extra_inputs)
     token = _MODEL.set(model)
+    folder = _FOLDER.set(spec.frontier_dir())
     try:
         return [Problem(p.path, p.value, p.expected) for p in model_problems] + \
             _semantic_problems(spec)
     finally:
         _MODEL.reset(token)
+        _FOLDER.reset(folder)
 
 
 def _semantic_problems(spec: SweepSpec) -> list[Problem]:
@@ -281,6 +300,8 @@ def _semantic_problems(spec: SweepSpec) -> list[Problem]:
                 names |= set(MODEL_INPUTS)
             elif axis.calibrations is not None:
                 names |= set(CALIBRATION_INPUTS)
+            if axis.frontier is not None and spec.frontier_points:
+                names |= set(frontier_input_names(spec.frontier_points))
             for input_name in sorted(names, key=order.index):
                 bind(input_name, f"axes.{name}")
         elif name in _bindable():
@@ -306,6 +327,7 @@ def _semantic_problems(spec: SweepSpec) -> list[Problem]:
                                f"{bound_at[name]} (remove one of the two)"))
         else:
             bound_at[name] = path
+    out.extend(_frontier_problems(spec, bound_at))
     outputs = list(_outputs())
     seen: set[str] = set()
     missing: dict[str, list[tuple[int, str]]] = {}
@@ -357,6 +379,43 @@ def _semantic_problems(spec: SweepSpec) -> list[Problem]:
     if spec.reduce is not None:
         out.extend(_reduce_problems(spec))
     out.extend(_mode_problems(spec))
+    return out
+
+
+def _frontier_problems(spec: SweepSpec, bound_at: dict[str, str]) -> list[Problem]:
+    """A frontier axis reads its frontiers at ``tokens_per_s_per_user``, which the file must
+    set, and gives the throughputs, which the file must not set itself; one such axis."""
+    axes = [name for name, a in spec.axes.items() if a.frontier is not None]
+    if not axes:
+        return []
+    out = []
+    if len(axes) > 1:
+        out.append(Problem(f"axes.{axes[1]}.frontier", axes[1],
+                           f"one frontier axis per sweep file ({axes[0]} is one already)"))
+    path = f"axes.{axes[0]}.frontier"
+    if FRONTIER_AT not in bound_at:
+        out.append(Problem(path, spec.axes[axes[0]].frontier,
+                           f"{FRONTIER_AT} set too, as an axis or a constant: the target "
+                           "interactivity (tokens/s per user) the frontiers are read at"))
+    elif bound_at[FRONTIER_AT].startswith("axes.") and \
+            spec.axes[bound_at[FRONTIER_AT].split(".")[1]].categorical:
+        out.append(Problem(bound_at[FRONTIER_AT], FRONTIER_AT,
+                           f"{FRONTIER_AT} as a numeric axis or a constant with a frontier "
+                           "axis (not set per label)"))
+    elif FRONTIER_AT in spec.distributions:
+        out.append(Problem(f"distributions.{FRONTIER_AT}", FRONTIER_AT,
+                           f"{FRONTIER_AT} as an axis or a constant with a frontier axis "
+                           "(points outside a frontier's range are counted per "
+                           "interactivity)"))
+    for node in FRONTIER_READS:
+        if node in bound_at:
+            out.append(Problem(bound_at[node], node,
+                               f"{node} left to the frontier axis {axes[0]} (it reads it from "
+                               "the measured frontiers)"))
+        if node in spec.derived:
+            out.append(Problem(f"derived.{node}", node,
+                               f"no derived {node} with a frontier axis (the frontier gives "
+                               "it)"))
     return out
 
 

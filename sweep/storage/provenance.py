@@ -54,6 +54,10 @@ def spec_hash(spec) -> str:
 
     dump = drop_unused_keys(spec.model_dump(mode="json",
                                             exclude={"store", "backend", "notes", "headline"}))
+    report = spec.frontier_report() if hasattr(spec, "frontier_report") else None
+    if report:   # the measured data read is part of what defines the results
+        dump["frontier_sha256"] = {v["frontier"]: v["source"].get("sha256", "")
+                                   for v in report["labels"].values()}
     blob = json.dumps(dump, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -67,7 +71,9 @@ def record(mode: str, spec, *, config_hash: str | None = None, backend: str = ""
     created = created or now()
     if finished == "" and status == "complete":
         finished = now()
-    return {
+    report = spec.frontier_report() if hasattr(spec, "frontier_report") else None
+    extra = {"sweep_frontiers": json.dumps(report, sort_keys=True)} if report else {}
+    return {**extra,
         "sweep_mode": mode,
         "sweep_name": spec.name,
         "sweep_spec": spec.model_dump_json(),

@@ -137,10 +137,15 @@ def template(plan: Plan, backend: str, device: str) -> xr.Dataset:
             meta = plan.model.bindable_specs[a.name]
             attrs = {"units": meta.unit, "long_name": meta.description}
         else:
-            attrs = {"long_name": f"categorical axis; sets {', '.join(a.binds)}"}
+            attrs = {"long_name": f"categorical axis; sets {', '.join(a.shown_binds)}"}
         coords[a.name] = xr.Variable((a.name,), _coord(a), attrs)
+        if a.frontier:
+            coords[f"{a.name}_frontier"] = xr.Variable(
+                (a.name,), np.asarray(a.frontier, dtype=object),
+                {"long_name": "measured frontier each label reads (its provenance is in the "
+                              "sweep_frontiers attribute)"})
         for name, values in a.binds.items():
-            if a.categorical:
+            if a.categorical and name in a.shown_binds:
                 meta = plan.model.bindable_specs[name]
                 coords[name] = xr.Variable((a.name,), values,
                                            {"units": meta.unit, "long_name": meta.description})
