@@ -40,6 +40,9 @@ def test_wheel_layout(wheel):
     assert "sweep/model/cost.py" in names and "sweep/model/cudac.py" in names
     assert "sweep/kernels/__init__.py" in names
     assert "sweep/data/presets.yaml" in names
+    # measured frontiers: the reader, and the measured table shipped as data
+    assert "sweep/frontiers/read.py" in names and "sweep/model/frontier.py" in names
+    assert "sweep/data/inferencex-measured.csv" in names
     assert not any(n.startswith("kernels/") for n in names)
     entry = [n for n in names if n.endswith("entry_points.txt")]
     text = zipfile.ZipFile(wheel).read(entry[0]).decode()
