@@ -447,13 +447,22 @@ def _cmd_frontier(args: argparse.Namespace) -> int:
     from sweep.frontiers import front
 
     if args.frontier_command == "list":
-        frontiers = front.load_all(args.dir)
-        if not frontiers:
+        found = front.keys(args.dir)
+        if not found:
             print(f"no frontiers in {args.dir}/ (import measured results with `sweep frontier "
                   "import FILE`)")
-        for f in frontiers:
-            print(f.describe())
-        return EXIT_OK
+        damaged = 0
+        for key in found:
+            try:
+                print(front.load(args.dir, key).describe())
+            except front.FrontierError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                damaged += 1
+        return EXIT_FAILED if damaged else EXIT_OK
+    try:
+        _writable_folder("--out", Path(args.out))
+    except ValueError as exc:
+        raise front.FrontierError(str(exc)) from None
     if bool(args.file) == bool(args.shipped):
         print("error: give FILE or --shipped (one of them)", file=sys.stderr)
         return EXIT_USAGE
@@ -480,9 +489,13 @@ def _cmd_frontier(args: argparse.Namespace) -> int:
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from sweep.frontiers import calibrate, front
 
+    f = front.load(args.frontiers, args.frontier)
     name = args.name or f"fit-{args.frontier}"
     calibrate.check_name(name)
-    f = front.load(args.frontiers, args.frontier)
+    try:
+        _writable_folder("--frontiers", Path(args.frontiers))
+    except ValueError as exc:
+        raise front.FrontierError(str(exc)) from None
     result = calibrate.fit(f, args.model, args.hardware, weights=args.weights, kv=args.kv,
                            replica_gpus=args.gpus_per_replica,
                            fit_prefill=args.fit_prefill, prefill_mfu=args.mfu_prefill,

@@ -399,3 +399,136 @@ def test_the_frontier_nodes_in_cuda_c_built_for_the_host_equal_the_oracle(tmp_pa
     ptx = _nvrtc_ptx(source)
     if ptx is not None:
         assert ".target sm_90" in ptx
+
+
+def test_a_frontier_store_verifies_and_repairs_without_the_frontiers_folder(tmp_path,
+                                                                            capsys):
+    """The store keeps a copy of the frontiers it read (``sweep_frontier_data``): verify
+    and repair rebuild its sweep from that copy, not from a folder that may have moved."""
+    two_frontiers(tmp_path)
+    d = sweep_dict(tmp_path, chunks={"platform": 1})
+    store = d["store"]
+    sweep.run(spec_from_dict(d), overwrite=True, progress=False)
+    before = sweep.open_result(store).load()
+    chunk = next(p for p in sorted((tmp_path / "numba.zarr" / "usd_per_mtok").rglob("*"))
+                 if p.is_file() and p.name != "zarr.json")
+    chunk.unlink()
+    (tmp_path / "frontiers").rename(tmp_path / "moved")
+    assert main(["verify", store]) == 1
+    assert main(["repair", store, "--no-progress"]) == 0
+    capsys.readouterr()
+    after = sweep.open_result(store).load()
+    np.testing.assert_array_equal(after["usd_per_mtok"].values, before["usd_per_mtok"].values)
+    assert json.loads(after.attrs["sweep_frontier_data"]).keys() == {
+        "minimaxm2.5-fp8-b200-vllm-8k1k", "minimaxm2.5-fp8-h100-vllm-8k1k"}
+
+
+def test_frontiers_that_cannot_be_read_give_one_problem_each_not_a_cascade(tmp_path):
+    d = sweep_dict(tmp_path)     # no frontiers imported
+    with pytest.raises(ConfigError) as exc:
+        spec_from_dict(d)
+    paths = [p.path for p in exc.value.problems]
+    assert paths == ["axes.platform.frontier[0]", "axes.platform.frontier[1]"], paths
+    assert "import measured results first" in exc.value.problems[0].expected
+
+
+@pytest.mark.parametrize("change,path", [
+    (lambda d: d["axes"]["platform"]["set"].update(_frontier_low=[1.0, 1.0]),
+     "axes.platform.set._frontier_low"),
+    (lambda d: d["constants"].update(_frontier_high=1e9), "constants._frontier_high"),
+    (lambda d: d["outputs"].append("_frontier_lu"), "outputs[4]"),
+    (lambda d: d.update(derived={"foo": {"expr": "_frontier_low * 2"}}), "derived.foo.expr"),
+])
+def test_the_engines_own_names_cannot_be_set_read_or_stored(change, path, tmp_path):
+    two_frontiers(tmp_path)
+    d = sweep_dict(tmp_path)
+    change(d)
+    with pytest.raises(ConfigError) as exc:
+        spec_from_dict(d)
+    assert path in [p.path for p in exc.value.problems], [p.render() for p in
+                                                            exc.value.problems]
+
+
+def test_a_frontier_key_is_a_key_not_a_path(tmp_path, capsys):
+    two_frontiers(tmp_path)
+    d = sweep_dict(tmp_path)
+    for key in (str(tmp_path / "frontiers" / "minimaxm2.5-fp8-b200-vllm-8k1k"),
+                "../frontiers/minimaxm2.5-fp8-b200-vllm-8k1k"):
+        d["axes"]["platform"]["frontier"][0] = key
+        with pytest.raises(ConfigError, match="not a path"):
+            spec_from_dict(d)
+    assert main(["calibrate", "../x", "--model", "MiniMax-M2.5", "--hardware", "B200",
+                 "--frontiers", str(tmp_path / "frontiers")]) == 2
+    assert "not a path" in capsys.readouterr().err
+
+
+def test_a_file_the_csv_reader_cannot_finish_is_refused_whole(tmp_path):
+    rows = csv_text().splitlines()
+    rows.insert(3, rows[2].replace("MiniMax-M2.5", '"' + "x" * 200_000 + '"'))
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(MeasuredError, match="line 4: not CSV .*nothing was imported"):
+        read_measured(tmp_path / "m.csv")
+
+
+def test_numbers_with_thousands_separators_read_and_a_decimal_comma_is_refused(tmp_path):
+    text = csv_text().replace(",9100.0,", ',"9,100.0",').replace(",4700.0,", ',"4,7",')
+    m = read_measured(_put(tmp_path, "m.csv", text))
+    assert any(r.tput_per_gpu == 9100.0 for r in m.rows)
+    assert m.problems == ["line 4: Throughput/GPU (tok/s): '4,7' (expected a number)"]
+
+
+def _put(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("damage", [
+    lambda j: j.update(points=[1, 2]),
+    lambda j: j.update(isl="8k"),
+    lambda j: j.update(isl=0),
+    lambda j: j.update(disagg="false"),
+    lambda j: j["points"][0].update(tput_per_gpu=True),
+    lambda j: j["points"][-1].update(tput_per_gpu=1e9),    # no longer a Pareto front
+    lambda j: j.pop("model"),
+])
+def test_a_damaged_frontier_file_is_one_clear_error(damage, tmp_path, capsys):
+    two_frontiers(tmp_path)
+    path = tmp_path / "frontiers" / "minimaxm2.5-fp8-b200-vllm-8k1k.json"
+    data = json.loads(path.read_text())
+    damage(data)
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="a damaged frontier file"):
+        spec_from_dict(sweep_dict(tmp_path))
+    assert main(["frontier", "list", str(tmp_path / "frontiers")]) == 1
+    out = capsys.readouterr()
+    assert "minimaxm2.5-fp8-h100-vllm-8k1k: 6 points" in out.out   # the others still listed
+    assert "a damaged frontier file" in out.err
+
+
+def test_two_frontier_axes_and_a_non_positive_target_are_one_problem_each(tmp_path):
+    two_frontiers(tmp_path)
+    d = sweep_dict(tmp_path)
+    d["axes"]["gpu"] = {"labels": ["x"], "frontier": ["minimaxm2.5-fp8-b200-vllm-8k1k"]}
+    with pytest.raises(ConfigError) as exc:
+        spec_from_dict(d)
+    assert [p.path for p in exc.value.problems] == ["axes.gpu.frontier"]
+    d = sweep_dict(tmp_path)
+    d["axes"]["tokens_per_s_per_user"] = {"values": [0.0, 30.0]}
+    with pytest.raises(ConfigError) as exc:
+        spec_from_dict(d)
+    assert [p.path for p in exc.value.problems] == ["axes.tokens_per_s_per_user"]
+
+
+def test_distinct_models_and_lengths_never_share_a_frontier_key():
+    from sweep.frontiers.read import MeasuredRow
+
+    def key(model, isl=8192, osl=1024):
+        return front.frontier_key(MeasuredRow(1, model, isl, osl, "h100", "vllm", "fp8", 1,
+                                              1.0, 1.0))
+    assert key("DeepSeek-R1-0528").startswith("dsr1-")
+    assert key("DeepSeek-R1-Distill-Llama-70B").startswith("deepseek-r1-distill-llama-70b-")
+    assert key("meta-llama/Llama-3.3-70B-Instruct").startswith("llama70b-")
+    assert key("Llama-2-70b-hf").startswith("llama-2-70b-hf-")
+    assert key("x", 1001, 100) != key("x", 100, 1100)
+    assert key("x", 1000, 200).endswith("-1000-200")

@@ -67,7 +67,7 @@ class Fit:
     @property
     def poor(self) -> bool:
         """Whether some point is off by more than :data:`POOR_FIT`."""
-        return self.max_error > POOR_FIT
+        return not self.max_error <= POOR_FIT
 
 
 def _presets(model: str, hardware: str, weights: str, kv: str):
@@ -108,6 +108,14 @@ def fit(frontier: Frontier, model: str, hardware: str, *, weights: str | None = 
     from sweep.model import roofline_fit
     from sweep.spec.presets import load_models
 
+    for what, value, ok, expected in (
+            ("--mfu-prefill", prefill_mfu, 0 < prefill_mfu <= 1, "a fraction in (0, 1]"),
+            ("--length-factor", length_factor, 0 < length_factor <= 1, "a fraction in (0, 1]"),
+            ("--tokens-per-step", step_tokens, 1 <= step_tokens <= 64, "a number in [1, 64]"),
+            ("--gpus-per-replica", replica_gpus, replica_gpus is None or replica_gpus >= 1,
+             "a whole number >= 1")):
+        if not ok:
+            raise CalibrationError(f"{what} {value!r}: expected {expected}")
     if frontier.disagg:
         raise CalibrationError(f"{frontier.key}: a disaggregated frontier (its throughput per "
                                "GPU counts prefill GPUs the roofline's decode pool does not "
@@ -117,9 +125,12 @@ def fit(frontier: Frontier, model: str, hardware: str, *, weights: str | None = 
                                f"({frontier.spec_decoding}); give --tokens-per-step S (the "
                                "mean tokens accepted per step), or calibrate on points "
                                "without it")
-    if model in load_models() and weights is None:
-        weights = load_models()[model].weights
-    weights = weights or "fp8"
+    if weights is None:   # the frontier's precision, else the LLM's own format
+        own = load_models()[model].weights if model in load_models() else "fp8"
+        weights = {"fp8": "fp8", "bf16": "bf16"}.get(frontier.precision.lower(), own)
+        if frontier.precision.lower() in ("fp4", "nvfp4", "mxfp4"):
+            weights = own if own in ("nvfp4", "mxfp4") else (
+                "mxfp4" if frontier.precision.lower() == "mxfp4" else "nvfp4")
     n, wanted = len(frontier.points), 2 + int(fit_prefill)
     if n < wanted:
         raise CalibrationError(f"{frontier.key}: {n} measured point(s) for {wanted} factors; "
@@ -127,7 +138,7 @@ def fit(frontier: Frontier, model: str, hardware: str, *, weights: str | None = 
     llm, hw, peak = _presets(model, hardware, weights, kv)
     gpus = []
     for pt in frontier.points:
-        g = replica_gpus or pt.get("tp") or pt.get("gpus")
+        g = replica_gpus or pt.get("gpus") or pt.get("tp")
         if not g:
             raise CalibrationError(f"the point of line {pt.get('line')} has no TP (GPUs per "
                                    "replica): give --gpus-per-replica N")
@@ -145,6 +156,10 @@ def fit(frontier: Frontier, model: str, hardware: str, *, weights: str | None = 
     r = roofline_fit.fit(x, frontier.column("tput_per_gpu"),
                          frontier.column("output_tput_per_gpu"), tpot, fit_prefill,
                          prefill_mfu)
+    if not (np.all(np.isfinite(r.tput_per_gpu)) and np.all(np.isfinite(r.intvty))):
+        raise CalibrationError(f"{frontier.key}: the roofline gives no finite throughput at "
+                               "some point with these presets and options (check "
+                               "--weights, --kv and --gpus-per-replica)")
     points = []
     for i, pt in enumerate(frontier.points):
         mt, ft = float(pt["tput_per_gpu"]), float(r.tput_per_gpu[i])
@@ -166,8 +181,11 @@ def report(result: Fit) -> list[str]:
              f"{result.hardware} to frontier {f.key} ({len(f.points)} points, "
              f"{f.isl}/{f.osl} tokens)"]
     for k, v in result.factors.items():
-        a, b = result.intervals[k]
-        lines.append(f"  {k:<17} {v:.4g}   (95 % interval {a:.4g}-{b:.4g})")
+        if k in result.intervals:
+            a, b = result.intervals[k]
+            lines.append(f"  {k:<17} {v:.4g}   (95 % interval {a:.4g}-{b:.4g})")
+        else:
+            lines.append(f"  {k:<17} {v:.4g}   (no interval: as many points as factors)")
     for k, v in result.fixed.items():
         lines.append(f"  {k:<17} {v:.4g}   (fixed)")
     head = ["line", "conc", "GPUs", "running", "tok/s/GPU meas", "fitted", "error",
@@ -212,9 +230,12 @@ def preset(result: Fit, name: str) -> dict:
     }
     for k in CALIBRATION_INPUTS:
         if k in result.factors:
-            a, b = result.intervals[k]
-            entry[k] = {"value": result.factors[k], "low": a, "high": b,
-                        "note": "fitted (interval: +/- 1.96 standard errors)"}
+            v = result.factors[k]
+            a, b = result.intervals.get(k, (v, v))
+            entry[k] = {"value": v, "low": a, "high": b,
+                        "note": "fitted (interval: +/- 1.96 standard errors)"
+                        if k in result.intervals else
+                        "fitted; no interval (as many points as factors)"}
         else:
             v = result.fixed[k]
             entry[k] = {"value": v, "low": v, "high": v, "note": "fixed, not fitted"}

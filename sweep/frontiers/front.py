@@ -12,6 +12,7 @@ descends).
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tempfile
@@ -47,17 +48,16 @@ POINT_ATTRS = {
 }
 _KEY = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
-#: InferenceX's short model codes, for names that spell a model out.
+#: InferenceX's short model codes, for the names of the models it benchmarks (matched
+#: whole, without case and punctuation; any other name is kept as its slug, so that
+#: distinct models never share a frontier).
 _MODEL_CODES = (
-    (re.compile(r"deepseekr1"), "dsr1"),
-    (re.compile(r"deepseekv4"), "dsv4"),
-    (re.compile(r"gptoss120b"), "gptoss120b"),
-    (re.compile(r"gptoss20b"), "gptoss20b"),
-    (re.compile(r"llama.*70b"), "llama70b"),
-    (re.compile(r"minimaxm2\.?5"), "minimaxm2.5"),
-    (re.compile(r"kimik2\.?5"), "kimik2.5"),
-    (re.compile(r"qwen3\.?5"), "qwen3.5"),
-    (re.compile(r"glm5"), "glm5"),
+    (re.compile(r"^deepseekr1(0528)?$"), "dsr1"),
+    (re.compile(r"^gptoss120b$"), "gptoss120b"),
+    (re.compile(r"^llama3\.370binstruct(fp8|fp4|nvfp4)?$|^llama3\.370b$"), "llama70b"),
+    (re.compile(r"^minimaxm2\.5$"), "minimaxm2.5"),
+    (re.compile(r"^kimik2\.5$"), "kimik2.5"),
+    (re.compile(r"^glm5(fp8)?$"), "glm5"),
 )
 
 
@@ -79,8 +79,11 @@ def model_code(name: str) -> str:
     return slug(name.rsplit("/", 1)[-1])
 
 
-def _length(n: int) -> str:
-    return f"{n // 1024}k" if n % 1024 == 0 else str(n)
+def _lengths(isl: int, osl: int) -> str:
+    """``8k1k`` for lengths in whole multiples of 1024 (InferenceX's), else ``1000-200``."""
+    if isl % 1024 == 0 and osl % 1024 == 0:
+        return f"{isl // 1024}k{osl // 1024}k"
+    return f"{isl}-{osl}"
 
 
 def frontier_key(row: MeasuredRow) -> str:
@@ -92,7 +95,7 @@ def frontier_key(row: MeasuredRow) -> str:
         parts.append(slug(row.spec_decoding))
     if row.disagg:
         parts.append("disagg")
-    parts.append(_length(row.isl) + _length(row.osl))
+    parts.append(_lengths(row.isl, row.osl))
     return "-".join(parts)
 
 
@@ -131,8 +134,9 @@ class Frontier:
         """One line: key, number of points and interactivity range."""
         lo, hi = self.interactivity_range
         n = len(self.points)
-        return (f"{self.key}: {n} point{'s' if n != 1 else ''}, "
-                f"{lo:,.4g}-{hi:,.4g} tokens/s/user")
+        if n == 1:
+            return f"{self.key}: 1 point, at {_exact(lo)} tokens/s/user"
+        return f"{self.key}: {n} points, {_exact(lo)}-{_exact(hi)} tokens/s/user"
 
     def to_json(self) -> dict:
         """The frontier as written to ``<key>.json``."""
@@ -154,6 +158,12 @@ class Frontier:
         attrs["source"] = json.dumps(attrs["source"], sort_keys=True)
         attrs["disagg"] = int(attrs["disagg"])
         return xr.Dataset(data, coords={"intvty": var("intvty")}, attrs=attrs)
+
+
+def _exact(x: float) -> str:
+    """``x`` with the digits a sweep file needs to hit it (the shortest that round-trips)."""
+    text = repr(float(x))
+    return text[:-2] if text.endswith(".0") else text
 
 
 def pareto(rows: list[MeasuredRow]) -> tuple[list[MeasuredRow], int]:
@@ -228,34 +238,65 @@ def write(frontiers: list[Frontier], folder: str | Path) -> list[tuple[Frontier,
     return out
 
 
+def from_json(data: dict, where: str) -> Frontier:
+    """A frontier from its JSON form (:meth:`Frontier.to_json`), checked; ``where`` names
+    it in errors (:class:`FrontierError`)."""
+    return _from_json(data, where)
+
+
+def _is_number(v, positive: bool = True) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            and (v > 0 if positive else v >= 0))
+
+
 def _from_json(data: dict, where: str) -> Frontier:
+    damaged = f"{where}: a damaged frontier file"
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise FrontierError(f"{where}: not a token-sweep frontier (expected format "
                             f"{FORMAT!r}; import measured results with `sweep frontier "
                             "import FILE`)")
+    text = ("key", "model", "hardware", "framework", "precision", "spec_decoding")
     try:
-        fields = {k: data[k] for k in ("key", "model", "hardware", "framework", "precision",
-                                       "isl", "osl", "spec_decoding", "disagg", "points")}
-        f = Frontier(**fields, dropped=int(data.get("dropped", 0)),
-                     source=dict(data.get("source", {})))
-        x = f.column("intvty")
-        y = f.column("tput_per_gpu")
-    except (KeyError, TypeError, ValueError) as exc:
-        raise FrontierError(f"{where}: a damaged frontier file ({exc!r})") from None
-    if not f.points or not (np.all(x > 0) and np.all(y > 0) and np.all(np.diff(x) > 0)):
-        raise FrontierError(f"{where}: a damaged frontier file (expected points with "
-                            "increasing tokens/s/user and positive throughput)")
+        bad = [k for k in text if not isinstance(data[k], str)]
+        bad += [k for k in ("isl", "osl") if not (_is_number(data[k]) and
+                                                   float(data[k]).is_integer())]
+        bad += [k for k in ("disagg",) if not isinstance(data[k], bool)]
+        points = data["points"]
+    except KeyError as exc:
+        raise FrontierError(f"{damaged} (no {exc.args[0]!r})") from None
+    if bad:
+        raise FrontierError(f"{damaged} (bad {', '.join(bad)})")
+    if not isinstance(points, list) or not points or not all(
+            isinstance(p, dict) and _is_number(p.get("intvty"))
+            and _is_number(p.get("tput_per_gpu"))
+            and all(p.get(k) is None or _is_number(p[k], positive=False)
+                    for k in POINT_FIELDS if k not in ("date", "intvty", "tput_per_gpu"))
+            for p in points):
+        raise FrontierError(f"{damaged} (expected points with a positive intvty and "
+                            "tput_per_gpu, other fields numbers or null)")
+    f = Frontier(**{k: data[k] for k in (*text[:5], "isl", "osl", "spec_decoding",
+                                          "disagg")}, points=points,
+                 dropped=int(data.get("dropped", 0)) if _is_number(data.get("dropped", 0),
+                                                                  positive=False) else 0,
+                 source=dict(data["source"]) if isinstance(data.get("source"), dict) else {})
+    x, y = f.column("intvty"), f.column("tput_per_gpu")
+    if not (np.all(np.diff(x) > 0) and np.all(np.diff(y) < 0)):
+        raise FrontierError(f"{damaged} (expected a Pareto front: tokens/s per user rising "
+                            "and tokens/s per GPU falling from point to point)")
     return f
 
 
 def load(folder: str | Path, key: str) -> Frontier:
     """The frontier ``key`` of ``folder``. Raises :class:`FrontierError` naming the keys
     there when it is missing."""
+    if not isinstance(key, str) or not _KEY.match(key):
+        raise FrontierError(f"frontier key {key!r}: expected lower-case letters, digits, '.', "
+                            "'-' and '_' (a key `sweep frontier list` prints), not a path")
     path = _path(Path(folder), key)
     if not path.is_file():
         there = keys(folder)
-        hint = ("one of " + ", ".join(there)) if there else (
-            f"none in {Path(folder).name or folder}/: import measured results first with "
+        hint = (f"one of {', '.join(there)} in {folder}") if there else (
+            f"none in {folder}: import measured results first with "
             "`sweep frontier import FILE`")
         raise FrontierError(f"frontier {key!r} not found ({hint})")
     try:

@@ -124,6 +124,11 @@ class _RowError(ValueError):
     pass
 
 
+#: A number written with thousands separators (``10,134.1``); a lone comma is no decimal
+#: point here: ``1,3`` is refused, not read as 13 or 1.3.
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
+
+
 def _number(raw, name: str, *, positive: bool = True, integer: bool = False,
             required: bool = True) -> float | None:
     if raw is None or (isinstance(raw, str) and not raw.strip()):
@@ -133,8 +138,11 @@ def _number(raw, name: str, *, positive: bool = True, integer: bool = False,
         return None
     if isinstance(raw, bool):
         raise _RowError(f"{name}: {raw!r} (expected a number)")
+    text = raw.strip() if isinstance(raw, str) else None
+    if text is not None and _THOUSANDS.match(text):
+        text = text.replace(",", "")         # 10,134.1: a thousands separator
     try:
-        value = float(str(raw).replace(",", "")) if isinstance(raw, str) else float(raw)
+        value = float(text) if text is not None else float(raw)
     except (TypeError, ValueError):
         raise _RowError(f"{name}: {raw!r} (expected a number)") from None
     if not math.isfinite(value) or (positive and not value > 0) or (value < 0):
@@ -157,6 +165,8 @@ def _flag(raw, name: str) -> bool:
 
 
 def _text(raw, name: str, required: bool = True) -> str:
+    if raw is not None and not isinstance(raw, (str, int, float)):
+        raise _RowError(f"{name}: {raw!r} (expected text)")
     text = "" if raw is None else str(raw).strip()
     if required and not text:
         raise _RowError(f"{name}: empty (expected text)")
@@ -176,8 +186,8 @@ def _latency_scale(pairs: list[tuple[float, float]], tpots: list[float]) -> tupl
     if ratios:
         mid = ratios[len(ratios) // 2]
         return (1.0, "s") if mid < 31.6 else (1e-3, "ms")
-    if tpots and max(tpots) < 1.0:
-        return 1.0, "s"
+    if tpots and sorted(tpots)[len(tpots) // 2] < 1.0:   # a median TPOT of a second or
+        return 1.0, "s"                                 # more is milliseconds
     return 1e-3, "ms"
 
 
@@ -271,13 +281,15 @@ def read_csv(text: str, source: str) -> Measured:
     names.update({k: v for k, v in CSV_COLUMNS.items() if k not in names})
     records: list[tuple[int, list[str]]] = []
     problems: list[str] = []
+    start = 2
     try:
         for cells in reader:
-            if not any(c.strip() for c in cells):
-                continue
-            records.append((reader.line_num, cells))
-    except csv.Error as exc:
-        problems.append(f"line {reader.line_num}: {exc}")
+            if any(c.strip() for c in cells):
+                records.append((start, cells))      # the line the record starts on
+            start = reader.line_num + 1
+    except csv.Error as exc:   # the rest of the file cannot be read: refuse it whole
+        raise MeasuredError(source, [f"line {reader.line_num}: not CSV ({exc}); nothing "
+                                     "was imported"]) from None
 
     def cell(cells, key):
         i = index.get(key)
@@ -305,10 +317,14 @@ def _json_records(text: str, source: str) -> list[tuple[int, object]]:
     i = len(text) - len(text.lstrip())
     if text[i:i + 1] != "[":
         try:
-            obj, _ = decoder.raw_decode(text, i)
+            obj, end = decoder.raw_decode(text, i)
         except json.JSONDecodeError as exc:
             raise MeasuredError(source, [f"line {exc.lineno}: invalid JSON ({exc.msg})"]) \
                 from None
+        if text[end:].strip():
+            line = text.count("\n", 0, end) + 1
+            raise MeasuredError(source, [f"line {line}: invalid JSON (text after the "
+                                         "object)"])
         return [(text.count("\n", 0, i) + 1, obj)]
     out = []
     i += 1
@@ -319,6 +335,10 @@ def _json_records(text: str, source: str) -> list[tuple[int, object]]:
             raise MeasuredError(source, [f"line {text.count(chr(10)) + 1}: invalid JSON "
                                          "(the array is not closed)"])
         if text[i] == "]":
+            if text[i + 1:].strip():
+                line = text.count("\n", 0, i) + 1
+                raise MeasuredError(source, [f"line {line}: invalid JSON (text after the "
+                                             "array)"])
             return out
         try:
             obj, end = decoder.raw_decode(text, i)

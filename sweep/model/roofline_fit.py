@@ -6,7 +6,8 @@ Each point is evaluated by the family's NumPy oracle (:func:`sweep.model.through
 .reference`) with the LLM's and the platform's inputs, the point's GPUs per replica and
 concurrency, and mean lengths. Where the concurrency exceeds what HBM holds (``max_batch``
 at the given ``hbm_usable``), the batch is the measured running sequences instead: output
-tokens/s of the replica x TPOT / tokens per step. The fit minimizes the squared log error of
+tokens/s of the replica x TPOT (TPOT is per output token, so this holds with speculative
+decoding too). The fit minimizes the squared log error of
 total tokens/s per GPU over ``mbu`` and ``step_overhead_ms`` (and ``mfu_prefill``), within
 their valid ranges (:func:`scipy.optimize.least_squares`, trust-region reflective); each
 factor's interval is +/- 1.96 standard errors from the Jacobian at the optimum.
@@ -29,7 +30,8 @@ SEED = {"mbu": 0.5, "step_overhead_ms": 3.0, "mfu_prefill": 0.5}
 
 @dataclass
 class FitResult:
-    """Fitted factors (with intervals), the factors held fixed, and per point the batch
+    """Fitted factors (with intervals where the fit has more points than factors), the
+    factors held fixed, and per point the batch
     used (``running`` sequences; ``batch_measured``: from the measurements) and the fitted
     throughputs."""
 
@@ -95,7 +97,8 @@ def fit(x: dict, tput_per_gpu, output_tput_per_gpu, tpot, fit_prefill: bool = Fa
     share = x["output_tokens"] / (x["input_tokens"] + x["output_tokens"])
     out = np.where(np.isnan(out), measured * share, out)
     over = ~(x["concurrency"] <= capacity(x))
-    running = out * x["gpus_per_replica"] * np.asarray(tpot) / x["tokens_per_step"]
+    # TPOT is per output token: output tokens/s of the replica x TPOT is the batch
+    running = out * x["gpus_per_replica"] * np.asarray(tpot)
     x = {**x, "batch": np.where(over, running, x["concurrency"])}
     lo = np.array([BOUNDS[k][0] for k in names])
     hi = np.array([BOUNDS[k][1] for k in names])
@@ -110,12 +113,14 @@ def fit(x: dict, tput_per_gpu, output_tput_per_gpu, tpot, fit_prefill: bool = Fa
     sol = least_squares(residuals, seed, bounds=(lo, hi), method="trf", x_scale="jac",
                         xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=2000)
     factors = {k: float(v) for k, v in zip(names, sol.x, strict=True)}
-    sigma2 = float(np.sum(sol.fun ** 2)) / max(len(measured) - len(names), 1)
-    se = np.sqrt(np.clip(np.diag(np.linalg.pinv(sol.jac.T @ sol.jac) * sigma2), 0, None))
+    dof = len(measured) - len(names)
     intervals = {}
-    for (k, v), s, a, b in zip(factors.items(), se, lo, hi, strict=True):
-        half = 1.96 * s if math.isfinite(s) else 0.0
-        intervals[k] = (float(max(a, v - half)), float(min(b, v + half)))
+    if dof > 0:   # as many points as factors: the residual says nothing of the spread
+        sigma2 = float(np.sum(sol.fun ** 2)) / dof
+        se = np.sqrt(np.clip(np.diag(np.linalg.pinv(sol.jac.T @ sol.jac) * sigma2), 0, None))
+        for (k, v), s, a, b in zip(factors.items(), se, lo, hi, strict=True):
+            if math.isfinite(s):
+                intervals[k] = (float(max(a, v - 1.96 * s)), float(min(b, v + 1.96 * s)))
     pred = predict(x, factors | fixed)
     return FitResult(factors, intervals, {"mfu": 1.0, **fixed}, x["batch"], over,
                      pred["tput_per_gpu"], pred["intvty"])

@@ -220,8 +220,10 @@ def _build(inputs: dict, derived: dict, bound: frozenset[str] = frozenset(),
         original = base.formulas.get(name) if replace else None
         unit = _get(d, "unit") or (original.unit if original else "") or "1"
         long_name = _get(d, "long_name") or (original.long_name if original else "") or name
-        try:
-            formulas.append(formula(name, _get(d, "expr"), names, unit, long_name))
+        try:   # a file's expression reads no engine node (names starting with _)
+            formulas.append(formula(name, _get(d, "expr"),
+                                    {n for n in names if not n.startswith("_")}, unit,
+                                    long_name))
         except ExprError as exc:
             problems.append(ModelError(f"{path}.expr", exc.token, exc.expected))
     for name, text in (internal or {}).items():

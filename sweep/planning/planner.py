@@ -384,6 +384,10 @@ def defaulted_inputs(spec: SweepSpec, model: Model) -> list[str]:
     families = [f for f in model.families
                 if f.defaults_always or any(model.formulas.get(g.name) is g
                                             for g in f.formulas if g.name in wanted)]
+    if getattr(spec, "frontier_points", 0):
+        # a sweep that reads measured frontiers (new: no stored identity to keep) records
+        # only the defaults it reads, not the roofline's it replaces
+        families = [f for f in families if f.defaults_always]
     own = {i.name for f in families for i in f.inputs} | {i.name for i in model.extra_inputs}
     return [name for name, meta in model.input_specs.items()
             if meta.default is not None and (name in own or name in read)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import copy
+import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,9 @@ from sweep.spec.validation import Problem, _suggest, semantic_problems
 DEFAULT_FRONTIER_DIR = "frontiers"
 #: The folder of the sweep file being validated (relative ``frontiers`` resolve there).
 _BASE: contextvars.ContextVar[Path | None] = contextvars.ContextVar("sweep_base", default=None)
+#: Frontiers given with the file (a store's copy, by key), read instead of the folder's.
+_GIVEN: contextvars.ContextVar[dict | None] = contextvars.ContextVar("sweep_frontiers",
+                                                                     default=None)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -257,6 +261,9 @@ class SweepSpec(_Strict):
     _frontiers: dict = PrivateAttr(default_factory=dict)
     #: where ``frontiers`` is relative to (the sweep file's folder; None: the working one)
     _base: Path | None = PrivateAttr(default=None)
+    #: the fitted calibrations the file's calibration axes name, by label, as in their
+    #: files (read while validating)
+    _fitted: dict = PrivateAttr(default_factory=dict)
 
     def __eq__(self, other: object) -> bool:
         # the file's content: where it was read from (and the frontiers read) aside
@@ -268,6 +275,11 @@ class SweepSpec(_Strict):
     def _check(self) -> SweepSpec:
         self._base = _BASE.get()
         problems = self._load_frontiers()
+        labels = [lab for a in self.axes.values() for lab in (a.calibrations or [])]
+        if labels:
+            from sweep.spec.presets import user_calibration_entries
+
+            self._fitted = user_calibration_entries(self.frontier_dir(), labels)
         problems += list(semantic_problems(self))
         if problems:
             raise PydanticCustomError(
@@ -286,16 +298,19 @@ class SweepSpec(_Strict):
         return folder
 
     def _load_frontiers(self) -> list[Problem]:
-        from sweep.frontiers.front import FrontierError, load
+        from sweep.frontiers.front import FrontierError, from_json, load
 
         out: list[Problem] = []
         self._frontiers = {}
+        given = _GIVEN.get() or {}
         for name, axis in self.axes.items():
             for i, key in enumerate(axis.frontier or []):
                 if key in self._frontiers:
                     continue
                 try:
-                    self._frontiers[key] = load(self.frontier_dir(), key)
+                    self._frontiers[key] = (from_json(given[key], f"the stored {key}")
+                                            if key in given else
+                                            load(self.frontier_dir(), key))
                 except FrontierError as exc:
                     out.append(Problem(f"axes.{name}.frontier[{i}]", key,
                                        f"a frontier in {self.frontiers or DEFAULT_FRONTIER_DIR}/"
@@ -304,8 +319,30 @@ class SweepSpec(_Strict):
 
     @property
     def frontier_points(self) -> int:
-        """The most points of any frontier the file reads (0: it reads none)."""
-        return max((len(f.points) for f in self._frontiers.values()), default=0)
+        """The most points of any frontier the file reads (0: it reads none; 1 while
+        checking a file whose frontiers could not be read, so that its other problems are
+        checked against the nodes a frontier gives)."""
+        if any(a.frontier for a in self.axes.values()):
+            return max((len(f.points) for f in self._frontiers.values()), default=1)
+        return 0
+
+    def calibration_data(self) -> dict:
+        """The fitted calibrations (``sweep calibrate``) the file's calibration axes name,
+        by label, as in their files (a store keeps this copy too)."""
+        return dict(self._fitted)
+
+    def calibration_table(self) -> dict:
+        """The shipped calibrations and the fitted ones the file names."""
+        from sweep.spec.presets import calibration_from_entry, load_calibrations
+
+        return {**{k: calibration_from_entry(k, e) for k, e in self._fitted.items()},
+                **load_calibrations()}
+
+    def frontier_data(self) -> dict:
+        """The frontiers the file reads, by key, as written in a folder of frontiers (a
+        store keeps this copy, so that it can be verified and repaired without the
+        folder)."""
+        return {k: f.to_json() for k, f in self._frontiers.items()}
 
     def frontier_tables(self, keys: list[str]) -> list:
         """The interpolation tables of frontiers ``keys`` (see
@@ -442,7 +479,8 @@ def _categorical_binds(spec: AxisSpec, read: set[str], owner: SweepSpec | None =
     elif spec.models is not None:
         binds = dict(model_binds(labels, spec.weights, spec.kv))
     elif spec.calibrations is not None:
-        binds = dict(calibration_binds(labels, owner.frontier_dir() if owner else None))
+        binds = dict(calibration_binds(labels, table=owner.calibration_table()
+                                       if owner else None))
     if spec.frontier is not None and owner is not None:
         from sweep.frontiers import interp
 
@@ -679,6 +717,22 @@ def _validate(data: dict[str, Any], source: str | None) -> SweepSpec:
                 problems += [p for p in problems_from_validation_error(again)
                              if p.path not in seen]
         raise ConfigError(source, problems) from None
+
+
+def stored_spec(spec_json: str, frontiers_json: str | None = None,
+                calibrations_json: str | None = None) -> SweepSpec:
+    """A sweep file as a store recorded it (``sweep_spec``), with the frontiers and fitted
+    calibrations it read (``sweep_frontier_data``, ``sweep_calibration_data``) instead of
+    a folder's. Raises pydantic's ``ValueError`` for a spec that no longer validates."""
+    from sweep.spec.presets import GIVEN_CALIBRATIONS
+
+    token = _GIVEN.set(json.loads(frontiers_json) if frontiers_json else None)
+    cal = GIVEN_CALIBRATIONS.set(json.loads(calibrations_json) if calibrations_json else None)
+    try:
+        return SweepSpec.model_validate_json(spec_json)
+    finally:
+        _GIVEN.reset(token)
+        GIVEN_CALIBRATIONS.reset(cal)
 
 
 def load_config(path: str | Path) -> SweepSpec:

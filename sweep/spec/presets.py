@@ -10,6 +10,7 @@ A categorical axis picks them: ``presets:`` (platforms, at a ``precision``), ``m
 
 from __future__ import annotations
 
+import contextvars
 import functools
 from dataclasses import dataclass
 from importlib import resources
@@ -218,7 +219,8 @@ def load_models() -> dict[str, LLM]:
     return out
 
 
-def _calibration(label: str, c: dict) -> Calibration:
+def calibration_from_entry(label: str, c: dict) -> Calibration:
+    """A calibration from its entry (the fields of one regime of ``calibrations.yaml``)."""
     factors = {name: Factor(float(c[name]["value"]), float(c[name]["low"]),
                             float(c[name]["high"]), str(c[name].get("note", "")))
                for name in CALIBRATION_INPUTS}
@@ -228,32 +230,59 @@ def _calibration(label: str, c: dict) -> Calibration:
 
 @functools.cache
 def _shipped_calibrations() -> dict[str, Calibration]:
-    return {label: _calibration(label, c)
+    return {label: calibration_from_entry(label, c)
             for label, c in _read("calibrations.yaml")["calibrations"].items()}
 
 
 #: Where ``sweep calibrate`` writes fitted calibrations, inside a folder of frontiers.
 USER_CALIBRATIONS = "calibrations"
+#: Fitted calibrations given with a sweep file (a store's copy: label -> the entry as in
+#: the file), read instead of a folder's.
+GIVEN_CALIBRATIONS: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "sweep_calibrations", default=None)
+
+
+def _user_entries(folder: Path | None) -> dict[str, dict | str]:
+    """Per fitted calibration in ``folder/calibrations/``, its entry, or why it cannot be
+    read (text)."""
+    given = GIVEN_CALIBRATIONS.get()
+    if given is not None:
+        return dict(given)
+    if folder is None or not (Path(folder) / USER_CALIBRATIONS).is_dir():
+        return {}
+    out: dict[str, dict | str] = {}
+    for path in sorted((Path(folder) / USER_CALIBRATIONS).glob("*.yaml")):
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            entry = raw["calibration"]
+            calibration_from_entry(path.stem, entry)
+            out[path.stem] = entry
+        except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+            out[path.stem] = (f"{USER_CALIBRATIONS}/{path.name} is not a calibration written "
+                              f"by `sweep calibrate` ({type(exc).__name__}: {exc})")
+    return out
 
 
 def user_calibrations(folder: Path | None) -> dict[str, Calibration]:
     """The calibrations fitted by ``sweep calibrate`` into ``folder/calibrations/``
     (``<label>.yaml``, the same fields as an entry of ``calibrations.yaml``); empty when
-    there is no such folder. Raises :class:`PresetError` for an unreadable file."""
-    if folder is None:
-        return {}
-    where = Path(folder) / USER_CALIBRATIONS
-    if not where.is_dir():
-        return {}
-    out = {}
-    for path in sorted(where.glob("*.yaml")):
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-            out[path.stem] = _calibration(path.stem, raw["calibration"])
-        except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
-            raise PresetError(f"{USER_CALIBRATIONS}/{path.name}", path.stem,
-                              f"a calibration written by `sweep calibrate` ({exc!r})") from None
-    return out
+    there is no such folder. A file that cannot be read is left out (see
+    :func:`damaged_calibrations`)."""
+    return {label: calibration_from_entry(label, e) for label, e in _user_entries(folder).items()
+            if isinstance(e, dict)}
+
+
+def damaged_calibrations(folder: Path | None) -> dict[str, str]:
+    """Per fitted calibration file of ``folder`` that cannot be read, why."""
+    return {label: e for label, e in _user_entries(folder).items() if isinstance(e, str)}
+
+
+def user_calibration_entries(folder: Path | None, labels) -> dict[str, dict]:
+    """The entries of the fitted calibrations among ``labels`` (what a store keeps)."""
+    shipped = _shipped_calibrations()
+    entries = _user_entries(folder)
+    return {label: entries[label] for label in labels
+            if label not in shipped and isinstance(entries.get(label), dict)}
 
 
 def load_calibrations(folder: Path | None = None) -> dict[str, Calibration]:
@@ -276,11 +305,11 @@ def model_binds(labels: list[str], weights: str | None, kv: str | None
     return {name: [r[name] for r in rows] for name in MODEL_INPUTS}
 
 
-def calibration_binds(labels: list[str], folder: Path | None = None
-                      ) -> dict[str, list[float]]:
+def calibration_binds(labels: list[str], folder: Path | None = None,
+                      table: dict[str, Calibration] | None = None) -> dict[str, list[float]]:
     """Per input, its value for each regime of a ``calibrations:`` axis (``folder``: where
-    fitted calibrations are, see :func:`load_calibrations`)."""
-    table = load_calibrations(folder)
+    fitted calibrations are, see :func:`load_calibrations`; or ``table``, the regimes)."""
+    table = table if table is not None else load_calibrations(folder)
     return {name: [table[label].factors[name].value for label in labels]
             for name in CALIBRATION_INPUTS}
 

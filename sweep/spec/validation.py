@@ -21,6 +21,7 @@ from sweep.spec.presets import (
     MODEL_INPUTS,
     PRECISIONS,
     PRESET_INPUTS,
+    damaged_calibrations,
     load_calibrations,
     load_models,
     load_presets,
@@ -36,6 +37,10 @@ _PRESET_TABLES = {
 # The pydantic models live in sweep.spec.config, which calls these checks from its validator;
 # they are typed `Any` here ("a sweep.spec.config.SweepSpec") to keep imports one-way.
 SweepSpec = AxisSpec = Any
+
+#: What a name of the engine's own (names starting with ``_``) gets, where a file names it.
+ENGINE_NAME = ("a name of the model or of the file; names starting with _ are the engine's "
+               "own (such as a frontier's interpolation tables)")
 
 #: Refuse axes longer than this: a typo such as ``num: 1e9`` on one axis is caught early.
 MAX_AXIS_LENGTH = 100_000_000
@@ -157,8 +162,12 @@ def _axis_problems(name: str, spec: AxisSpec, needed: set[str]) -> list[Problem]
                                "frontier: [KEY, ...])"))
     else:
         table, what = _PRESET_TABLES[kind]()
+        damaged = damaged_calibrations(_FOLDER.get()) if kind == "calibrations" else {}
         for i, label in enumerate(labels):
-            if label not in table:
+            if label in damaged and label not in table:
+                out.append(Problem(f"{base}.{kind}[{i}]", label, f"{what}; "
+                                   f"{damaged[label]}"))
+            elif label not in table:
                 out.append(Problem(f"{base}.{kind}[{i}]", label,
                                    f"{what}, one of " + ", ".join(table)
                                    + _suggest(label, list(table))))
@@ -173,6 +182,9 @@ def _axis_problems(name: str, spec: AxisSpec, needed: set[str]) -> list[Problem]
         seen.add(label)
     for input_name, values in (spec.set or {}).items():
         path = f"{base}.set.{input_name}"
+        if input_name.startswith("_"):
+            out.append(Problem(path, input_name, ENGINE_NAME))
+            continue
         if input_name not in _bindable():
             out.append(Problem(path, input_name, "an input name, one of " + ", ".join(inputs)
                                + _suggest(input_name, inputs)))
@@ -300,7 +312,9 @@ def _semantic_problems(spec: SweepSpec) -> list[Problem]:
                 names |= set(MODEL_INPUTS)
             elif axis.calibrations is not None:
                 names |= set(CALIBRATION_INPUTS)
-            if axis.frontier is not None and spec.frontier_points:
+            first = next(n for n, a in spec.axes.items() if a.frontier is not None) \
+                if axis.frontier is not None else None
+            if first == name and spec.frontier_points:   # a second one is refused alone
                 names |= set(frontier_input_names(spec.frontier_points))
             for input_name in sorted(names, key=order.index):
                 bind(input_name, f"axes.{name}")
@@ -308,6 +322,9 @@ def _semantic_problems(spec: SweepSpec) -> list[Problem]:
             bind(name, f"axes.{name}")
     for name, value in spec.constants.items():
         path = f"constants.{name}"
+        if name.startswith("_"):
+            out.append(Problem(path, name, ENGINE_NAME))
+            continue
         if name not in _bindable():
             out.append(_not_an_input(path, name))
             continue
@@ -317,6 +334,9 @@ def _semantic_problems(spec: SweepSpec) -> list[Problem]:
         bind(name, path)
     for name, dist in spec.distributions.items():
         path = f"distributions.{name}"
+        if name.startswith("_"):
+            out.append(Problem(path, name, ENGINE_NAME))
+            continue
         if name not in _bindable():
             out.append(_not_an_input(path, name))
             continue
@@ -333,6 +353,9 @@ def _semantic_problems(spec: SweepSpec) -> list[Problem]:
     missing: dict[str, list[tuple[int, str]]] = {}
     for i, name in enumerate(spec.outputs):
         path = f"outputs[{i}]"
+        if name.startswith("_"):
+            out.append(Problem(path, name, ENGINE_NAME))
+            continue
         if name not in _outputs():
             out.append(Problem(path, name, "an output name, one of " + ", ".join(outputs)
                                + _suggest(name, outputs)))
@@ -402,6 +425,10 @@ def _frontier_problems(spec: SweepSpec, bound_at: dict[str, str]) -> list[Proble
         out.append(Problem(bound_at[FRONTIER_AT], FRONTIER_AT,
                            f"{FRONTIER_AT} as a numeric axis or a constant with a frontier "
                            "axis (not set per label)"))
+    elif not all(v > 0 for v in _values_of(spec, FRONTIER_AT)):
+        out.append(Problem(bound_at[FRONTIER_AT], FRONTIER_AT,
+                           f"{FRONTIER_AT} > 0 with a frontier axis (the target "
+                           "interactivity, tokens/s per user)"))
     elif FRONTIER_AT in spec.distributions:
         out.append(Problem(f"distributions.{FRONTIER_AT}", FRONTIER_AT,
                            f"{FRONTIER_AT} as an axis or a constant with a frontier axis "
@@ -417,6 +444,19 @@ def _frontier_problems(spec: SweepSpec, bound_at: dict[str, str]) -> list[Proble
                                f"no derived {node} with a frontier axis (the frontier gives "
                                "it)"))
     return out
+
+
+def _values_of(spec: SweepSpec, name: str) -> list[float]:
+    """The values a numeric axis or a constant gives ``name`` (empty otherwise)."""
+    if name in spec.constants:
+        return [float(spec.constants[name])]
+    axis = spec.axes.get(name)
+    if axis is None or axis.categorical:
+        return []
+    if axis.values is not None:
+        return [float(v) for v in axis.values]
+    rng = axis.linspace or axis.geomspace or axis.arange
+    return [float(rng.start), float(rng.stop)]
 
 
 def _missing_problems(missing: dict[str, list[tuple[int, str]]], sampled: bool
@@ -701,7 +741,8 @@ def _best_problems(spec: SweepSpec) -> list[Problem]:
     each with a bound, low <= high; no folded dim whose name clashes with a result name."""
     best = spec.reduce.best
     out: list[Problem] = []
-    nodes = [*_outputs(), *(n for n in _bindable() if n not in _outputs())]
+    nodes = [n for n in [*_outputs(), *(n for n in _bindable() if n not in _outputs())]
+             if not n.startswith("_")]
     if (best.minimize is None) == (best.maximize is None):
         out.append(Problem("reduce.best", [k for k in ("minimize", "maximize")
                                            if getattr(best, k) is not None] or "neither",

@@ -56,8 +56,12 @@ def spec_hash(spec) -> str:
                                             exclude={"store", "backend", "notes", "headline"}))
     report = spec.frontier_report() if hasattr(spec, "frontier_report") else None
     if report:   # the measured data read is part of what defines the results
-        dump["frontier_sha256"] = {v["frontier"]: v["source"].get("sha256", "")
-                                   for v in report["labels"].values()}
+        dump["frontier_sha256"] = {
+            k: hashlib.sha256(json.dumps(f, sort_keys=True).encode()).hexdigest()
+            for k, f in spec.frontier_data().items()}
+    fitted = spec.calibration_data() if hasattr(spec, "calibration_data") else {}
+    if fitted:   # and so are the fitted calibrations' numbers
+        dump["calibration_data"] = fitted
     blob = json.dumps(dump, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -72,7 +76,13 @@ def record(mode: str, spec, *, config_hash: str | None = None, backend: str = ""
     if finished == "" and status == "complete":
         finished = now()
     report = spec.frontier_report() if hasattr(spec, "frontier_report") else None
-    extra = {"sweep_frontiers": json.dumps(report, sort_keys=True)} if report else {}
+    extra = {}
+    if report:   # what was read, and a copy of it (the store is then self-contained)
+        extra = {"sweep_frontiers": json.dumps(report, sort_keys=True),
+                 "sweep_frontier_data": json.dumps(spec.frontier_data(), sort_keys=True)}
+    fitted = spec.calibration_data() if hasattr(spec, "calibration_data") else {}
+    if fitted:
+        extra["sweep_calibration_data"] = json.dumps(fitted, sort_keys=True)
     return {**extra,
         "sweep_mode": mode,
         "sweep_name": spec.name,

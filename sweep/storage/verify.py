@@ -19,7 +19,7 @@ import zarr
 
 from sweep.engine.progress import ChunkProgress
 from sweep.planning.planner import ChunkKey, Plan, make_plan
-from sweep.spec.config import SweepSpec
+from sweep.spec.config import stored_spec
 from sweep.storage import store as zstore
 
 MISSING_MARKER = "missing marker"
@@ -87,7 +87,8 @@ def plan_of_store(store: str | Path, attrs: dict | None = None) -> Plan:
     store = Path(store)
     attrs = attrs if attrs is not None else zstore.store_attrs(store)
     try:
-        spec = SweepSpec.model_validate_json(attrs["sweep_spec"])
+        spec = stored_spec(attrs["sweep_spec"], attrs.get("sweep_frontier_data"),
+                           attrs.get("sweep_calibration_data"))
     except (KeyError, ValueError) as exc:
         raise zstore.StoreError(f"{store}: cannot rebuild its sweep from the stored spec: "
                                 f"{exc}") from exc
