@@ -490,3 +490,20 @@ def test_the_run_length_histogram_bins_every_point_as_bin_of(log_scale):
     np.testing.assert_array_equal(hn, want_n)
     np.testing.assert_allclose(hw, want_w, rtol=1e-12)
     assert hn[0] > 0 and hn[-1] > 0
+
+
+def test_a_stored_reduce_result_keeps_its_variables_in_a_stable_order(tmp_path):
+    """Per output: count, nan_count, weight, min, max, argmin/argmax, mean, std, histogram,
+    quantiles, fractions (Zarr lists arrays by name; the result reopens in this order)."""
+    import sweep
+    from conftest import small_spec_dict
+
+    d = small_spec_dict(outputs=["usd_per_mtok"], store=str(tmp_path / "r.zarr"))
+    d["reduce"] = {"over": ["utilization"], "histogram": {"bins": 8},
+                   "quantiles": [0.5], "below": {"usd_per_mtok": [1.0]}}
+    result = sweep.run(spec_from_dict(d), progress=False)
+    names = [v.removeprefix("usd_per_mtok_")
+             for v in sweep.open_result(result.store).data_vars]
+    assert names == ["count", "nan_count", "weight", "min", "max", "argmin_utilization",
+                     "argmax_utilization", "mean", "std", "hist_count", "hist_weight",
+                     "quantile", "quantile_low", "quantile_high", "frac_below"]

@@ -137,3 +137,18 @@ def test_sweep_presets_lists_platforms_llms_and_calibrations(capsys):
     for text in ("platforms", "MI355X", "HBM 288.0 GB", "sources disagree on", "LLMs",
                  "DeepSeek-R1: 17.12B shared", "calibrations", "tuned-hopper: mbu 0.5"):
         assert text in out, text
+
+
+@pytest.mark.parametrize("typed,meant", [("H200", "HGX H200"), ("gb300", "GB300 NVL72"),
+                                         ("B20O", "B200")])
+def test_a_preset_named_by_one_of_its_words_is_suggested_whole(typed, meant):
+    """Suggestions match on words first (``H200`` is 'HGX H200', not the closer spelling
+    'B200'), then on spelling."""
+    from sweep.spec.config import ConfigError, spec_from_dict
+
+    with pytest.raises(ConfigError) as exc:
+        spec_from_dict({"name": "p", "axes": {"platform": {"presets": [typed]},
+                                              "utilization": {"values": [1.0]}},
+                        "constants": {"tokens_per_s_per_gpu": 100.0}})
+    (problem,) = [p for p in exc.value.problems if p.path == "axes.platform.presets[0]"]
+    assert problem.expected.endswith(f"did you mean {meant!r}?")

@@ -562,14 +562,12 @@ def to_dataset(plan: Plan, p: Partials, edges_of: dict, compare: dict | None,
             std = np.sqrt(np.where(w > 0, p.m2[:, k] / np.where(w > 0, w, 1), np.nan))
             mean = np.where(w > 0, p.mean[:, k], np.nan)
         put("count", p.n[:, k], extra={"units": "1", "long_name": "points that are not NaN"})
-        put("nan_count", p.nan[:, k], extra={"units": "1",
-                                            "long_name": "points with a zero denominator"})
+        put("nan_count", p.nan[:, k], extra={"units": "1", "long_name": "NaN points (a zero "
+                                            "denominator, or outside a measured frontier)"})
         put("weight", w, extra={"units": "1", "long_name": "sum of point weights (probability "
                                 "mass of the non-NaN points when weighted)"})
         put("min", p.lo[:, k])
         put("max", p.hi[:, k])
-        put("mean", mean, extra={"long_name": "weighted mean"})
-        put("std", std, extra={"long_name": "weighted standard deviation (population)"})
         for which, idx in (("argmin", p.ilo[:, k]), ("argmax", p.ihi[:, k])):
             for d in over:
                 a = plan.axes[d]
@@ -582,6 +580,8 @@ def to_dataset(plan: Plan, p: Partials, edges_of: dict, compare: dict | None,
                     extra={"units": "" if a.categorical else
                            _input_unit(plan, a.name),
                            "long_name": f"{a.name} at the {which[3:]}imum"})
+        put("mean", mean, extra={"long_name": "weighted mean"})
+        put("std", std, extra={"long_name": "weighted standard deviation (population)"})
         if hist:
             edges = edges_of[o]
             nbins = hist.bins

@@ -96,7 +96,17 @@ def _outputs() -> dict:
     return _model().output_specs
 
 
+def _words(text: str) -> list[str]:
+    return [w for w in re.split(r"[\s_/]+", str(text).lower()) if w]
+
+
 def _suggest(name: str, choices: list[str]) -> str:
+    """``; did you mean 'X'?``: the choice whose words include every word of ``name``
+    (``H200`` -> ``HGX H200``), else the closest spelling, else nothing."""
+    words = _words(name)
+    whole = [c for c in choices if words and set(words) <= set(_words(c))]
+    if whole:
+        return f"; did you mean {min(whole, key=len)!r}?"
     close = difflib.get_close_matches(name, choices, n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
 

@@ -215,6 +215,8 @@ def write_small(path: Path, ds: xr.Dataset, overwrite: bool) -> None:
     check_target(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_name(f".{path.name}.creating-{uuid.uuid4().hex[:8]}")
+    # Zarr lists a group's arrays by name: keep the result's own order for open_result
+    ds = ds.assign_attrs(sweep_variables=list(ds.data_vars))
     try:
         ds.to_zarr(staging, mode="w-", zarr_format=3, consolidated=False)
         if path.exists():
@@ -401,6 +403,9 @@ def open_result(path: str | Path, **kwargs: Any) -> xr.Dataset:
     status = ds.attrs.get("sweep_status")
     if status is None:
         raise StoreError(f"{path} was not written by token-sweep (no sweep_status attribute)")
+    order = [v for v in ds.attrs.get("sweep_variables", []) if v in ds.data_vars]
+    if order:   # a small result in the order it was built (per output: count ... fractions)
+        ds = ds[order + [v for v in ds.data_vars if v not in order]]
     if status != STATUS_COMPLETE:
         total = int(ds.attrs.get("sweep_n_chunks", 0))
         done = read_markers(path)
