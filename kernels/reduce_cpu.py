@@ -128,7 +128,8 @@ def _fold_block(table, bind, shape, start, kept_stride, grid_stride, weights,
     stride in the flat grid index; ``weights[d, i]`` the weight of position i of the block
     along dim d (1 where unweighted). ``edges_lo[k]``/``edges_inv[k]``: the histogram's
     lower edge (its log on a log scale) and bins per unit for output k (nb bins; nb = 0:
-    no histogram); ``edges[k]`` its nb + 1 edges (see :func:`bin_of`). ``below``/``above``:
+    no histogram); ``edges[k]`` its nb + 1 edges (see :func:`bin_of`); ``log_scale[k]``
+    whether output k is binned on a log scale. ``below``/``above``:
     thresholds (NaN-padded), shape (n_out, n_thr). ``full[k]``: 1 for every statistic of
     output k; 0 for its counts and extremes only (``best:``'s node: no weights, mean, m2,
     histogram or thresholds).
@@ -168,12 +169,12 @@ def _fold_block(table, bind, shape, start, kept_stride, grid_stride, weights,
                     g = g_row + (start[last] + j) * kept_stride[last]
                     _fold_points(buf, j, j + 1, g, k, w_row, winner, flat_row,
                                  grid_stride[last], edges_lo[k], edges_inv[k], edges[k], nb,
-                                 log_scale, below, above, full[k], n, nan, w, mean, m2, lo,
+                                 log_scale[k], below, above, full[k], n, nan, w, mean, m2, lo,
                                  hi, ilo, ihi, hn, hw, tb, ta)
             else:
                 _fold_points(buf, 0, inner, g_row, k, w_row, winner, flat_row,
                              grid_stride[last], edges_lo[k], edges_inv[k], edges[k], nb,
-                             log_scale, below, above, full[k], n, nan, w, mean, m2, lo, hi,
+                             log_scale[k], below, above, full[k], n, nan, w, mean, m2, lo, hi,
                              ilo, ihi, hn, hw, tb, ta)
 
 

@@ -97,7 +97,12 @@ def test_histogram_counts_and_quantile_brackets(small):
             low = float(ds["usd_per_mtok_quantile_low"][g, i])
             high = float(ds["usd_per_mtok_quantile_high"][g, i])
             assert low <= true <= high, (g, q, low, true, high)
-            assert low <= float(ds["usd_per_mtok_quantile"][g, i]) <= high
+            est = float(ds["usd_per_mtok_quantile"][g, i])
+            if low >= edges[-1] or high <= edges[0]:
+                # an under- or overflow bin: no estimate, the bracket kept
+                assert math.isnan(est) or low == high
+            else:
+                assert low <= est <= high
 
 
 def test_threshold_fractions(small):
@@ -203,8 +208,10 @@ def test_reduce_plan_keeps_kept_dims_whole_and_caps_tasks():
     (lambda r: r.update(compare={"axis": "platform", "pairs": [["A", "C"]]}),
      "reduce.compare.pairs[0]"),
     (lambda r: r.update(below={"joules_per_token": [1.0]}), "reduce.below.joules_per_token"),
-    (lambda r: r.update(histogram={"range": {"usd_per_mtok": [0.0, 1.0]}}),
+    (lambda r: r.update(histogram={"scale": "log", "range": {"usd_per_mtok": [0.0, 1.0]}}),
      "reduce.histogram.range.usd_per_mtok"),
+    (lambda r: r.update(histogram={"scale": {"usd_per_mtk": "log"}}),
+     "reduce.histogram.scale.usd_per_mtk"),
     (lambda r: r.update(medain=[0.5]), "reduce.medain"),
 ])
 def test_reduce_section_errors_name_their_path(change, path):
@@ -507,3 +514,63 @@ def test_a_stored_reduce_result_keeps_its_variables_in_a_stable_order(tmp_path):
     assert names == ["count", "nan_count", "weight", "min", "max", "argmin_utilization",
                      "argmax_utilization", "mean", "std", "hist_count", "hist_weight",
                      "quantile", "quantile_low", "quantile_high", "frac_below"]
+
+
+def tryout_dict(**reduce) -> dict:
+    """The tryout's case: gross margin, which goes negative, over utilization, electricity
+    and PUE at a 0.60 USD/Mtok price, for two platforms."""
+    return {
+        "name": "margin",
+        "axes": {"platform": {"labels": ["H200", "B200"],
+                              "set": {"gpu_hour_usd": [2.5, 5.0],
+                                      "tokens_per_s_per_gpu": [1300.0, 5500.0],
+                                      "kw_per_gpu": [1.3, 1.8]}},
+                 "utilization": {"linspace": {"start": 0.1, "stop": 1.0, "num": 37}},
+                 "electricity_usd_per_kwh": {"linspace": {"start": 0.02, "stop": 0.2,
+                                                          "num": 11}},
+                 "pue": {"values": [1.1, 1.2, 1.3, 1.5]}},
+        "constants": {"price_usd_per_mtok": 0.60},
+        "outputs": ["gross_margin", "usd_per_mtok"],
+        "reduce": {"over": ["utilization", "electricity_usd_per_kwh", "pue"],
+                   "histogram": {"bins": 256}, "quantiles": [0.05, 0.25, 0.5, 0.75, 0.95],
+                   **reduce},
+    }
+
+
+def test_quantiles_of_an_output_that_goes_negative_match_numpy_on_the_grid(tmp_path):
+    import sweep
+
+    d = tryout_dict()
+    grid_d = {k: v for k, v in d.items() if k != "reduce"}
+    grid = sweep.open_result(sweep.run(spec_from_dict({**grid_d, "backend": "numpy",
+                                                       "store": str(tmp_path / "g.zarr")}),
+                                       progress=False).store).load()
+    ds = run_reduce(spec_from_dict(d), write=False, progress=False).dataset
+    assert ds["gross_margin_hist_count"].attrs["scale"] == "linear"
+    assert ds["usd_per_mtok_hist_count"].attrs["scale"] == "log"
+    qs = d["reduce"]["quantiles"]
+    for o in ("gross_margin", "usd_per_mtok"):
+        for g in range(2):
+            v = grid[o].values[g].ravel()
+            v = v[~np.isnan(v)]
+            assert o != "gross_margin" or (v.min() < 0 < v.max())
+            span = v.max() - v.min()
+            for i, q in enumerate(qs):
+                true = np.quantile(v, q, method="inverted_cdf")
+                low = float(ds[f"{o}_quantile_low"][g, i])
+                high = float(ds[f"{o}_quantile_high"][g, i])
+                est = float(ds[f"{o}_quantile"][g, i])
+                assert low <= true <= high, (o, g, q, low, true, high)
+                assert high - low < 0.02 * span, (o, g, q, low, high, span)
+                assert low <= est <= high
+
+
+def test_a_quantile_in_an_outer_bin_is_nan_with_its_bracket_and_a_warning(caplog):
+    d = tryout_dict(histogram={"bins": 64, "range": {"gross_margin": [0.0, 1.0]}})
+    with caplog.at_level("WARNING", logger="sweep.engine.reduce"):
+        ds = run_reduce(spec_from_dict(d), write=False, progress=False).dataset
+    q = ds["gross_margin_quantile"].sel(platform="H200", quantile=0.05)
+    low = ds["gross_margin_quantile_low"].sel(platform="H200", quantile=0.05)
+    high = ds["gross_margin_quantile_high"].sel(platform="H200", quantile=0.05)
+    assert np.isnan(float(q)) and float(low) < float(high) <= 0.0
+    assert "gross_margin: " in caplog.text and "under- or overflow bin" in caplog.text

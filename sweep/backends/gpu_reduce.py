@@ -119,7 +119,7 @@ class CudaReducer:
                     call = (*args, per_thread, float(ctx.edges_lo[k]),
                             float(ctx.edges_inv[k]),
                             cuda.to_device(np.ascontiguousarray(ctx.edges[k]), stream=stream),
-                            int(ctx.nb), bool(ctx.log_scale),
+                            int(ctx.nb), bool(ctx.log_scale[k]),
                             cuda.to_device(below, stream=stream),
                             cuda.to_device(above, stream=stream), d_part, d_hn, d_hw)
                     # one group per launch: small grids on purpose

@@ -20,6 +20,7 @@ of a folded axis, so that statistics become expectations; uniform when absent.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from sweep.planning.planner import (
     Plan,
     auto_chunks,
     fill_inputs,
+    histogram_scales,
     human_bytes,
     make_plan,
 )
@@ -47,6 +49,8 @@ from sweep.storage import provenance
 from sweep.storage import store as zstore
 
 #: Target points per reduce task, and the most tasks a reduce plan may have.
+log_ = logging.getLogger(__name__)
+
 BLOCK_POINTS = 2**26
 MAX_TASKS = 10_000
 #: Points of the subsampled grid that finds histogram bounds when none are given.
@@ -163,7 +167,8 @@ class _Context:
     edges_inv: np.ndarray
     edges: np.ndarray
     nb: int
-    log_scale: bool
+    #: per folded node, whether its histogram is on a log scale
+    log_scale: np.ndarray
     below: np.ndarray
     above: np.ndarray
     n_groups: int
@@ -241,14 +246,22 @@ def bin_edges(lo: float, hi: float, bins: int, log_scale: bool) -> np.ndarray:
     return np.maximum.accumulate(edges)
 
 
-def histogram_ranges(plan: Plan) -> dict[str, tuple[float, float]]:
+def histogram_ranges(plan: Plan, scales: dict[str, str] | None = None
+                     ) -> dict[str, tuple[float, float]]:
     """Histogram bounds per output: given in the file, else the extremes of a first pass over
     a subsampled grid (:data:`PILOT_POINTS` points; the top edge just above its maximum, so
-    that the maximum falls inside)."""
+    that the maximum falls inside). ``scales`` (from
+    :func:`sweep.planning.planner.histogram_scales`) is completed in place: an ``auto``
+    output is ``log`` where its given range, else the first pass, has nothing <= 0, else
+    ``linear``."""
+    scales = scales if scales is not None else histogram_scales(plan.spec, plan.model)
     h = plan.spec.reduce.histogram
     out = {name: (float(b[0]), float(b[1])) for name, b in h.range.items()}
     if plan.spec.reduce.best is not None:
         out[BEST_NODE] = (1.0, 2.0)   # folded for its extremes only: no histogram
+    for name, (lo, _) in out.items():
+        if scales.get(name) == "auto":
+            scales[name] = "log" if lo > 0 else "linear"
     missing = [o for o in folded(plan) if o not in out]
     if missing:
         from sweep.backends import get_backend
@@ -257,7 +270,11 @@ def histogram_ranges(plan: Plan) -> dict[str, tuple[float, float]]:
         values, _ = get_backend("numba").compute(_subsampled_inputs(plan), codes,
                                                  np.dtype(np.float64))
         for k, name in enumerate(missing):
-            lo, hi = _edges_for(values[k].ravel(), h.scale == "log")
+            v = values[k].ravel()
+            if scales.get(name) == "auto":
+                finite = v[np.isfinite(v)]
+                scales[name] = "log" if finite.size and finite.min() > 0 else "linear"
+            lo, hi = _edges_for(v, scales.get(name) == "log")
             out[name] = (lo, float(np.nextafter(hi, np.inf)))
     return out
 
@@ -333,17 +350,18 @@ def run_reduce(spec: SweepSpec, *, store: str | Path | None = None, overwrite: b
     n_groups = math.prod(plan.shape[d] for d in kept)
     hist = red.histogram
     nb = hist.bins if hist else 0
-    log_scale = bool(hist and hist.scale == "log")
-    ranges = histogram_ranges(plan) if hist else {}
+    scales = histogram_scales(spec, plan.model)
+    ranges = histogram_ranges(plan, scales) if hist else {}
     names = folded(plan)
+    log_scale = np.asarray([scales.get(o) == "log" for o in names], dtype=np.bool_)
     edges_lo = np.zeros(len(names))
     edges_inv = np.zeros(len(names))
     edges = np.zeros((len(names), nb + 1))
     for k, o in enumerate(names):
         if hist:
             lo, hi = ranges[o]
-            edges[k] = bin_edges(lo, hi, nb, log_scale)
-            lo, hi = (math.log(lo), math.log(hi)) if log_scale else (lo, hi)
+            edges[k] = bin_edges(lo, hi, nb, bool(log_scale[k]))
+            lo, hi = (math.log(lo), math.log(hi)) if log_scale[k] else (lo, hi)
             edges_lo[k], edges_inv[k] = lo, nb / (hi - lo)
     below = _thresholds(plan, red.below)
     above = _thresholds(plan, red.above)
@@ -388,7 +406,8 @@ def run_reduce(spec: SweepSpec, *, store: str | Path | None = None, overwrite: b
     seconds = time.perf_counter() - t0
     compare = _compare(plan, ctx, progress, num_workers) if red.compare else None
     ds = to_dataset(plan, total, {o: edges[k] for k, o in enumerate(plan.outputs)}, compare,
-                    seconds, backend=backend, device=device, created=created)
+                    seconds, backend=backend, device=device, created=created,
+                    scales=scales)
     result = ReduceResult(plan=plan, dataset=ds, seconds=seconds,
                           store=plan.store if write else None)
     if write:
@@ -500,7 +519,8 @@ def quantiles_from_histogram(hw: np.ndarray, edges: np.ndarray, qs: list[float],
     interval that must contain it: the edges of the bin where the cumulative weight
     crosses q (``[min, lowest edge]`` or ``[top edge, max]`` in the under/overflow bins,
     ``lo``/``hi`` being the exact extremes). The estimate interpolates inside that bin
-    (geometrically on a log scale). NaN where there is no weight."""
+    (geometrically on a log scale); it is NaN in the under- and overflow bins (unless
+    their bracket is a single value) and where there is no weight."""
     est, low, high = (np.full(len(qs), np.nan) for _ in range(3))
     total = hw.sum()
     if not total > 0:
@@ -511,6 +531,7 @@ def quantiles_from_histogram(hw: np.ndarray, edges: np.ndarray, qs: list[float],
         b = int(np.searchsorted(cum, q, side="left"))
         b = min(b, len(hw) - 1)
         a_edge, b_edge = bounds[b], bounds[b + 1]
+        tail = b == 0 or b == len(hw) - 1
         if b == 0:
             a_edge, b_edge = lo, min(edges[0], hi)
         elif b == len(hw) - 1:
@@ -523,14 +544,21 @@ def quantiles_from_histogram(hw: np.ndarray, edges: np.ndarray, qs: list[float],
             e = a_edge * (b_edge / a_edge) ** frac
         else:
             e = a_edge + (b_edge - a_edge) * frac
+        if tail and a_edge < b_edge:
+            # an under- or overflow bin: its width is the data's, not the histogram's, so an
+            # interpolated estimate could be anywhere in it; a collapsed bracket is exact
+            e = np.nan
         est[i], low[i], high[i] = e, a_edge, b_edge
     return est, low, high
 
 
 def to_dataset(plan: Plan, p: Partials, edges_of: dict, compare: dict | None,
                seconds: float, *, backend: str = "", device: str = "",
-               created: str | None = None) -> xr.Dataset:
-    """The reduce result as a small xarray Dataset (see the module docstring)."""
+               created: str | None = None, scales: dict[str, str] | None = None
+               ) -> xr.Dataset:
+    """The reduce result as a small xarray Dataset (see the module docstring); ``scales``:
+    per output, the histogram's scale (``log`` or ``linear``)."""
+    scales = scales or {}
     red = plan.spec.reduce
     kept = [d for d, name in enumerate(plan.dims) if name not in red.over]
     over = [d for d in range(len(plan.dims)) if d not in kept]
@@ -587,18 +615,30 @@ def to_dataset(plan: Plan, p: Partials, edges_of: dict, compare: dict | None,
             nbins = hist.bins
             coords[f"{o}_edge"] = edges
             coords[f"{o}_bin"] = np.arange(nbins + 2)
+            log = scales.get(o, "log") == "log"
             put("hist_count", p.hn[:, k, :], (f"{o}_bin",),
                 extra={"units": "1", "long_name": "points per bin; bin 0 below the first edge "
-                       "(or not positive on a log scale), bin nbins+1 at or above the last"})
+                       "(or not positive on a log scale), bin nbins+1 at or above the last",
+                       "scale": "log" if log else "linear"})
             put("hist_weight", p.hw[:, k, :], (f"{o}_bin",), extra={"units": "1"})
             if qs:
                 est, low, high = (np.empty((len(w), len(qs))) for _ in range(3))
+                outside = 0
                 for g in range(len(w)):
                     est[g], low[g], high[g] = quantiles_from_histogram(
-                        p.hw[g, k], edges, qs, p.lo[g, k], p.hi[g, k], hist.scale == "log")
+                        p.hw[g, k], edges, qs, p.lo[g, k], p.hi[g, k], log)
+                    outside += int(np.sum(np.isnan(est[g]) & ~np.isnan(low[g])))
+                if outside:
+                    hint = (f" or scale: {{{o}: linear}} (it has values <= 0)"
+                            if log and np.nanmin(p.lo[:, k]) <= 0 else "")
+                    log_.warning("%s: %d quantile(s) fall in the histogram's under- or "
+                                 "overflow bin: NaN, with their bracket [quantile_low, "
+                                 "quantile_high] kept; give histogram.range for %s%s",
+                                 o, outside, o, hint)
                 bound = ("the quantile lies in [quantile_low, quantile_high], the edges of "
                          "the histogram bin where the cumulative weight crosses it; the "
-                         "estimate interpolates inside that bin")
+                         "estimate interpolates inside that bin (NaN in the under- and "
+                         "overflow bins, whose width the bins do not bound)")
                 put("quantile", est, ("quantile",), extra={"error_bound": bound})
                 put("quantile_low", low, ("quantile",))
                 put("quantile_high", high, ("quantile",))

@@ -109,7 +109,8 @@ def energy_usd_per_gpu_hour(kw_per_gpu, pue, electricity_usd_per_kwh):
 
 @FAMILY.output("USD/GPU/h", "all-in cost per GPU-hour",
                "gpu_hour_usd + capex_usd_per_gpu * CRF(cost_of_capital, lifetime_years) / 8760"
-               " + opex_usd_per_gpu_hour + kw_per_gpu * pue * electricity_usd_per_kwh")
+               " + opex_usd_per_gpu_hour + kw_per_gpu * pue * electricity_usd_per_kwh",
+               sign="positive")
 def usd_per_gpu_hour(gpu_hour_usd, capital_usd_per_gpu_hour, opex_usd_per_gpu_hour,
                      energy_usd_per_gpu_hour):
     """All-in cost in USD/GPU/h: rent + capital + opex + energy."""
@@ -118,14 +119,15 @@ def usd_per_gpu_hour(gpu_hour_usd, capital_usd_per_gpu_hour, opex_usd_per_gpu_ho
 
 
 @FAMILY.output("USD/Mtok", "cost per million delivered tokens",
-               "usd_per_gpu_hour / (tokens_per_s_per_gpu * utilization * 3600) * 1e6")
+               "usd_per_gpu_hour / (tokens_per_s_per_gpu * utilization * 3600) * 1e6",
+               sign="positive")
 def usd_per_mtok(usd_per_gpu_hour, tokens_per_s_per_gpu, utilization):
     """Cost in USD per million delivered tokens; NaN when no tokens are delivered."""
     return per_mtok(usd_per_gpu_hour, tokens_per_s_per_gpu, utilization)
 
 
 @FAMILY.output("tokens/s/MW", "throughput per facility megawatt",
-               "tokens_per_s_per_gpu * 1000 / (kw_per_gpu * pue)")
+               "tokens_per_s_per_gpu * 1000 / (kw_per_gpu * pue)", sign="positive")
 def tokens_per_s_per_mw(tokens_per_s_per_gpu, kw_per_gpu, pue):
     """Throughput per facility megawatt in tokens/s/MW at full load."""
     facility_kw = kw_per_gpu * pue
@@ -135,7 +137,7 @@ def tokens_per_s_per_mw(tokens_per_s_per_gpu, kw_per_gpu, pue):
 
 
 @FAMILY.output("J/token", "facility energy per token at full load",
-               "kw_per_gpu * pue * 1000 / tokens_per_s_per_gpu")
+               "kw_per_gpu * pue * 1000 / tokens_per_s_per_gpu", sign="positive")
 def joules_per_token(kw_per_gpu, pue, tokens_per_s_per_gpu):
     """Facility energy per token in J/token at full load: ``kW * PUE * 1000 / tps``."""
     if not tokens_per_s_per_gpu > 0.0:
@@ -144,7 +146,7 @@ def joules_per_token(kw_per_gpu, pue, tokens_per_s_per_gpu):
 
 
 @FAMILY.output("PFLOP/s per USD/h", "peak compute per hourly dollar",
-               "peak_pflops / usd_per_gpu_hour")
+               "peak_pflops / usd_per_gpu_hour", sign="positive")
 def pflops_per_usd_hour(peak_pflops, usd_per_gpu_hour):
     """The input metric, in PFLOP/s per USD/h: ``peak_pflops / usd_per_gpu_hour``."""
     if not usd_per_gpu_hour > 0.0:
@@ -152,14 +154,15 @@ def pflops_per_usd_hour(peak_pflops, usd_per_gpu_hour):
     return peak_pflops / usd_per_gpu_hour
 
 
-@FAMILY.output("USD/Mtok", "margin per million tokens", "price_usd_per_mtok - usd_per_mtok")
+@FAMILY.output("USD/Mtok", "margin per million tokens", "price_usd_per_mtok - usd_per_mtok",
+               sign="signed")
 def margin_usd_per_mtok(price_usd_per_mtok, usd_per_mtok):
     """Margin in USD/Mtok: selling price minus cost."""
     return price_usd_per_mtok - usd_per_mtok
 
 
 @FAMILY.output("1", "gross margin as a fraction of price",
-               "(price_usd_per_mtok - usd_per_mtok) / price_usd_per_mtok")
+               "(price_usd_per_mtok - usd_per_mtok) / price_usd_per_mtok", sign="signed")
 def gross_margin(price_usd_per_mtok, usd_per_mtok):
     """Gross margin as a fraction of price, ``(price - cost) / price``; NaN unless price > 0."""
     if not price_usd_per_mtok > 0.0:
@@ -168,7 +171,8 @@ def gross_margin(price_usd_per_mtok, usd_per_mtok):
 
 
 @FAMILY.output("1", "utilization at which revenue equals cost",
-               "usd_per_gpu_hour * 1e6 / (price_usd_per_mtok * tokens_per_s_per_gpu * 3600)")
+               "usd_per_gpu_hour * 1e6 / (price_usd_per_mtok * tokens_per_s_per_gpu * 3600)",
+               sign="positive")
 def breakeven_utilization(usd_per_gpu_hour, price_usd_per_mtok, tokens_per_s_per_gpu):
     """Utilization (fraction of hours) at which revenue equals cost, since every hourly
     cost is paid whether the GPU is busy or not. Above 1 means no utilization breaks even."""
@@ -180,7 +184,7 @@ def breakeven_utilization(usd_per_gpu_hour, price_usd_per_mtok, tokens_per_s_per
 
 
 @FAMILY.output("Mtok/GPU/year", "delivered million tokens per GPU-year",
-               "tokens_per_s_per_gpu * utilization * 3600 * 8760 / 1e6")
+               "tokens_per_s_per_gpu * utilization * 3600 * 8760 / 1e6", sign="positive")
 def mtok_per_gpu_year(tokens_per_s_per_gpu, utilization):
     """Delivered million tokens per GPU-year."""
     return (tokens_per_s_per_gpu * utilization * SECONDS_PER_HOUR * HOURS_PER_YEAR
@@ -188,7 +192,7 @@ def mtok_per_gpu_year(tokens_per_s_per_gpu, utilization):
 
 
 @FAMILY.output("USD/MW/year", "profit per facility megawatt-year",
-               "margin_usd_per_mtok * mtok_per_gpu_year * 1000 / (kw_per_gpu * pue)")
+               "margin_usd_per_mtok * mtok_per_gpu_year * 1000 / (kw_per_gpu * pue)", sign="signed")
 def profit_usd_per_mw_year(margin_usd_per_mtok, mtok_per_gpu_year, kw_per_gpu, pue):
     """Profit in USD per facility-MW-year: margin x delivered Mtok per GPU-year x GPUs/MW."""
     facility_kw = kw_per_gpu * pue
@@ -198,7 +202,7 @@ def profit_usd_per_mw_year(margin_usd_per_mtok, mtok_per_gpu_year, kw_per_gpu, p
 
 
 @FAMILY.output("USD/Mtok", "rent part of the cost per million tokens",
-               "gpu_hour_usd / (tokens_per_s_per_gpu * utilization * 3600) * 1e6")
+               "gpu_hour_usd / (tokens_per_s_per_gpu * utilization * 3600) * 1e6", sign="signed")
 def usd_per_mtok_rent(gpu_hour_usd, tokens_per_s_per_gpu, utilization):
     """The rent part of :func:`usd_per_mtok`."""
     return per_mtok(gpu_hour_usd, tokens_per_s_per_gpu, utilization)
@@ -206,14 +210,15 @@ def usd_per_mtok_rent(gpu_hour_usd, tokens_per_s_per_gpu, utilization):
 
 @FAMILY.output("USD/Mtok", "capital part of the cost per million tokens",
                "capex_usd_per_gpu * CRF / 8760 / (tokens_per_s_per_gpu * utilization * 3600)"
-               " * 1e6")
+               " * 1e6", sign="signed")
 def usd_per_mtok_capital(capital_usd_per_gpu_hour, tokens_per_s_per_gpu, utilization):
     """The capital part of :func:`usd_per_mtok`."""
     return per_mtok(capital_usd_per_gpu_hour, tokens_per_s_per_gpu, utilization)
 
 
 @FAMILY.output("USD/Mtok", "opex part of the cost per million tokens",
-               "opex_usd_per_gpu_hour / (tokens_per_s_per_gpu * utilization * 3600) * 1e6")
+               "opex_usd_per_gpu_hour / (tokens_per_s_per_gpu * utilization * 3600) * 1e6",
+               sign="signed")
 def usd_per_mtok_opex(opex_usd_per_gpu_hour, tokens_per_s_per_gpu, utilization):
     """The opex part of :func:`usd_per_mtok`."""
     return per_mtok(opex_usd_per_gpu_hour, tokens_per_s_per_gpu, utilization)
@@ -221,7 +226,7 @@ def usd_per_mtok_opex(opex_usd_per_gpu_hour, tokens_per_s_per_gpu, utilization):
 
 @FAMILY.output("USD/Mtok", "energy part of the cost per million tokens",
                "kw_per_gpu * pue * electricity_usd_per_kwh"
-               " / (tokens_per_s_per_gpu * utilization * 3600) * 1e6")
+               " / (tokens_per_s_per_gpu * utilization * 3600) * 1e6", sign="signed")
 def usd_per_mtok_energy(energy_usd_per_gpu_hour, tokens_per_s_per_gpu, utilization):
     """The energy part of :func:`usd_per_mtok`."""
     return per_mtok(energy_usd_per_gpu_hour, tokens_per_s_per_gpu, utilization)

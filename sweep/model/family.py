@@ -68,6 +68,9 @@ class Output:
     long_name: str
     formula: str
     needs: tuple[str, ...]
+    #: what the model knows of its values: ``positive`` (> 0 wherever finite, bar zero
+    #: prices or powers), ``signed`` (may be zero or negative), ``""`` (nothing)
+    sign: str = ""
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,8 @@ class Formula:
     formula: str = ""
     #: the function's source, for functions made from text (``derived:`` expressions)
     source: str | None = None
+    #: see :attr:`Output.sign`
+    sign: str = ""
 
 
 def _fmt(x: float) -> str:
@@ -115,17 +120,21 @@ class Family:
     defaults_always: bool = False
 
     def _node(self, fn: Callable, output: bool, unit: str, long_name: str,
-              formula: str) -> Callable:
+              formula: str, sign: str = "") -> Callable:
         params = tuple(inspect.signature(fn).parameters)
         if any(f.name == fn.__name__ for f in self.formulas):
             raise ValueError(f"family {self.name}: formula {fn.__name__!r} declared twice")
+        if sign not in ("", "positive", "signed"):
+            raise ValueError(f"family {self.name}: {fn.__name__}: sign {sign!r}")
         self.formulas.append(Formula(fn.__name__, fn, params, output, unit, long_name,
-                                     formula))
+                                     formula, sign=sign))
         return fn
 
-    def output(self, unit: str, long_name: str, formula: str = "") -> Callable:
-        """Decorator: the function computes an output of the family (stored on request)."""
-        return lambda fn: self._node(fn, True, unit, long_name, formula)
+    def output(self, unit: str, long_name: str, formula: str = "", sign: str = ""
+               ) -> Callable:
+        """Decorator: the function computes an output of the family (stored on request);
+        ``sign``: ``positive`` or ``signed`` (see :attr:`Output.sign`)."""
+        return lambda fn: self._node(fn, True, unit, long_name, formula, sign)
 
     def intermediate(self, unit: str = "", long_name: str = "") -> Callable:
         """Decorator: the function computes an intermediate node (shared, never stored)."""

@@ -189,7 +189,7 @@ class Model:
         out = {}
         for name in self.outputs:
             f = self._all[name]
-            out[name] = Output(name, f.unit, f.long_name, f.formula, self.needs(name))
+            out[name] = Output(name, f.unit, f.long_name, f.formula, self.needs(name), f.sign)
         return out
 
     @functools.cached_property

@@ -259,7 +259,7 @@ def step_s(decode_s, prefill_s):
 @FAMILY.output("sequences", "most sequences the HBM holds",
                "floor((hbm_usable * N * hbm_gb * 1e9 - bytes_per_weight * (P_sh + P_exp) * 1e9"
                " - activation_gb * 1e9) / (kv_bytes_per_token * (input_tokens"
-               " + output_tokens)))")
+               " + output_tokens)))", sign="positive")
 def max_batch(hbm_usable, gpus_per_replica, hbm_gb, bytes_per_weight, params_shared_b,
               params_experts_b, activation_gb, kv_bytes_per_token, input_tokens,
               output_tokens):
@@ -274,7 +274,7 @@ def max_batch(hbm_usable, gpus_per_replica, hbm_gb, bytes_per_weight, params_sha
 
 
 @FAMILY.output("sequences", "running sequences (decode batch)",
-               "min(concurrency, max_batch); NaN when max_batch < 1")
+               "min(concurrency, max_batch); NaN when max_batch < 1", sign="positive")
 def batch(concurrency, max_batch):
     """The decode batch: the requested concurrency, capped by capacity; NaN (counted) when
     not one sequence fits."""
@@ -285,14 +285,14 @@ def batch(concurrency, max_batch):
     return max_batch
 
 
-@FAMILY.output("ms", "time per decode step", "1000 * (decode_s + prefill_s)")
+@FAMILY.output("ms", "time per decode step", "1000 * (decode_s + prefill_s)", sign="positive")
 def step_ms(step_s):
     """Time per decode step in ms, the absorbed prefill included (the TPOT)."""
     return step_s * MS_PER_S
 
 
 @FAMILY.output("tokens/s/user", "interactivity: tokens per second each user sees",
-               "tokens_per_step / (decode_s + prefill_s)")
+               "tokens_per_step / (decode_s + prefill_s)", sign="positive")
 def tokens_per_s_per_user(tokens_per_step, step_s):
     """Tokens/s per user (interactivity): ``tokens_per_step / step_s``."""
     if not step_s > 0.0:
@@ -301,7 +301,7 @@ def tokens_per_s_per_user(tokens_per_step, step_s):
 
 
 @FAMILY.output("tokens/s", "output tokens per second per GPU",
-               "batch * tokens_per_step / (N * (decode_s + prefill_s))")
+               "batch * tokens_per_step / (N * (decode_s + prefill_s))", sign="positive")
 def output_tokens_per_s_per_gpu(batch, tokens_per_s_per_user, replica_share):
     """Generated tokens/s per GPU: ``batch s / (N step_s)``, the batch's interactivity
     shared by the replica's GPUs."""
@@ -309,7 +309,8 @@ def output_tokens_per_s_per_gpu(batch, tokens_per_s_per_user, replica_share):
 
 
 @FAMILY.output("tokens/s", "delivered throughput at full load (input and output tokens)",
-               "output_tokens_per_s_per_gpu * (input_tokens + output_tokens) / output_tokens")
+               "output_tokens_per_s_per_gpu * (input_tokens + output_tokens) / output_tokens",
+               sign="positive")
 def tokens_per_s_per_gpu(output_tokens_per_s_per_gpu, tokens_per_output_token):
     """Total (input + output) tokens/s per GPU, the InferenceX basis the article's table
     uses: what the cost family's outputs divide by when the file does not give it."""
@@ -317,7 +318,8 @@ def tokens_per_s_per_gpu(output_tokens_per_s_per_gpu, tokens_per_output_token):
 
 
 @FAMILY.output("s", "time to first token (prefill, no queueing)",
-               "input_tokens * (2 P_act + a * input_tokens / 2) / (N * F * mfu_prefill)")
+               "input_tokens * (2 P_act + a * input_tokens / 2) / (N * F * mfu_prefill)",
+               sign="positive")
 def ttft_s(input_tokens, prefill_flops_per_token, gpus_per_replica, peak_pflops,
            mfu_prefill):
     """Seconds to prefill one prompt on the replica (compute-bound; no queueing)."""
@@ -328,7 +330,8 @@ def ttft_s(input_tokens, prefill_flops_per_token, gpus_per_replica, peak_pflops,
 
 
 @FAMILY.output("USD/Mtok", "cost per million output tokens",
-               "usd_per_gpu_hour / (output_tokens_per_s_per_gpu * utilization * 3600) * 1e6")
+               "usd_per_gpu_hour / (output_tokens_per_s_per_gpu * utilization * 3600) * 1e6",
+               sign="positive")
 def usd_per_mtok_output(usd_per_gpu_hour, output_tokens_per_s_per_gpu, utilization):
     """Cost per million generated tokens (what API buyers compare)."""
     tokens_per_hour = output_tokens_per_s_per_gpu * utilization * SECONDS_PER_HOUR
@@ -339,7 +342,7 @@ def usd_per_mtok_output(usd_per_gpu_hour, output_tokens_per_s_per_gpu, utilizati
 
 @FAMILY.output("1", "which bound binds: 0 memory, 1 compute, 2 capacity",
                "2 if max_batch < concurrency, else 0 if the memory time >= the compute time,"
-               " else 1; NaN when the model does not fit")
+               " else 1; NaN when the model does not fit", sign="signed")
 def roofline_bound(concurrency, max_batch, decode_memory_s, decode_compute_s):
     """The bound that sets the throughput, as a code (see :data:`BOUND_CODES`): capacity
     when the HBM caps the batch below the requested concurrency, else the longer of the

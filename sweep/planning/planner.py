@@ -228,6 +228,13 @@ class Plan:
             if not spec.get(key):
                 spec.pop(key, None)
         drop_unused_keys(spec)
+        if spec.get("reduce") and spec["reduce"].get("histogram"):
+            # the scale each output is binned on (what defines the result), written as the
+            # one word it was before per-output scales where every output is on it
+            scales = histogram_scales(self.spec, self.model)
+            kinds = set(scales.values())
+            spec["reduce"]["histogram"]["scale"] = kinds.pop() if len(kinds) == 1 \
+                and "auto" not in kinds else scales
         axes = {}
         for a in self.axes:
             digest = hashlib.sha256()
@@ -369,6 +376,25 @@ def constants_for(spec: SweepSpec, axes: tuple[Axis, ...]) -> dict[str, float]:
         if name not in bound:
             constants[name] = model.input_specs[name].default
     return constants
+
+
+def histogram_scales(spec: SweepSpec, model: Model) -> dict[str, str]:
+    """Per output of a reduce with a histogram, the scale it is binned on: the file's
+    (``histogram.scale``, for all or per output), else ``log`` where the model knows the
+    output positive, ``linear`` where it may be zero or negative, else ``auto`` (decided
+    at run time by the output's range: :func:`sweep.engine.reduce.histogram_ranges`)."""
+    h = spec.reduce.histogram if spec.reduce is not None else None
+    if h is None:
+        return {}
+    given = h.scale if isinstance(h.scale, dict) else {o: h.scale for o in spec.outputs
+                                                       if h.scale is not None}
+    out = {}
+    for o in spec.outputs:
+        sign = model.output_specs[o].sign if o in model.output_specs else ""
+        if o in h.range and not h.range[o][0] > 0:
+            sign = "signed"   # the file's own range reaches zero or below
+        out[o] = given.get(o) or {"positive": "log", "signed": "linear"}.get(sign, "auto")
+    return out
 
 
 def defaulted_inputs(spec: SweepSpec, model: Model) -> list[str]:

@@ -136,11 +136,18 @@ class AxisSpec(_Strict):
         return []
 
 
+Scale = Literal["linear", "log"]
+
+
 class HistogramSpec(_Strict):
     """Fixed-bin histograms of every output (reduce mode)."""
 
     bins: Integer = Field(default=256, ge=1, le=65536)
-    scale: Literal["linear", "log"] = "log"
+    #: ``log`` or ``linear`` for every output, or per output (``{output: scale}``); an
+    #: output without one gets ``log`` where the model knows its values are positive,
+    #: ``linear`` where they may be zero or negative, and for the others (derived outputs)
+    #: ``log`` only where its given range, else the first pass, finds nothing <= 0
+    scale: Scale | dict[str, Scale] | None = None
     #: per output ``[low, high]``; an output without one gets the extremes of a first pass
     #: over a subsampled grid (points outside land in the under/overflow bins, counted)
     range: dict[str, list[Number]] = Field(default_factory=dict)

@@ -701,15 +701,24 @@ def _reduce_problems(spec: SweepSpec) -> list[Problem]:
         out.append(Problem("reduce.quantiles", red.quantiles,
                            "a `histogram` too: quantiles are read from it"))
     if red.histogram is not None:
+        scale = red.histogram.scale
+        per_output = scale if isinstance(scale, dict) else {}
+        for name in per_output:
+            if name not in spec.outputs:
+                out.append(Problem(f"reduce.histogram.scale.{name}", name, "one of the "
+                                   "sweep's outputs: " + ", ".join(spec.outputs)
+                                   + _suggest(name, spec.outputs)))
         for name, bounds in red.histogram.range.items():
             path = f"reduce.histogram.range.{name}"
+            log = per_output.get(name) == "log" or scale == "log"
             if name not in spec.outputs:
                 out.append(Problem(path, name, "one of the sweep's outputs: "
                                    + ", ".join(spec.outputs)))
             elif len(bounds) != 2 or not bounds[0] < bounds[1]:
                 out.append(Problem(path, bounds, "[low, high] with low < high"))
-            elif red.histogram.scale == "log" and not bounds[0] > 0:
-                out.append(Problem(path, bounds, "low > 0 on a log scale"))
+            elif log and not bounds[0] > 0:
+                out.append(Problem(path, bounds, "low > 0 on a log scale (or scale: "
+                                   f"{{{name}: linear}} for an output that can be <= 0)"))
     for name, probs in red.weights.items():
         path = f"reduce.weights.{name}"
         if name not in red.over:
