@@ -229,3 +229,12 @@ def test_show_refuses_a_store_token_sweep_did_not_write(tmp_path, capsys):
     zarr.open_group(tmp_path / "other.zarr", mode="w", zarr_format=3)
     assert main(["show", str(tmp_path / "other.zarr")]) == 2
     assert "not written by token-sweep" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value,text", [(2.17e9, "2.17 G points/s"), (3.75e4, "37.5 k points/s"),
+                                        (1.2e6, "1.2 M points/s"), (12.0, "12 points/s"),
+                                        (0.0, "0 points/s")])
+def test_throughputs_print_three_digits_at_any_size(value, text):
+    from sweep.report.summary import rate
+
+    assert rate(value) == text

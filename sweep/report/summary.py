@@ -21,6 +21,16 @@ def _num(x: float | None) -> str:
     return f"{x:,.4g}" if ax < 1e3 else f"{x:,.0f}"
 
 
+def rate(points_per_s: float) -> str:
+    """A throughput in points/s with a prefix that keeps three digits (small runs do not
+    print 0.0): ``2.17 G points/s``, ``37.5 k points/s``."""
+    x = float(points_per_s or 0.0)
+    for scale, prefix in ((1e9, "G "), (1e6, "M "), (1e3, "k ")):
+        if x >= scale:
+            return f"{x / scale:.3g} {prefix}points/s"
+    return f"{x:.3g} points/s"
+
+
 def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     out = []
@@ -175,7 +185,7 @@ def describe(ds: xr.Dataset) -> str:
     ]
     if "sweep_elapsed_s" in a:
         lines.append(f"  time      {a['sweep_elapsed_s']:.2f} s computing and writing chunks "
-                     f"({a.get('sweep_points_per_s', 0) / 1e6:,.1f} Mpoints/s), "
+                     f"({rate(a.get('sweep_points_per_s', 0))}), "
                      f"{a.get('sweep_wall_s', float('nan')):.2f} s in all")
     summary = a.get("sweep_summary", {})
     rows = [["output", "unit", "min", "max", "NaN points"]]
@@ -297,7 +307,7 @@ def describe_reduce(ds: xr.Dataset) -> str:
     lines.append("")
     lines.append(f"{ds.attrs.get('sweep_n_blocks')} block(s) in "
                  f"{ds.attrs.get('sweep_elapsed_s')} s "
-                 f"({_num(float(ds.attrs.get('sweep_points_per_s') or 0) / 1e9)} G points/s)")
+                 f"({rate(ds.attrs.get('sweep_points_per_s') or 0)})")
     return "\n".join(lines)
 
 
