@@ -238,3 +238,28 @@ def test_throughputs_print_three_digits_at_any_size(value, text):
     from sweep.report.summary import rate
 
     assert rate(value) == text
+
+
+def test_xarrays_own_plot_labels_axes_with_short_names_and_units(tmp_path):
+    """Coordinates carry a short ``long_name`` (the full sentence is ``description``), so
+    xarray's ``.plot()`` labels an axis 'utilization [1]', not the input's description."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import sweep
+    from conftest import small_spec_dict
+    from sweep.spec.config import spec_from_dict
+
+    spec = spec_from_dict(small_spec_dict(store=str(tmp_path / "s.zarr"), backend="numpy"))
+    ds = sweep.open_result(sweep.run(spec, progress=False).store)
+    assert ds["utilization"].attrs["long_name"] == "utilization"
+    assert "fraction of hours" in ds["utilization"].attrs["description"]
+    fig, ax = plt.subplots()
+    ds["usd_per_mtok"].sel(platform="A").plot(ax=ax, x="utilization")
+    assert ax.get_xlabel() == "utilization [1]"
+    assert ax.get_ylabel() == "electricity price [USD/kWh]"
+    label = ax.figure.axes[-1].get_ylabel().replace("\n", " ")
+    assert label == "cost per million delivered tokens [USD/Mtok]"
+    plt.close(fig)

@@ -568,8 +568,12 @@ def to_dataset(plan: Plan, p: Partials, edges_of: dict, compare: dict | None,
     for d in kept:
         a = plan.axes[d]
         # labels as variable-length strings (object): Zarr v3 has no spec for fixed-width
-        coords[a.name] = (np.asarray([str(c) for c in a.coord], dtype=object)
-                          if a.categorical else a.coord)
+        if a.categorical:
+            coords[a.name] = np.asarray([str(c) for c in a.coord], dtype=object)
+        else:
+            meta = plan.model.bindable_specs[a.name]
+            coords[a.name] = xr.Variable((a.name,), a.coord, {
+                "units": meta.unit, "long_name": meta.short, "description": meta.description})
     data: dict = {}
     hist = red.histogram
     qs = list(red.quantiles)

@@ -10,6 +10,7 @@ backends are tested against.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -49,6 +50,14 @@ INPUTS = (
           "peak dense throughput at the precision served, for the input metric",
           None, 0.0, 1.0e6),
 )
+#: Short names for axis labels (the descriptions above are the full sentences).
+LABELS = {"gpu_hour_usd": "GPU-hour price", "capex_usd_per_gpu": "capex per GPU",
+          "lifetime_years": "lifetime", "cost_of_capital": "cost of capital",
+          "opex_usd_per_gpu_hour": "opex per GPU-hour", "kw_per_gpu": "power per GPU",
+          "pue": "PUE", "electricity_usd_per_kwh": "electricity price",
+          "tokens_per_s_per_gpu": "tokens/s per GPU", "utilization": "utilization",
+          "price_usd_per_mtok": "price per million tokens", "peak_pflops": "peak PFLOP/s"}
+INPUTS = tuple(dataclasses.replace(i, label=LABELS[i.name]) for i in INPUTS)
 
 FAMILY = Family(
     name="cost", module=__name__, inputs=INPUTS, defaults_always=True,

@@ -39,6 +39,14 @@ class Input:
     low_inclusive: bool = True
     high_inclusive: bool = True
     integer: bool = False
+    #: a short name for axis labels (``utilization``, ``GPU-hour price``); default: the
+    #: name with spaces
+    label: str = ""
+
+    @property
+    def short(self) -> str:
+        """The short name (:attr:`label`, else the name with spaces)."""
+        return self.label or self.name.replace("_", " ")
 
     def expected(self) -> str:
         """The valid range in words, for error messages."""

@@ -202,7 +202,7 @@ class Model:
                 continue
             out[name] = Input(name, f.unit or "1",
                               f"{f.long_name or name} (given: its formula is skipped)",
-                              None, -math.inf, math.inf)
+                              None, -math.inf, math.inf, label=name.replace("_", " "))
         return out
 
     def code(self, output: str) -> int:

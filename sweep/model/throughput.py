@@ -30,6 +30,7 @@ independently of the scalar formulas, as the oracle of the compiled backends.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -108,6 +109,20 @@ INPUTS = (
           "fixed cost per decode step, t0 (launches, syncs, collectives, scheduler)",
           0.0, 0.0, 1.0e4),
 )
+
+#: Short names for axis labels (the descriptions above are the full sentences).
+LABELS = {"hbm_tb_s": "HBM bandwidth", "hbm_gb": "HBM capacity",
+          "gpus_per_replica": "GPUs per replica", "params_shared_b": "shared parameters",
+          "params_experts_b": "expert parameters", "experts": "experts",
+          "experts_per_token": "experts per token", "bytes_per_weight": "bytes per weight",
+          "kv_bytes_per_token": "KV bytes per token",
+          "attn_flops_per_context_token": "attention FLOP per context token",
+          "concurrency": "concurrency", "input_tokens": "input tokens",
+          "output_tokens": "output tokens", "disaggregated": "disaggregated",
+          "tokens_per_step": "tokens per step", "hbm_usable": "usable HBM fraction",
+          "activation_gb": "activation memory", "mbu": "MBU", "mfu": "MFU",
+          "mfu_prefill": "prefill MFU", "step_overhead_ms": "step overhead"}
+INPUTS = tuple(dataclasses.replace(i, label=LABELS[i.name]) for i in INPUTS)
 
 FAMILY = Family(
     name="throughput", module=__name__, inputs=INPUTS,

@@ -105,7 +105,7 @@ def _sampled_coords(plan: Plan) -> dict[str, xr.Variable]:
     for name, parts in blocks.items():
         meta = plan.model.bindable_specs[name]
         out[name] = xr.Variable((SAMPLE_DIM,), da.concatenate(parts), {
-            "units": meta.unit, "long_name": meta.description,
+            "units": meta.unit, "long_name": meta.short, "description": meta.description,
             "distribution": json.dumps(plan.spec.distributions[name].model_dump(
                 mode="json", exclude_none=True))})
     return out
@@ -135,7 +135,8 @@ def template(plan: Plan, backend: str, device: str) -> xr.Dataset:
             sample_chunks = _sampled_coords(plan)
         elif not a.categorical:
             meta = plan.model.bindable_specs[a.name]
-            attrs = {"units": meta.unit, "long_name": meta.description}
+            attrs = {"units": meta.unit, "long_name": meta.short,
+                     "description": meta.description}
         else:
             attrs = {"long_name": f"categorical axis; sets {', '.join(a.shown_binds)}"}
         coords[a.name] = xr.Variable((a.name,), _coord(a), attrs)
@@ -148,7 +149,8 @@ def template(plan: Plan, backend: str, device: str) -> xr.Dataset:
             if a.categorical and name in a.shown_binds:
                 meta = plan.model.bindable_specs[name]
                 coords[name] = xr.Variable((a.name,), values,
-                                           {"units": meta.unit, "long_name": meta.description})
+                                           {"units": meta.unit, "long_name": meta.short,
+                                            "description": meta.description})
     coords.update(sample_chunks)
     data_vars = {}
     for name in plan.outputs:
