@@ -122,3 +122,23 @@ def run_cuda_c_on_host(exe: Path, tmp_path: Path, inputs, n_codes: int):
     n = n_codes * n_points
     return (np.frombuffer(raw[: 8 * n], dtype=np.float64).reshape(n_codes, *shape),
             np.frombuffer(raw[8 * n:], dtype=np.float32).reshape(n_codes, *shape))
+
+
+def assert_cuda_c_matches_oracle(tmp_path: Path, plan) -> str:
+    """Build the cupy backend's CUDA C for ``plan`` as host C++, run it over the plan's
+    first chunk, and hold it to the NumPy oracle (same NaN mask, values to 1e-12; the
+    chunk must have NaN and non-NaN points). Returns the CUDA C source."""
+    import numpy as np
+
+    from sweep.backends import get_backend, gpu
+
+    inputs = plan.chunk_inputs(next(plan.keys()))
+    source = gpu.cuda_c_source(plan.model, plan.outputs)
+    exe = build_cuda_c_for_host(tmp_path, source)
+    got, _ = run_cuda_c_on_host(exe, tmp_path, inputs, len(plan.output_codes))
+    ref, _ = get_backend("numpy").compute(inputs, plan.output_codes, np.dtype(np.float64))
+    assert np.isnan(ref).any() and not np.isnan(ref).all()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    ok = ~np.isnan(ref)
+    np.testing.assert_allclose(got[ok], ref[ok], rtol=1e-12)
+    return source

@@ -381,20 +381,11 @@ def test_the_frontier_nodes_in_cuda_c_built_for_the_host_equal_the_oracle(tmp_pa
     """The cupy backend's CUDA C of a sweep that reads frontiers (no GPU here: built as host
     C++), against the NumPy oracle, NaN points included; and NVRTC compiles it for sm_90
     where the CUDA wheels are installed."""
-    from conftest import build_cuda_c_for_host, run_cuda_c_on_host
-    from sweep.backends import get_backend, gpu
+    from conftest import assert_cuda_c_matches_oracle
 
     two_frontiers(tmp_path)
-    plan = sweep.plan(spec_from_dict(sweep_dict(tmp_path)))
-    inputs = plan.chunk_inputs(next(plan.keys()))
-    source = gpu.cuda_c_source(plan.model, plan.outputs)
-    exe = build_cuda_c_for_host(tmp_path, source)
-    got, _ = run_cuda_c_on_host(exe, tmp_path, inputs, len(plan.output_codes))
-    ref, _ = get_backend("numpy").compute(inputs, plan.output_codes, np.dtype(np.float64))
-    assert np.isnan(ref).any() and not np.isnan(ref).all()
-    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
-    ok = ~np.isnan(ref)
-    np.testing.assert_allclose(got[ok], ref[ok], rtol=1e-12)
+    source = assert_cuda_c_matches_oracle(tmp_path,
+                                          sweep.plan(spec_from_dict(sweep_dict(tmp_path))))
     from test_gpu import _nvrtc_ptx
 
     ptx = _nvrtc_ptx(source)

@@ -292,8 +292,7 @@ def test_nodes_of_the_innermost_axis_alone_are_computed_once_per_chunk():
 def test_the_throughput_familys_cuda_c_built_for_the_host_equals_the_oracle(tmp_path):
     """The cupy backend's CUDA C for the roofline (no GPU here: built as host C++) over a
     grid with NaN points (no fit) and all three bounds, against the NumPy oracle."""
-    from conftest import build_cuda_c_for_host, run_cuda_c_on_host
-    from sweep.backends import get_backend, gpu
+    from conftest import assert_cuda_c_matches_oracle
 
     consts = {k: v for k, v in DSR1_H200.items()
               if k not in ("gpus_per_replica", "hbm_tb_s", "concurrency")}
@@ -304,14 +303,7 @@ def test_the_throughput_familys_cuda_c_built_for_the_host_equals_the_oracle(tmp_
         "constants": {**consts, "gpu_hour_usd": 2.0},
         "outputs": ["usd_per_mtok", "tokens_per_s_per_user", "ttft_s", "roofline_bound",
                     "usd_per_mtok_output"]}))
-    inputs = plan.chunk_inputs(next(plan.keys()))
-    exe = build_cuda_c_for_host(tmp_path, gpu.cuda_c_source(plan.model, plan.outputs))
-    got, _ = run_cuda_c_on_host(exe, tmp_path, inputs, len(plan.output_codes))
-    ref, _ = get_backend("numpy").compute(inputs, plan.output_codes, np.dtype(np.float64))
-    assert np.isnan(ref).any() and not np.isnan(ref).all()
-    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
-    ok = ~np.isnan(ref)
-    np.testing.assert_allclose(got[ok], ref[ok], rtol=1e-12)
+    assert_cuda_c_matches_oracle(tmp_path, plan)
 
 
 @pytest.mark.parametrize("extra", [

@@ -262,25 +262,15 @@ def check_name(name: str) -> None:
 def write_preset(result: Fit, name: str, folder: str | Path) -> Path:
     """Write :func:`preset` to ``folder/calibrations/<name>.yaml`` atomically (a sweep file
     whose ``frontiers`` is ``folder`` can then use ``calibrations: [name]``)."""
-    import os
-    import tempfile
-
     import yaml
 
+    from sweep.frontiers.front import write_text_atomic
     from sweep.spec.presets import USER_CALIBRATIONS
 
     check_name(name)
-    where = Path(folder) / USER_CALIBRATIONS
-    where.mkdir(parents=True, exist_ok=True)
-    target = where / f"{name}.yaml"
-    text = ("# written by `sweep calibrate`: a calibration fitted to a measured frontier\n"
-            + yaml.safe_dump(preset(result, name), sort_keys=False, allow_unicode=True))
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=where)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    target = Path(folder) / USER_CALIBRATIONS / f"{name}.yaml"
+    write_text_atomic(target, "# written by `sweep calibrate`: a calibration fitted to a "
+                      "measured frontier\n" + yaml.safe_dump(preset(result, name),
+                                                            sort_keys=False,
+                                                            allow_unicode=True))
     return target

@@ -218,30 +218,30 @@ def write(frontiers: list[Frontier], folder: str | Path) -> list[tuple[Frontier,
         if not _KEY.match(f.key):
             raise FrontierError(f"frontier key {f.key!r}: expected lower-case letters, digits, "
                                 "'.', '-' and '_'")
-    folder.mkdir(parents=True, exist_ok=True)
     out = []
     for f in frontiers:
         target = _path(folder, f.key)
         existed = target.exists()
-        fd, tmp = tempfile.mkstemp(prefix=f".{f.key}.", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(f.to_json(), fh, indent=1, sort_keys=True)
-                fh.write("\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_text_atomic(target, json.dumps(f.to_json(), indent=1, sort_keys=True) + "\n")
         out.append((f, existed))
     return out
 
 
-def from_json(data: dict, where: str) -> Frontier:
-    """A frontier from its JSON form (:meth:`Frontier.to_json`), checked; ``where`` names
-    it in errors (:class:`FrontierError`)."""
-    return _from_json(data, where)
+def write_text_atomic(target: Path, text: str) -> None:
+    """Write ``text`` to ``target`` (its folder created if needed) through a temporary file
+    in the same folder, flushed to disk and renamed over it: a reader sees the old file or
+    the new one, never a part."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _is_number(v, positive: bool = True) -> bool:
@@ -249,7 +249,9 @@ def _is_number(v, positive: bool = True) -> bool:
             and (v > 0 if positive else v >= 0))
 
 
-def _from_json(data: dict, where: str) -> Frontier:
+def from_json(data: dict, where: str) -> Frontier:
+    """A frontier from its JSON form (:meth:`Frontier.to_json`), checked; ``where`` names
+    it in errors (:class:`FrontierError`)."""
     damaged = f"{where}: a damaged frontier file"
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise FrontierError(f"{where}: not a token-sweep frontier (expected format "
@@ -303,7 +305,7 @@ def load(folder: str | Path, key: str) -> Frontier:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise FrontierError(f"{path.name}: cannot read ({exc})") from None
-    return _from_json(data, path.name)
+    return from_json(data, path.name)
 
 
 def keys(folder: str | Path) -> list[str]:

@@ -123,7 +123,7 @@ def binds(tables: list[Table], n: int) -> dict[str, list[float]]:
     return out
 
 
-def outside_fraction(tab: Table, at: np.ndarray) -> np.ndarray:
+def outside(tab: Table, at: np.ndarray) -> np.ndarray:
     """Where interactivities ``at`` fall outside a frontier's measured range (bool)."""
     at = np.asarray(at, dtype=np.float64)
     return ~((at >= tab.low) & (at <= tab.high))

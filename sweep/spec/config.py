@@ -44,6 +44,13 @@ _GIVEN: contextvars.ContextVar[dict | None] = contextvars.ContextVar("sweep_fron
                                                                      default=None)
 
 
+def _frontier_folder(given: str | None, base: Path | None) -> Path:
+    """The folder of frontiers a file names (``given``, default ``frontiers``), relative to
+    ``base`` (the sweep file's folder; None: the working directory)."""
+    folder = Path(given or DEFAULT_FRONTIER_DIR)
+    return base / folder if base is not None and not folder.is_absolute() else folder
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
     """PyYAML's safe loader, refusing a key repeated in one mapping (PyYAML keeps the last)."""
 
@@ -266,6 +273,8 @@ class SweepSpec(_Strict):
 
     #: the frontiers the file's frontier axis names, by key (read while validating)
     _frontiers: dict = PrivateAttr(default_factory=dict)
+    #: their interpolation tables, by key (fitted on first use)
+    _tables: dict = PrivateAttr(default_factory=dict)
     #: where ``frontiers`` is relative to (the sweep file's folder; None: the working one)
     _base: Path | None = PrivateAttr(default=None)
     #: the fitted calibrations the file's calibration axes name, by label, as in their
@@ -299,16 +308,13 @@ class SweepSpec(_Strict):
     def frontier_dir(self) -> Path:
         """The folder of measured frontiers and fitted calibrations: ``frontiers`` (default
         ``frontiers``), relative to the sweep file's folder."""
-        folder = Path(self.frontiers or DEFAULT_FRONTIER_DIR)
-        if not folder.is_absolute() and self._base is not None:
-            folder = self._base / folder
-        return folder
+        return _frontier_folder(self.frontiers, self._base)
 
     def _load_frontiers(self) -> list[Problem]:
         from sweep.frontiers.front import FrontierError, from_json, load
 
         out: list[Problem] = []
-        self._frontiers = {}
+        self._frontiers, self._tables = {}, {}
         given = _GIVEN.get() or {}
         for name, axis in self.axes.items():
             for i, key in enumerate(axis.frontier or []):
@@ -353,16 +359,19 @@ class SweepSpec(_Strict):
 
     def frontier_tables(self, keys: list[str]) -> list:
         """The interpolation tables of frontiers ``keys`` (see
-        :mod:`sweep.frontiers.interp`)."""
+        :mod:`sweep.frontiers.interp`), each fitted once per spec."""
         from sweep.frontiers import interp
 
-        return [interp.table(self._frontiers[k]) for k in keys]
+        for k in keys:
+            if k not in self._tables:
+                self._tables[k] = interp.table(self._frontiers[k])
+        return [self._tables[k] for k in keys]
 
     def frontier_report(self) -> dict | None:
         """Where the frontier axis reads its frontiers (None without one): per label its
         frontier's key, measured range, provenance and how many target interactivities
         fall outside that range, and the points of the sweep that are NaN for it."""
-        from sweep.frontiers.interp import outside_fraction
+        from sweep.frontiers.interp import outside
         from sweep.model.frontier import AT
 
         axis = next(((n, a) for n, a in self.axes.items() if a.frontier is not None), None)
@@ -380,16 +389,16 @@ class SweepSpec(_Strict):
         if self.sample is not None:
             others *= self.sample.n
         labels = {}
-        outside = 0
+        total = 0
         tables = self.frontier_tables(spec.frontier)
         for label, key, tab in zip(spec.label_list, spec.frontier, tables, strict=True):
             f = self._frontiers[key]
-            miss = int(outside_fraction(tab, at).sum())
-            outside += miss * others
+            miss = int(outside(tab, at).sum())
+            total += miss * others
             labels[label] = {"frontier": key, "range": [tab.low, tab.high],
                              "points": len(f.points), "outside": miss, "of": int(at.size),
                              "source": f.source}
-        return {"axis": name, "points_outside": outside,
+        return {"axis": name, "points_outside": total,
                 "points": others * int(at.size) * len(labels), "labels": labels}
 
     @property
@@ -668,9 +677,7 @@ def _expand_calibrations(data: dict[str, Any]) -> tuple[dict[str, Any], list[Pro
     problems: list[Problem] = []
     out = dict(dists)
     given = data.get("frontiers")
-    folder = Path(given if isinstance(given, str) else DEFAULT_FRONTIER_DIR)
-    if not folder.is_absolute() and _BASE.get() is not None:
-        folder = _BASE.get() / folder
+    folder = _frontier_folder(given if isinstance(given, str) else None, _BASE.get())
     for name, d in dists.items():
         if not (isinstance(d, dict) and "calibration" in d):
             continue
