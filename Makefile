@@ -17,11 +17,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 run: $(STAMP)
 	$(BIN)/sweep run configs/hopper-vs-blackwell.yaml --overwrite
+	$(BIN)/sweep report results/hopper-vs-blackwell.zarr --out results/hopper-vs-blackwell.html
 
 plan: $(STAMP)
 	$(BIN)/sweep plan configs/hopper-vs-blackwell.yaml
 
 test: $(STAMP)
+	@sh tools/install-browser.sh
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -98,6 +99,35 @@ def _parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="describe a store: dims, outputs with units and "
                           "extremes, provenance")
     show.add_argument("store")
+    show.add_argument("--sel", action="append", metavar="DIM=VALUE[,VALUE]",
+                      help="print only this slice, as a table of every point (repeatable; "
+                      "labels or numbers)")
+    show.add_argument("--output", metavar="NAME",
+                      help="only this output (of a reduce result: its statistics, or one "
+                      "variable)")
+    show.add_argument("--csv", metavar="FILE",
+                      help="write the slice (every row) to FILE as CSV instead of printing it")
+
+    plot = sub.add_parser("plot", help="draw a store's charts (PNG or SVG, each with the "
+                          "CSV of the numbers it draws)")
+    plot.add_argument("store")
+    plot.add_argument("--out", metavar="DIR", help="folder for the charts (default: "
+                      "<store>-charts beside the store)")
+    plot.add_argument("--x", metavar="DIM", help="numeric dim on the x axis")
+    plot.add_argument("--y", metavar="DIM", help="numeric dim on the y axis")
+    plot.add_argument("--sel", action="append", metavar="DIM=VALUE[,VALUE]",
+                      help="hold a dim at a value, or draw only some labels (repeatable)")
+    plot.add_argument("--output", metavar="NAME", help="the output to draw (default: the "
+                      "file's first)")
+    plot.add_argument("--kind", metavar="KIND", help="only this chart: heatmap, lines, "
+                      "winner, breakeven, breakdown, frontier, distribution, compare, "
+                      "sensitivity, screening (default: every one the store can draw)")
+    plot.add_argument("--format", choices=("png", "svg"), default="png")
+
+    report = sub.add_parser("report", help="one self-contained HTML file of stores: "
+                            "question, summary, charts, provenance")
+    report.add_argument("stores", nargs="+", metavar="STORE")
+    report.add_argument("--out", metavar="FILE.html", required=True)
 
     verify = sub.add_parser("verify", help="check every chunk of a store against its "
                             "completion marker; exit 1 naming each bad chunk")
@@ -386,6 +416,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from sweep.report.summary import describe, describe_reduce
 
     ds = open_result(args.store)
+    if args.sel or args.output or args.csv:
+        return _show_slice(ds, args)
     mode = ds.attrs.get("sweep_mode")
     if mode == "sensitivity":
         from sweep.report.sensitivity_report import describe as describe_sensitivity
@@ -397,6 +429,97 @@ def _cmd_show(args: argparse.Namespace) -> int:
         print(describe_morris(ds))
     else:
         print(describe_reduce(ds) if mode == "reduce" else describe(ds))
+    return EXIT_OK
+
+
+def _show_slice(ds, args: argparse.Namespace) -> int:
+    """``sweep show STORE --sel ... --output ... --csv ...``: a slice as a table or CSV."""
+    from sweep.report import slices
+
+    try:
+        sub, rows = slices.take(ds, slices.parse_sel(args.sel), args.output)
+        header, records = slices.records(sub, rows)
+        if args.csv:
+            slices.write_csv(Path(args.csv), header, records)
+    except slices.SliceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.csv:
+        print(f"wrote {len(records):,} row(s) of {len(header)} column(s) to {args.csv}")
+    else:
+        print("\n".join(slices.lines(header, records, len(rows))))
+    return EXIT_OK
+
+
+def _complete_result(path: str):
+    """A stored result to draw: complete, or refused (:class:`StoreError`)."""
+    from sweep import open_result
+    from sweep.storage import store as zstore
+
+    p = Path(path)
+    if not zstore.is_store(p):
+        raise zstore.StoreError(f"{p} is not a Zarr store (no zarr.json)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", zstore.IncompleteStoreWarning)
+        ds = open_result(p)
+    status = ds.attrs.get("sweep_status")
+    if status != zstore.STATUS_COMPLETE:
+        raise zstore.StoreError(f"{p} is marked {status!r}: the run that wrote it did not "
+                                f"finish (resume or repair it first); nothing drawn")
+    return ds
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from sweep.plots import defaults
+    from sweep.plots.prepare import PlotError
+    from sweep.report.slices import SliceError, parse_sel
+
+    store = Path(args.store)
+    if (store / "bench.json").is_file():   # a `sweep bench` report folder
+        import json
+
+        chart = defaults.bench_chart(json.loads((store / "bench.json").read_text()))
+        out = Path(args.out) if args.out else store
+        print(defaults.describe([defaults.save(chart, out, args.format)]))
+        return EXIT_OK
+    ds = _complete_result(args.store)
+    try:
+        opts = defaults.Options(output=args.output, x=args.x, y=args.y,
+                                sel=parse_sel(args.sel), kind=args.kind)
+        charts = defaults.charts_for(ds, opts)
+    except (PlotError, SliceError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    out = Path(args.out) if args.out else store.with_name(f"{store.stem}-charts")
+    paths = [defaults.save(c, out, args.format) for c in charts]
+    print(defaults.describe(paths))
+    return EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from sweep.plots import defaults
+    from sweep.plots.prepare import PlotError
+    from sweep.report import html
+    from sweep.textfile import write_text_atomic
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".html", ".htm"):
+        print(f"error: --out {out}: expected a file name ending in .html", file=sys.stderr)
+        return EXIT_USAGE
+    if not out.parent.is_dir():
+        print(f"error: --out {out}: the folder {out.parent} does not exist", file=sys.stderr)
+        return EXIT_USAGE
+    stores = []
+    for path in args.stores:
+        ds = _complete_result(path)
+        try:
+            stores.append((Path(path), ds, defaults.charts_for(ds)))
+        except PlotError as exc:
+            print(f"error: {path}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    write_text_atomic(out, html.render(stores))
+    print(f"wrote {out} ({sum(len(c) for _, _, c in stores)} chart(s) from "
+          f"{len(stores)} store(s))")
     return EXIT_OK
 
 
@@ -566,7 +689,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {"run": _cmd_run, "plan": _cmd_plan, "show": _cmd_show, "presets": _cmd_presets,
                 "verify": _cmd_verify, "repair": _cmd_repair, "bench": _cmd_bench,
                 "sensitivity": _cmd_sensitivity, "frontier": _cmd_frontier,
-                "calibrate": _cmd_calibrate}
+                "calibrate": _cmd_calibrate, "plot": _cmd_plot, "report": _cmd_report}
     try:
         return commands[args.command](args)
     except ConfigError as exc:

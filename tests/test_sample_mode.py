@@ -252,7 +252,7 @@ def test_reduce_blocks_draw_bounded_samples_and_the_pilot_sees_enough():
         "b": {"labels": ["p", "q", "r"], "set": {"opex_usd_per_gpu_hour": [0.1, 0.2, 0.3]}},
         "c": {"labels": ["s", "t", "u"], "set": {"capex_usd_per_gpu": [0.0, 1.0, 2.0]}}})
     d["reduce"] = {"over": ["sample"]}
-    pilot = _subsampled_inputs(make_reduce_plan(spec_from_dict(d)))
+    (pilot,) = _subsampled_inputs(make_reduce_plan(spec_from_dict(d)))   # one part
     assert pilot.shape[:3] == (2, 3, 3) and pilot.shape[3] > 10_000
 
 

@@ -142,12 +142,26 @@ class NumbaBackend(_HostMemory):
 # --------------------------------------------------------------------------- factory
 
 
-def choose_auto() -> str:
-    """The backend ``auto`` means here: a GPU backend when one is usable, else ``numba``.
+#: Up to this many points, ``auto`` takes the NumPy reference: compiling (or loading from
+#: Numba's cache) and starting a GPU would take longer than computing. Measured on the
+#: 2-core CPU machine (bench/tiny_crossover.py, bench/RESULTS.md): whole ``sweep run``
+#: processes are faster on NumPy up to 10^6 points even with Numba's cache warm (0.5 s),
+#: and 5.6 s faster with it cold; at 10^7 numba is ahead by 0.8 s (warm).
+AUTO_NUMPY_POINTS = 1_000_000
+
+
+def choose_auto(points: int | None = None) -> str:
+    """The backend ``auto`` means here: ``numpy`` for ``points`` up to
+    :data:`AUTO_NUMPY_POINTS` (where compiling would dominate), else a GPU backend when one
+    is usable, else ``numba``.
 
     The reason is logged at INFO (``sweep run -v`` shows it). Numba's CUDA simulator never
     counts as a usable GPU.
     """
+    if points is not None and points <= AUTO_NUMPY_POINTS:
+        log.info("backend auto -> numpy (%s point(s), at most %s: compiling a kernel would "
+                 "take longer than computing them)", f"{points:,}", f"{AUTO_NUMPY_POINTS:,}")
+        return "numpy"
     try:
         from sweep.backends import gpu
     except ImportError as exc:  # pragma: no cover - sweep.backends.gpu imports nothing optional
@@ -161,8 +175,10 @@ def choose_auto() -> str:
     return choice
 
 
-def get_backend(name: str = "auto", *, parallel: bool = False) -> Backend:
-    """A backend by name: ``auto``, ``numpy``, ``numba``, ``cuda`` or ``cupy``.
+def get_backend(name: str = "auto", *, parallel: bool = False,
+                points: int | None = None) -> Backend:
+    """A backend by name: ``auto``, ``numpy``, ``numba``, ``cuda`` or ``cupy``; ``points``:
+    how many points the caller will evaluate, for ``auto`` (see :func:`choose_auto`).
 
     Raises
     ------
@@ -171,7 +187,7 @@ def get_backend(name: str = "auto", *, parallel: bool = False) -> Backend:
         driver, no cupy, no device); never a silent fallback to another backend.
     """
     if name == "auto":
-        name = choose_auto()
+        name = choose_auto(points)
     if name == "numpy":
         return NumpyBackend()
     if name == "numba":

@@ -94,6 +94,11 @@ def markdown(report: dict, chart_name: str | None = "bench.png") -> str:
 
 
 def chart(report: dict, path: Path) -> None:
+    """Write :func:`figure` to ``path``."""
+    figure(report).savefig(path)
+
+
+def figure(report: dict):
     """Points/s against grid points on log-log axes: one line per backend and mode, the
     ceilings (as points/s at the grid's bytes per point) as lines without markers."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -128,4 +133,4 @@ def chart(report: dict, path: Path) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="best", ncol=2)
     fig.tight_layout()
-    fig.savefig(path)
+    return fig

@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from sweep.engine.partials import Partials
-from sweep.planning.planner import ChunkInputs, Plan, fill_inputs
+from sweep.planning.planner import Plan
 
 
 def _positions(plan: Plan, flat: np.ndarray) -> np.ndarray:
@@ -38,22 +38,6 @@ def _positions(plan: Plan, flat: np.ndarray) -> np.ndarray:
     return out
 
 
-def _point_inputs(plan: Plan, pos: np.ndarray) -> ChunkInputs:
-    """Kernel inputs of the points ``pos`` (rows of dim indices, all valid) laid along one
-    dim: every leaf an axis sets gathered at the point's index, constants as they are, and
-    in sample mode the point's drawn inputs."""
-    values: dict[str, np.ndarray] = {}
-    for d, axis in enumerate(plan.axes):
-        for name, v in axis.binds.items():
-            values[name] = np.asarray(v, dtype=np.float64)[pos[:, d]]
-    if plan.sampled:
-        last = len(plan.shape) - 1
-        drawn = [plan.sample_values(int(i), int(i) + 1) for i in pos[:, last]]
-        for name in plan.sampled:
-            values[name] = np.asarray([row[name][0] for row in drawn], dtype=np.float64)
-    return fill_inputs(plan.constants, [(0, values)], (len(pos),), plan.model)
-
-
 def outputs_at(plan: Plan, flat: np.ndarray) -> np.ndarray:
     """The requested outputs at the points of flat grid index ``flat`` (``-1``: NaN),
     float64, shape (n_outputs, n), evaluated by the numba backend."""
@@ -62,7 +46,7 @@ def outputs_at(plan: Plan, flat: np.ndarray) -> np.ndarray:
     out = np.full((len(plan.outputs), len(flat)), np.nan)
     ok = np.flatnonzero(flat >= 0)
     if ok.size:
-        inputs = _point_inputs(plan, _positions(plan, flat[ok]))
+        inputs = plan.point_inputs(_positions(plan, flat[ok]))
         values, _ = get_backend("numba").compute(inputs, plan.output_codes,
                                                  np.dtype(np.float64))
         out[:, ok] = values.reshape(len(plan.outputs), -1)

@@ -231,7 +231,8 @@ def run_plan(
         check_cluster_memory(plan, client)
     else:
         plan.check_memory(workers)
-    be = get_backend(backend) if isinstance(backend, str) else backend
+    be = (get_backend(backend, points=sum(k.size for k in todo))
+          if isinstance(backend, str) else backend)
     if hasattr(be, "check_memory") and client is None:
         be.check_memory(plan, workers)
     if todo:

@@ -20,6 +20,7 @@ of a folded axis, so that statistics become expectations; uniform when absent.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import math
 import time
@@ -75,6 +76,7 @@ def make_reduce_plan(spec: SweepSpec, store: str | Path | None = None,
     base = make_plan(spec, store)
     kept = [d for d, name in enumerate(base.dims) if name not in spec.reduce.over]
     fixed = {d: base.shape[d] for d in kept}
+    fixed.update({d: 1 for d in getattr(base, "by_label", ())})   # one label per block
     if base.sampled:
         # a block's samples are drawn whole (an input table row per sampled input):
         # `sample.chunk`, or at most SAMPLE_BLOCK samples, per block; at most 1000 blocks
@@ -203,10 +205,13 @@ def _block_task(plan: Plan, key: ChunkKey, ctx: _Context) -> Partials:
 # --------------------------------------------------------------------------- pilot
 
 
-def _subsampled_inputs(plan: Plan, points: int = PILOT_POINTS) -> ChunkInputs:
-    """The grid thinned to about ``points`` points, evenly spaced indices (ends included).
-    In sample mode the labels are thinned as a grid and the first samples of the design
-    (drawn in one go) take the rest of the budget."""
+def _subsampled_inputs(plan: Plan, points: int = PILOT_POINTS,
+                       at: dict[int, int] | None = None) -> list[ChunkInputs]:
+    """The grid thinned to about ``points`` points, evenly spaced indices (ends included),
+    with the dims of ``at`` (``{dim: index}``) held at one index. In sample mode the labels
+    are thinned as a grid and the first samples of the design (drawn in one go) take the
+    rest of the budget. One part, or, where the distributions depend on the labels, one
+    per label of those dims (always in the same order)."""
     sampled = bool(plan.sampled)
     dims = plan.shape[:-1] if sampled else plan.shape
     per_axis = max(2, int(points ** (1 / max(1, len(dims)))))
@@ -215,12 +220,32 @@ def _subsampled_inputs(plan: Plan, points: int = PILOT_POINTS) -> ChunkInputs:
     if sampled:
         rest = max(2, points // math.prod(len(p) for p in picks))
         picks.append(np.arange(min(plan.shape[-1], rest)))
-    shape = tuple(len(p) for p in picks)
-    along = [(d, {name: np.asarray(values)[picks[d]] for name, values in axis.binds.items()})
-             for d, axis in enumerate(plan.axes)]
-    if sampled:
-        along.append((len(shape) - 1, plan.sample_values(0, shape[-1])))
-    return fill_inputs(plan.constants, along, shape, plan.model)
+    at = dict(at or {})
+    split = [d for d in getattr(plan, "by_label", ()) if d not in at]
+    parts = []
+    for combo in itertools.product(*(picks[d] for d in split)):
+        fixed = {**at, **dict(zip(split, combo, strict=True))}
+        sub = [np.asarray([fixed[d]]) if d in fixed else p for d, p in enumerate(picks)]
+        shape = tuple(len(p) for p in sub)
+        along = [(d, {name: np.asarray(values)[sub[d]] for name, values in axis.binds.items()})
+                 for d, axis in enumerate(plan.axes)]
+        if sampled:
+            where = tuple(int(p[0]) for p in sub)
+            along.append((len(shape) - 1, plan.sample_values(0, shape[-1], where)))
+        parts.append(fill_inputs(plan.constants, along, shape, plan.model))
+    return parts
+
+
+def _pilot_values(plan: Plan, codes: np.ndarray, at: dict[int, int] | None = None
+                  ) -> np.ndarray:
+    """The nodes ``codes`` over the thinned grid (:func:`_subsampled_inputs`), by the numba
+    backend: ``(len(codes), points)``, float64."""
+    from sweep.backends import get_backend
+
+    be = get_backend("numba")
+    out = [be.compute(part, codes, np.dtype(np.float64))[0].reshape(len(codes), -1)
+           for part in _subsampled_inputs(plan, at=at)]
+    return np.concatenate(out, axis=1)
 
 
 def _edges_for(values: np.ndarray, log_scale: bool) -> tuple[float, float]:
@@ -264,11 +289,8 @@ def histogram_ranges(plan: Plan, scales: dict[str, str] | None = None
             scales[name] = "log" if lo > 0 else "linear"
     missing = [o for o in folded(plan) if o not in out]
     if missing:
-        from sweep.backends import get_backend
-
         codes = np.asarray([plan.model.code(o) for o in missing], np.int64)
-        values, _ = get_backend("numba").compute(_subsampled_inputs(plan), codes,
-                                                 np.dtype(np.float64))
+        values = _pilot_values(plan, codes)
         for k, name in enumerate(missing):
             v = values[k].ravel()
             if scales.get(name) == "auto":
@@ -493,20 +515,11 @@ def _compare(plan: Plan, ctx: _Context, progress, num_workers) -> dict:
 
 
 def _pilot_ratio(cplan: Plan, d_cmp: int, ia: int, ib: int, code: int) -> np.ndarray:
-    from sweep.backends import get_backend
-
-    inputs = _subsampled_inputs(cplan)
-    be = get_backend("numba")
-    out = []
-    for i in (ia, ib):
-        table = inputs.table.copy()
-        for name, values in cplan.axes[d_cmp].binds.items():
-            table[inputs.row(name), :] = values[i]
-        vals, _ = be.compute(dataclasses.replace(inputs, table=table),
-                             np.asarray([code]), np.dtype(np.float64))
-        out.append(vals[0])
+    """The ratio of label ``ia`` to label ``ib`` (of the compare dim) over the thinned grid
+    of the other dims."""
+    a, b = (_pilot_values(cplan, np.asarray([code]), {d_cmp: i})[0] for i in (ia, ib))
     with np.errstate(all="ignore"):
-        return (out[0] / out[1]).ravel()
+        return a / b
 
 
 # --------------------------------------------------------------------------- result
@@ -702,7 +715,7 @@ def to_dataset(plan: Plan, p: Partials, edges_of: dict, compare: dict | None,
         "title": f"token-sweep {plan.spec.name} (reduce)",
         **provenance.record("reduce", plan.spec, config_hash=plan.config_hash,
                             backend=backend, device=device, created=created,
-                            status=zstore.STATUS_COMPLETE),
+                            status=zstore.STATUS_COMPLETE, defaults=plan.defaults),
         "sweep_over": list(red.over),
         "sweep_n_points": str(plan.n_points),
         "sweep_block_shape": list(plan.chunk_shape),
@@ -740,4 +753,7 @@ def describe_plan(plan: Plan) -> str:
     ]
     if red.question:
         lines.insert(1, f"  question    {red.question}")
+    defaults = provenance.defaults_line(plan.defaults)
+    if defaults:
+        lines.append(f"  {defaults}")
     return "\n".join(lines)

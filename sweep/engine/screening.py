@@ -14,6 +14,8 @@ It reports ``mu``, ``mu_star`` (mean absolute effect: the ranking), ``sigma``
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import xarray as xr
 
@@ -30,7 +32,7 @@ def morris(spec, trajectories: int = 20, levels: int = 4, backend: str | None = 
     from sweep.backends import get_backend
     from sweep.engine.sensitivity import make_sensitivity_plan
     from sweep.planning.planner import PlanError
-    from sweep.spec.distributions import ppf
+    from sweep.planning.sampling import draw
 
     if trajectories < 2:
         raise PlanError(f"--morris: {trajectories}; expected at least 2 trajectories")
@@ -42,12 +44,15 @@ def morris(spec, trajectories: int = 20, levels: int = 4, backend: str | None = 
     problem = {"num_vars": len(names), "names": names, "bounds": [[0.0, 1.0]] * len(names)}
     u = sample.sample(problem, trajectories, num_levels=levels, seed=seed)
     q = (np.rint(u * (levels - 1)) + 0.5) / levels   # level k -> quantile (k + 1/2) / levels
-    meta = plan.model.bindable_specs
-    x = np.column_stack([ppf(spec.distributions[n], q[:, j], meta.get(n, n))
-                         for j, n in enumerate(names)])
-    be = get_backend(backend or spec.backend)
-    values, _ = be.compute(plan.inputs(x), plan.codes, np.dtype(np.float64))
-    flat = values.reshape(len(plan.outputs), -1, x.shape[0])
+
+    def values_at(labels: dict[str, int]) -> np.ndarray:
+        return np.column_stack([draw(spec, n, q[:, j], labels or None, plan.axes)
+                                for j, n in enumerate(names)])
+
+    be = get_backend(backend or spec.backend,
+                     points=q.shape[0] * math.prod(plan.group_shape))
+    values = plan.evaluate(be, values_at)
+    flat = values.reshape(len(plan.outputs), -1, q.shape[0])
     keys = ("mu", "mu_star", "sigma", "mu_star_conf")
     out = {k: np.full((len(plan.outputs), flat.shape[1], len(names)), np.nan) for k in keys}
     for k in range(flat.shape[0]):
@@ -75,7 +80,8 @@ def morris(spec, trajectories: int = 20, levels: int = 4, backend: str | None = 
     from sweep.storage import provenance
 
     ds.attrs.update({**provenance.record("morris", spec, backend=be.name,
-                                         device=getattr(be, "device", "")),
+                                         device=getattr(be, "device", ""),
+                                         defaults=plan.defaults),
                      "trajectories": trajectories,
                      "levels": levels, "seed": seed, "evaluations": int(values.size
                                                                          // len(plan.outputs)),
@@ -112,4 +118,7 @@ def describe(ds: xr.Dataset) -> str:
             lines += ["  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
                                        for i, (c, w) in enumerate(zip(r, widths, strict=True)))
                       for r in rows]
-    return "\n".join(lines)
+    from sweep.storage.provenance import defaults_line, stored_defaults
+
+    line = defaults_line(stored_defaults(a))
+    return "\n".join([*lines, *([""] + [line] if line else [])])

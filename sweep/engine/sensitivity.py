@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import itertools
 import math
 import time
 from dataclasses import dataclass
@@ -39,8 +40,15 @@ import numpy as np
 import xarray as xr
 
 from sweep.model import model_for
-from sweep.planning.planner import ChunkInputs, PlanError, constants_for, fill_inputs
+from sweep.planning.planner import (
+    ChunkInputs,
+    PlanError,
+    constants_for,
+    defaults_used,
+    fill_inputs,
+)
 from sweep.quiet import quiet
+from sweep.storage import provenance
 
 #: At least this many batches of base rows keep their sums apart (for the bootstrap)...
 BATCHES = 64
@@ -72,6 +80,11 @@ class SensitivityPlan:
     @property
     def n(self) -> int:
         return self.spec.sample.n
+
+    @property
+    def defaults(self) -> dict[str, dict]:
+        """The inputs left at their defaults (see :func:`sweep.planning.planner.defaults_used`)."""
+        return defaults_used(self.spec, self.constants, self.model)
 
     @property
     def d(self) -> int:
@@ -107,13 +120,57 @@ class SensitivityPlan:
         step = self.rows_per_chunk
         return [(s, min(s + step, self.n)) for s in range(0, self.n, step)]
 
-    def inputs(self, samples: np.ndarray) -> ChunkInputs:
+    @functools.cached_property
+    def by_label(self) -> tuple[int, ...]:
+        """The categorical dims (numbers) some distribution depends on (given per label,
+        or relative to each label's value): those groups are evaluated one label at a
+        time."""
+        from sweep.planning.sampling import dependence
+
+        names = {d for deps in dependence(self.spec, self.axes).values() for d in deps}
+        return tuple(i for i, a in enumerate(self.axes) if a.name in names)
+
+    def label_groups(self) -> list[dict[int, int]]:
+        """Each combination of labels of :attr:`by_label` (``{dim: index}``); one empty
+        combination where no distribution depends on the labels."""
+        return [dict(zip(self.by_label, combo, strict=True)) for combo in
+                itertools.product(*(range(self.group_shape[d]) for d in self.by_label))]
+
+    def labels_of(self, at: dict[int, int]) -> dict[str, int]:
+        """``{dim number: index}`` as the samplers take it: ``{axis name: index}``."""
+        return {self.axes[d].name: i for d, i in at.items()}
+
+    def inputs(self, samples: np.ndarray, at: dict[int, int] | None = None) -> ChunkInputs:
         """Kernel inputs for ``samples`` (rows: points, columns: :attr:`names`) along the
-        last dim, after the categorical axes."""
+        last dim, after the categorical axes (the dims of ``at`` held at one label)."""
+        at = at or {}
         k = samples.shape[0]
-        along = [(d, axis.binds) for d, axis in enumerate(self.axes)]
+        along = [(d, {n: v[at[d]:at[d] + 1] for n, v in axis.binds.items()} if d in at
+                  else axis.binds) for d, axis in enumerate(self.axes)]
         along.append((len(self.axes), {name: samples[:, j] for j, name in enumerate(self.names)}))
-        return fill_inputs(self.constants, along, (*self.group_shape, k), self.model)
+        shape = tuple(1 if d in at else n for d, n in enumerate(self.group_shape))
+        return fill_inputs(self.constants, along, (*shape, k), self.model)
+
+    def evaluate(self, backend, make) -> np.ndarray:
+        """The outputs (float64) at the samples ``make(labels)`` returns (rows: points,
+        columns: :attr:`names`; ``labels``: ``{axis name: index}`` of the dims the
+        distributions depend on): shape ``(n_outputs, *groups, points)``; one kernel call,
+        or one per label where the samples depend on the labels."""
+        groups = self.label_groups()
+        if not self.by_label:
+            values, _ = backend.compute(self.inputs(make({})), self.codes,
+                                        np.dtype(np.float64))
+            return values
+        out = None
+        for at in groups:
+            v, _ = backend.compute(self.inputs(make(self.labels_of(at)), at), self.codes,
+                                   np.dtype(np.float64))
+            if out is None:
+                out = np.empty((v.shape[0], *self.group_shape, v.shape[-1]))
+            index = tuple(slice(at[d], at[d] + 1) if d in at else slice(None)
+                          for d in range(len(self.group_shape)))
+            out[(slice(None), *index)] = v
+        return out
 
 
 def make_sensitivity_plan(spec, store: str | Path | None = None,
@@ -129,6 +186,11 @@ def make_sensitivity_plan(spec, store: str | Path | None = None,
         raise PlanError(f"sample.method: {spec.sample.method!r}; Sobol' indices need "
                         "`method: saltelli` (A, B and one mixed matrix per input)")
     axes = tuple(spec.resolved_axes())
+    from sweep.planning.sampling import relative_problems
+
+    problems = relative_problems(spec, axes)
+    if problems:
+        raise PlanError("\n".join(problems))
     constants = constants_for(spec, axes)
     n, d = spec.sample.n, len(spec.distributions)
     per_batch = max(1, min(n // BATCHES, BATCH_ROWS_MAX))
@@ -156,53 +218,71 @@ def describe_plan(plan: SensitivityPlan) -> str:
         f"  chunks    {len(plan.chunks())} of {plan.rows_per_chunk:,} base rows; "
         f"{plan.n_batches} batch(es) of {plan.batch_rows:,} for the intervals",
         f"  target    {plan.store}",
+        *([f"  {line}"] if (line := provenance.defaults_line(plan.defaults)) else []),
     ])
 
 
 # --------------------------------------------------------------------------- base case
 
 
-def base_case(plan: SensitivityPlan) -> dict[str, np.ndarray]:
+def base_case(plan: SensitivityPlan, labels: dict[str, int] | None = None
+              ) -> dict[str, np.ndarray]:
     """Each sampled input's median and its :data:`SWING` percentiles: arrays over
-    :attr:`SensitivityPlan.names` under the keys ``low``, ``base``, ``high``."""
-    from sweep.spec.distributions import ppf
+    :attr:`SensitivityPlan.names` under the keys ``low``, ``base``, ``high`` (for the
+    labels ``labels`` where the distributions depend on them)."""
+    from sweep.planning.sampling import draw
 
-    dists = plan.spec.distributions
     out = {}
     for key, q in (("low", SWING[0]), ("base", 0.5), ("high", SWING[1])):
-        meta = plan.model.bindable_specs
-        out[key] = np.array([float(ppf(dists[n], np.array([q]), meta.get(n, n))[0])
+        out[key] = np.array([float(draw(plan.spec, n, np.array([q]), labels, plan.axes)[0])
                              for n in plan.names])
     return out
 
 
-def _evaluate(plan: SensitivityPlan, backend, samples: np.ndarray) -> np.ndarray:
-    """Outputs (float64) at ``samples``: shape ``(n_outputs, *groups, len(samples))``."""
-    values, _ = backend.compute(plan.inputs(samples), plan.codes, np.dtype(np.float64))
-    return values
-
-
-def tornado(plan: SensitivityPlan, backend) -> dict[str, np.ndarray]:
-    """One-at-a-time swings and elasticities at the base case (see the module notes).
-    Arrays over ``(output, *groups[, input])``."""
-    pts = base_case(plan)
-    d = plan.d
+def _tornado_rows(pts: dict[str, np.ndarray]) -> np.ndarray:
+    """The base case, each input at its low and high swing, and each bumped by
+    :data:`ELASTICITY_STEP` either way (rows of inputs)."""
     base = pts["base"]
     rows = [base]
-    for j in range(d):
+    for j in range(len(base)):
         for key in ("low", "high"):
             x = base.copy()
             x[j] = pts[key][j]
             rows.append(x)
     h = ELASTICITY_STEP
-    for j in range(d):
+    for j in range(len(base)):
         for f in (1 + h, 1 - h):
             x = base.copy()
             x[j] = base[j] * f
             rows.append(x)
+    return np.array(rows)
+
+
+def base_cases(plan: SensitivityPlan) -> dict[str, np.ndarray]:
+    """:func:`base_case` for every group: arrays over ``input``, or over
+    ``(*groups, input)`` where the distributions depend on the labels."""
+    if not plan.by_label:
+        return base_case(plan)
+    out = {k: np.empty((*plan.group_shape, plan.d)) for k in ("low", "base", "high")}
+    for at in plan.label_groups():
+        pts = base_case(plan, plan.labels_of(at))
+        index = tuple(at.get(d, slice(None)) for d in range(len(plan.group_shape)))
+        for k, v in pts.items():
+            out[k][index] = v
+    return out
+
+
+def tornado(plan: SensitivityPlan, backend) -> dict[str, np.ndarray]:
+    """One-at-a-time swings and elasticities at the base case (see the module notes).
+    Arrays over ``(output, *groups[, input])``."""
+    pts = base_cases(plan)
+    d = plan.d
+    h = ELASTICITY_STEP
     # a few dozen points: on a GPU, Numba would warn that the launch is too small
     with quiet("Grid size .* under-utilization"):
-        v = _evaluate(plan, backend, np.array(rows))
+        v = plan.evaluate(backend, lambda labels: _tornado_rows(base_case(plan, labels)
+                                                                if labels else pts))
+    base = pts["base"]
     at_base = v[..., 0]
     swings = v[..., 1:1 + 2 * d].reshape(*v.shape[:-1], d, 2)
     bumps = v[..., 1 + 2 * d:].reshape(*v.shape[:-1], d, 2)
@@ -228,15 +308,19 @@ def _chunk_sums(plan: SensitivityPlan, backend, start: int, stop: int,
     kernel call) and return their sums per batch, shifted by ``shift`` (output, group)."""
     from sweep.planning.sampling import saltelli_block
 
-    a, b = saltelli_block(plan.spec, start, stop)
-    m, d = a.shape
-    stack = np.empty(((d + 2) * m, d), dtype=np.float64)
-    stack[:m], stack[m:2 * m] = a, b
-    for i in range(d):
-        ab = stack[(2 + i) * m:(3 + i) * m]
-        ab[:] = a
-        ab[:, i] = b[:, i]
-    v = _evaluate(plan, backend, stack)
+    def stacked(labels: dict[str, int]) -> np.ndarray:
+        a, b = saltelli_block(plan.spec, start, stop, labels or None, plan.axes)
+        m, d = a.shape
+        stack = np.empty(((d + 2) * m, d), dtype=np.float64)
+        stack[:m], stack[m:2 * m] = a, b
+        for i in range(d):
+            ab = stack[(2 + i) * m:(3 + i) * m]
+            ab[:] = a
+            ab[:, i] = b[:, i]
+        return stack
+
+    m, d = stop - start, plan.d
+    v = plan.evaluate(backend, stacked)
     n_out = v.shape[0]
     v = v.reshape(n_out, -1, d + 2, m // plan.batch_rows, plan.batch_rows)
     v = v - shift.reshape(n_out, -1, 1, 1, 1)
@@ -332,7 +416,7 @@ def run_sensitivity(spec, *, store: str | Path | None = None, overwrite: bool = 
     plan = make_sensitivity_plan(spec, store)
     if write:
         zstore.check_target(plan.store, overwrite)
-    be = get_backend(backend or spec.backend)
+    be = get_backend(backend or spec.backend, points=plan.n_evaluations)
     workers = num_workers or default_workers()
     t0 = time.perf_counter()
     tor = tornado(plan, be)
@@ -420,8 +504,9 @@ def to_dataset(plan: SensitivityPlan, idx: dict, conf: dict, totals: dict, tor: 
     ds = ds.assign_coords(output=labels(plan.outputs), input=labels(plan.names),
                           **{a.name: labels(a.coord) if a.categorical else a.coord
                              for a in plan.axes})
-    for key in ("low", "base", "high"):
-        ds[f"input_{key}"] = xr.DataArray(tor[key], dims=("input",))
+    for key in ("low", "base", "high"):   # per group where the distributions depend on it
+        ds[f"input_{key}"] = xr.DataArray(tor[key], dims=("input",) if tor[key].ndim == 1
+                                          else (*gdims, "input"))
     ds["input_low"].attrs["long_name"] = f"P{SWING[0] * 100:g} of the input's distribution"
     ds["input_base"].attrs["long_name"] = "median of the input's distribution (base case)"
     ds["input_high"].attrs["long_name"] = f"P{SWING[1] * 100:g} of the input's distribution"
@@ -430,10 +515,9 @@ def to_dataset(plan: SensitivityPlan, idx: dict, conf: dict, totals: dict, tor: 
     ds["input_unit"] = xr.DataArray(labels(plan.model.bindable_specs[n].unit for n in plan.names),
                                     dims=("input",))
     s = plan.spec.sample
-    from sweep.storage import provenance
-
     ds.attrs.update({
-        **provenance.record("sensitivity", plan.spec, backend=backend, device=device),
+        **provenance.record("sensitivity", plan.spec, backend=backend, device=device,
+                           defaults=plan.defaults),
         "sample_method": s.method,
         "base_samples": s.n,
         "seed": s.seed,

@@ -264,8 +264,8 @@ def write_preset(result: Fit, name: str, folder: str | Path) -> Path:
     whose ``frontiers`` is ``folder`` can then use ``calibrations: [name]``)."""
     import yaml
 
-    from sweep.frontiers.front import write_text_atomic
     from sweep.spec.presets import USER_CALIBRATIONS
+    from sweep.textfile import write_text_atomic
 
     check_name(name)
     target = Path(folder) / USER_CALIBRATIONS / f"{name}.yaml"

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from sweep.frontiers.read import Measured, MeasuredRow
+from sweep.textfile import write_text_atomic
 
 FORMAT = "token-sweep frontier 1"
 #: Default folder of frontiers (relative to the working directory, or to a sweep file).
@@ -225,23 +224,6 @@ def write(frontiers: list[Frontier], folder: str | Path) -> list[tuple[Frontier,
         write_text_atomic(target, json.dumps(f.to_json(), indent=1, sort_keys=True) + "\n")
         out.append((f, existed))
     return out
-
-
-def write_text_atomic(target: Path, text: str) -> None:
-    """Write ``text`` to ``target`` (its folder created if needed) through a temporary file
-    in the same folder, flushed to disk and renamed over it: a reader sees the old file or
-    the new one, never a part."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _is_number(v, positive: bool = True) -> bool:

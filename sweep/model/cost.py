@@ -181,7 +181,7 @@ def gross_margin(price_usd_per_mtok, usd_per_mtok):
 
 @FAMILY.output("1", "utilization at which revenue equals cost",
                "usd_per_gpu_hour * 1e6 / (price_usd_per_mtok * tokens_per_s_per_gpu * 3600)",
-               sign="positive")
+               sign="positive", ratio=False)
 def breakeven_utilization(usd_per_gpu_hour, price_usd_per_mtok, tokens_per_s_per_gpu):
     """Utilization (fraction of hours) at which revenue equals cost, since every hourly
     cost is paid whether the GPU is busy or not. Above 1 means no utilization breaks even."""
@@ -211,7 +211,8 @@ def profit_usd_per_mw_year(margin_usd_per_mtok, mtok_per_gpu_year, kw_per_gpu, p
 
 
 @FAMILY.output("USD/Mtok", "rent part of the cost per million tokens",
-               "gpu_hour_usd / (tokens_per_s_per_gpu * utilization * 3600) * 1e6", sign="signed")
+               "gpu_hour_usd / (tokens_per_s_per_gpu * utilization * 3600) * 1e6", sign="signed",
+               ratio=True)
 def usd_per_mtok_rent(gpu_hour_usd, tokens_per_s_per_gpu, utilization):
     """The rent part of :func:`usd_per_mtok`."""
     return per_mtok(gpu_hour_usd, tokens_per_s_per_gpu, utilization)
@@ -219,7 +220,8 @@ def usd_per_mtok_rent(gpu_hour_usd, tokens_per_s_per_gpu, utilization):
 
 @FAMILY.output("USD/Mtok", "capital part of the cost per million tokens",
                "capex_usd_per_gpu * CRF / 8760 / (tokens_per_s_per_gpu * utilization * 3600)"
-               " * 1e6", sign="signed")
+               " * 1e6", sign="signed",
+               ratio=True)
 def usd_per_mtok_capital(capital_usd_per_gpu_hour, tokens_per_s_per_gpu, utilization):
     """The capital part of :func:`usd_per_mtok`."""
     return per_mtok(capital_usd_per_gpu_hour, tokens_per_s_per_gpu, utilization)
@@ -227,7 +229,8 @@ def usd_per_mtok_capital(capital_usd_per_gpu_hour, tokens_per_s_per_gpu, utiliza
 
 @FAMILY.output("USD/Mtok", "opex part of the cost per million tokens",
                "opex_usd_per_gpu_hour / (tokens_per_s_per_gpu * utilization * 3600) * 1e6",
-               sign="signed")
+               sign="signed",
+               ratio=True)
 def usd_per_mtok_opex(opex_usd_per_gpu_hour, tokens_per_s_per_gpu, utilization):
     """The opex part of :func:`usd_per_mtok`."""
     return per_mtok(opex_usd_per_gpu_hour, tokens_per_s_per_gpu, utilization)
@@ -235,7 +238,8 @@ def usd_per_mtok_opex(opex_usd_per_gpu_hour, tokens_per_s_per_gpu, utilization):
 
 @FAMILY.output("USD/Mtok", "energy part of the cost per million tokens",
                "kw_per_gpu * pue * electricity_usd_per_kwh"
-               " / (tokens_per_s_per_gpu * utilization * 3600) * 1e6", sign="signed")
+               " / (tokens_per_s_per_gpu * utilization * 3600) * 1e6", sign="signed",
+               ratio=True)
 def usd_per_mtok_energy(energy_usd_per_gpu_hour, tokens_per_s_per_gpu, utilization):
     """The energy part of :func:`usd_per_mtok`."""
     return per_mtok(energy_usd_per_gpu_hour, tokens_per_s_per_gpu, utilization)
@@ -330,20 +334,37 @@ def reference(x: dict[str, np.ndarray]) -> dict[str, object]:
     return n
 
 
+FAMILY.better(usd_per_gpu_hour="lower", usd_per_mtok="lower", tokens_per_s_per_mw="higher",
+              joules_per_token="lower", pflops_per_usd_hour="higher",
+              margin_usd_per_mtok="higher", gross_margin="higher",
+              breakeven_utilization="lower", mtok_per_gpu_year="higher",
+              profit_usd_per_mw_year="higher", usd_per_mtok_rent="lower",
+              usd_per_mtok_capital="lower", usd_per_mtok_opex="lower",
+              usd_per_mtok_energy="lower")
 FAMILY.reference = reference
 
 
-def explain(per_label: dict[str, dict[str, float]], num=lambda v: f"{v:.4g}") -> list[str]:
+def explain(per_label: dict[str, dict[str, float]], num=lambda v: f"{v:.4g}",
+            shown: dict[str, dict[str, float]] | None = None) -> list[str]:
     """The rent-only arithmetic of the headline, for people to check by hand, where a
     categorical axis sets both the hourly price and the throughput: ``per_label`` maps
     input names to ``{label: value}`` for the inputs the axis sets; ``num`` formats the
-    result."""
+    result; ``shown`` holds the outputs the summary's table shows at the same point
+    (``{output: {label: value}}``). Under its own heading, and nothing where the table
+    already shows the same cost per token (no other cost, full utilization)."""
     if "gpu_hour_usd" not in per_label or "tokens_per_s_per_gpu" not in per_label:
         return []
-    lines = ["rent only, full utilization: gpu_hour_usd / (tokens_per_s_per_gpu x 3600) x 1e6:"]
+    rent = {}
     for label, p in per_label["gpu_hour_usd"].items():
         t = per_label["tokens_per_s_per_gpu"][label]
-        v = p / (t * 3600) * 1e6 if t > 0 else float("nan")
+        rent[label] = (p, t, p / (t * SECONDS_PER_HOUR) * TOKENS_PER_MTOK if t > 0 else NAN)
+    table = (shown or {}).get(OUTPUT_METRIC)
+    if table and all(math.isclose(table[lab], v, rel_tol=1e-6) for lab, (_, _, v)
+                     in rent.items() if lab in table):
+        return []
+    lines = ["to check by hand, the rent alone at full utilization (not an all-in cost): "
+             "gpu_hour_usd / (tokens_per_s_per_gpu x 3600) x 1e6"]
+    for label, (p, t, v) in rent.items():
         lines.append(f"  {label}: {p:g} / ({t:g} x 3600) x 1e6 = {num(v)} USD/Mtok")
     return lines
 

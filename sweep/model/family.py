@@ -17,6 +17,7 @@ denominator gives NaN on every backend and never an exception.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 import types
@@ -79,6 +80,13 @@ class Output:
     #: what the model knows of its values: ``positive`` (> 0 wherever finite, bar zero
     #: prices or powers), ``signed`` (may be zero or negative), ``""`` (nothing)
     sign: str = ""
+    #: whether the ratio of two of its values means something (costs, throughputs,
+    #: energy: "x 1.7 lower"), so that summaries print it; not for margins, fractions of
+    #: a price or break-even points, nor for a file's derived outputs
+    ratio: bool = False
+    #: which way is better, for charts that say so: ``lower`` (costs, energy, latency),
+    #: ``higher`` (throughputs, margins), ``""`` (neither, or unknown)
+    better: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,10 @@ class Formula:
     source: str | None = None
     #: see :attr:`Output.sign`
     sign: str = ""
+    #: see :attr:`Output.ratio`
+    ratio: bool = False
+    #: see :attr:`Output.better`
+    better: str = ""
 
 
 def _fmt(x: float) -> str:
@@ -128,21 +140,36 @@ class Family:
     defaults_always: bool = False
 
     def _node(self, fn: Callable, output: bool, unit: str, long_name: str,
-              formula: str, sign: str = "") -> Callable:
+              formula: str, sign: str = "", ratio: bool = False) -> Callable:
         params = tuple(inspect.signature(fn).parameters)
         if any(f.name == fn.__name__ for f in self.formulas):
             raise ValueError(f"family {self.name}: formula {fn.__name__!r} declared twice")
         if sign not in ("", "positive", "signed"):
             raise ValueError(f"family {self.name}: {fn.__name__}: sign {sign!r}")
         self.formulas.append(Formula(fn.__name__, fn, params, output, unit, long_name,
-                                     formula, sign=sign))
+                                     formula, sign=sign, ratio=ratio))
         return fn
 
-    def output(self, unit: str, long_name: str, formula: str = "", sign: str = ""
-               ) -> Callable:
+    def output(self, unit: str, long_name: str, formula: str = "", sign: str = "",
+               ratio: bool | None = None) -> Callable:
         """Decorator: the function computes an output of the family (stored on request);
-        ``sign``: ``positive`` or ``signed`` (see :attr:`Output.sign`)."""
-        return lambda fn: self._node(fn, True, unit, long_name, formula, sign)
+        ``sign``: ``positive`` or ``signed`` (see :attr:`Output.sign`); ``ratio``: whether
+        ratios of its values mean something (:attr:`Output.ratio`; default: where the
+        output is positive)."""
+        ratio = sign == "positive" if ratio is None else ratio
+        return lambda fn: self._node(fn, True, unit, long_name, formula, sign, ratio)
+
+    def better(self, **which: str) -> None:
+        """Say which way is better for some of the family's outputs
+        (``FAMILY.better(usd_per_mtok="lower")``; see :attr:`Output.better`)."""
+        for name, way in which.items():
+            if way not in ("lower", "higher"):
+                raise ValueError(f"family {self.name}: {name}: better {way!r}")
+            i = next((i for i, f in enumerate(self.formulas) if f.name == name and f.output),
+                     None)
+            if i is None:
+                raise ValueError(f"family {self.name}: no output {name!r}")
+            self.formulas[i] = dataclasses.replace(self.formulas[i], better=way)
 
     def intermediate(self, unit: str = "", long_name: str = "") -> Callable:
         """Decorator: the function computes an intermediate node (shared, never stored)."""

@@ -189,7 +189,8 @@ class Model:
         out = {}
         for name in self.outputs:
             f = self._all[name]
-            out[name] = Output(name, f.unit, f.long_name, f.formula, self.needs(name), f.sign)
+            out[name] = Output(name, f.unit, f.long_name, f.formula, self.needs(name), f.sign,
+                               f.ratio, f.better)
         return out
 
     @functools.cached_property

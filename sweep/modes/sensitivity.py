@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sweep.modes.base import RunOptions, target_check
 from sweep.planning.preflight import Check
+from sweep.storage.provenance import defaults_line
 
 
 class Sensitivity:
@@ -66,7 +67,8 @@ class Screening:
     def describe(self, plan) -> str:
         d, r = len(plan.names), plan.trajectories
         return (f"{plan.spec.name}: Morris screening of {d} input(s): {r} trajectories, "
-                f"{r * (d + 1):,} evaluations per label")
+                f"{r * (d + 1):,} evaluations per label"
+                + (f"\n  {line}" if (line := defaults_line(plan.defaults)) else ""))
 
     def checks(self, plan, opts: RunOptions) -> list[Check]:
         return [target_check(plan.store, opts.overwrite)]

@@ -24,6 +24,7 @@ from sweep.planning.preflight import (  # noqa: F401 - part of this module's API
     nearest_existing,
 )
 from sweep.spec.config import Axis, SweepSpec, drop_unused_keys
+from sweep.storage import provenance
 
 #: Default target size of one Zarr chunk of one output variable.
 DEFAULT_CHUNK_BYTES = 32 * 2**20
@@ -157,6 +158,11 @@ class Plan:
         return model_for(self.spec)
 
     @property
+    def defaults(self) -> dict[str, dict]:
+        """The inputs left at their defaults (see :func:`defaults_used`)."""
+        return defaults_used(self.spec, self.constants, self.model)
+
+    @property
     def output_codes(self) -> np.ndarray:
         """Kernel codes of the requested outputs (indices into ``model.outputs``)."""
         return np.asarray([self.model.code(o) for o in self.outputs], dtype=np.int64)
@@ -214,6 +220,23 @@ class Plan:
     def chunk_inputs(self, key: ChunkKey) -> ChunkInputs:
         """The kernel inputs for ``key`` (see :class:`ChunkInputs`)."""
         return fill_inputs(self.constants, self._axis_values(key), key.shape, self.model)
+
+    def point_inputs(self, pos: np.ndarray) -> ChunkInputs:
+        """Kernel inputs of the points ``pos`` (rows of dim indices, all valid) laid along
+        one dim: every leaf an axis sets gathered at the point's index, constants as they
+        are, and in sample mode the point's drawn inputs."""
+        pos = np.asarray(pos, dtype=np.int64).reshape(-1, len(self.shape))
+        values: dict[str, np.ndarray] = {}
+        for d, axis in enumerate(self.axes):
+            for name, v in axis.binds.items():
+                values[name] = np.asarray(v, dtype=np.float64)[pos[:, d]]
+        if self.sampled:
+            last = len(self.shape) - 1
+            drawn = [self.sample_values(int(p[last]), int(p[last]) + 1, tuple(int(x) for x in p))
+                     for p in pos]
+            for name in self.sampled:
+                values[name] = np.asarray([row[name][0] for row in drawn], dtype=np.float64)
+        return fill_inputs(self.constants, [(0, values)], (len(pos),), self.model)
 
     # ---------------------------------------------------------------- identity
     @functools.cached_property
@@ -337,9 +360,13 @@ class Plan:
             else:
                 lines.append(f"  axis {a.name}: {len(a)} values in [{a.coord.min():g}, "
                              f"{a.coord.max():g}]")
-        if self.constants:
-            consts = ", ".join(f"{k}={v:g}" for k, v in self.constants.items())
+        own = {k: v for k, v in self.constants.items() if k in self.spec.constants}
+        if own:
+            consts = ", ".join(f"{k}={v:g}" for k, v in own.items())
             lines.append(f"  inputs fixed {consts}")
+        defaults = provenance.defaults_line(self.defaults)
+        if defaults:
+            lines.append(f"  {defaults}")
         report = self.spec.frontier_report()
         if report:
             lines.append(f"  frontiers   {report['points_outside']:,} of {report['points']:,} "
@@ -376,6 +403,17 @@ def constants_for(spec: SweepSpec, axes: tuple[Axis, ...]) -> dict[str, float]:
         if name not in bound:
             constants[name] = model.input_specs[name].default
     return constants
+
+
+def defaults_used(spec: SweepSpec, constants: dict[str, float],
+                  model: Model | None = None) -> dict[str, dict]:
+    """The inputs ``constants`` holds that the file left at their defaults (neither a
+    constant nor set by an axis or distribution): ``{name: {"value": v, "unit": u}}`` in
+    model order. What every summary declares and every result's provenance records."""
+    model = model or model_for(spec)
+    specs = model.input_specs
+    return {name: {"value": float(v), "unit": specs[name].unit if name in specs else ""}
+            for name, v in constants.items() if name not in spec.constants}
 
 
 def histogram_scales(spec: SweepSpec, model: Model) -> dict[str, str]:
@@ -445,6 +483,15 @@ def make_plan(spec: SweepSpec, store: str | Path | None = None,
         fixed = {names.index(k): v for k, v in spec.chunks.items()}
     if spec.sample is not None and spec.sample.chunk:
         fixed[len(axes) - 1] = min(spec.sample.chunk, shape[-1])
+    if spec.sample is not None:
+        from sweep.planning.sampling import dependence, relative_problems
+
+        problems = relative_problems(spec, axes)
+        if problems:
+            raise PlanError("\n".join(problems))
+        names = [a.name for a in axes]
+        for deps in dependence(spec, axes).values():
+            fixed.update({names.index(d): 1 for d in deps})   # one label per chunk
     itemsize = np.dtype(spec.dtype).itemsize
     per_output = math.prod(shape) * itemsize
     target = min(target_chunk_bytes, max(MIN_CHUNK_BYTES, per_output // MIN_CHUNKS))
@@ -486,10 +533,31 @@ class SamplePlan(Plan):
         """The inputs drawn from ``distributions``, in file order (never empty)."""
         return tuple(self.spec.distributions)
 
+    @functools.cached_property
+    def label_dims(self) -> dict[str, tuple[str, ...]]:
+        """Per sampled input, the categorical dims its values depend on (a distribution
+        given per label, or relative to each label's value); empty for most."""
+        from sweep.planning.sampling import dependence
+
+        return dependence(self.spec, self.axes)
+
+    @property
+    def by_label(self) -> tuple[int, ...]:
+        """The dims (numbers) some sampled input depends on: chunks are one label wide
+        along them, so that a chunk's samples are drawn from one label's distributions."""
+        names = {d for deps in self.label_dims.values() for d in deps}
+        return tuple(i for i, d in enumerate(self.dims) if d in names)
+
+    def sampled_dims(self, name: str) -> tuple[str, ...]:
+        """The dims of the stored coordinate of sampled input ``name``."""
+        return (*self.label_dims.get(name, ()), SAMPLE_DIM)
+
     @property
     def coordinate_bytes(self) -> int:
         """The sampled inputs and the sample index, float64 / int64 along ``sample``."""
-        return (len(self.sampled) + 1) * self.shape[-1] * 8
+        sizes = dict(zip(self.dims, self.shape, strict=True))
+        per = sum(math.prod(sizes[d] for d in self.label_dims.get(n, ())) for n in self.sampled)
+        return (per + 1) * self.shape[-1] * 8
 
     @functools.cached_property
     def _normalized(self) -> dict:
@@ -500,14 +568,37 @@ class SamplePlan(Plan):
         return {**super()._normalized,
                 "sampler_versions": {"numpy": np.__version__, "scipy": scipy.__version__}}
 
-    def sample_values(self, start: int, stop: int) -> dict[str, np.ndarray]:
-        """The sampled inputs of samples ``[start, stop)`` (float64, input units)."""
+    def sample_values(self, start: int, stop: int, at: tuple[int, ...] | None = None
+                      ) -> dict[str, np.ndarray]:
+        """The sampled inputs of samples ``[start, stop)`` (float64, input units) at the
+        grid position ``at`` (its indices on the categorical dims; needed where a
+        distribution depends on the labels, see :attr:`label_dims`)."""
         from sweep.planning.sampling import sample_block
 
-        return sample_block(self.spec, start, stop)
+        labels = None if at is None else {self.dims[d]: at[d] for d in self.by_label}
+        return sample_block(self.spec, start, stop, labels, self.axes)
+
+    def sampled_table(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        """Each sampled input over its stored dims (:meth:`sampled_dims`) for samples
+        ``[start, stop)``: what the store keeps as its coordinates."""
+        if not self.by_label:
+            return self.sample_values(start, stop)
+        sizes = dict(zip(self.dims, self.shape, strict=True))
+        out = {n: np.empty((*(sizes[d] for d in self.label_dims[n]), stop - start))
+               for n in self.sampled}
+        for combo in itertools.product(*(range(self.shape[d]) for d in self.by_label)):
+            at = [0] * len(self.shape)
+            for d, i in zip(self.by_label, combo, strict=True):
+                at[d] = i
+            for name, values in self.sample_values(start, stop, tuple(at)).items():
+                out[name][tuple(at[self.dims.index(d)] for d in self.label_dims[name])] = values
+        return out
 
     def chunk_inputs(self, key: ChunkKey) -> ChunkInputs:
         last = len(self.axes) - 1
-        drawn = self.sample_values(key.start[last], key.stop[last])
+        if any(key.shape[d] != 1 for d in self.by_label):
+            raise ValueError(f"chunk {key.name}: more than one label along a dim the "
+                             "distributions depend on")
+        drawn = self.sample_values(key.start[last], key.stop[last], key.start)
         return fill_inputs(self.constants, [*self._axis_values(key), (last, drawn)],
                            key.shape, self.model)

@@ -122,7 +122,134 @@ def _require_sample(spec) -> None:
         raise ValueError("the sweep has no `sample` section with `distributions`")
 
 
-def sample_block(spec, start: int, stop: int) -> dict[str, np.ndarray]:
+# --------------------------------------------------------------------------- per label
+
+
+def depends_on_labels(spec) -> bool:
+    """Whether some distribution is given per label or relative to a value set elsewhere."""
+    return any(d.per_label or d.relative is not None for d in spec.distributions.values())
+
+
+def per_axis(spec, name: str) -> str | None:
+    """The categorical axis whose labels the per-label parameters of ``name``'s
+    distribution follow: its ``per``, else the file's only categorical axis; ``None`` when
+    no parameter is given per label."""
+    dist = spec.distributions[name]
+    if not dist.per_label:
+        return None
+    if dist.per:
+        return dist.per
+    names = [n for n, a in spec.axes.items() if a.categorical]
+    return names[0] if len(names) == 1 else None
+
+
+def base_axis(axes, name: str) -> str | None:
+    """The categorical axis that sets input ``name`` (``None``: no axis does)."""
+    for a in axes:
+        if a.categorical and name in a.binds:
+            return a.name
+    return None
+
+
+def dependence(spec, axes) -> dict[str, tuple[str, ...]]:
+    """Per sampled input, the categorical axes its values depend on (names, in axis order;
+    empty for a distribution drawn the same for every label)."""
+    out = {}
+    for name, dist in spec.distributions.items():
+        deps = {per_axis(spec, name)}
+        if dist.relative is not None:
+            deps.add(base_axis(axes, name))
+        out[name] = tuple(a.name for a in axes if a.name in deps)
+    return out
+
+
+def base_value(spec, axes, name: str, labels: dict[str, int]) -> float:
+    """The value a ``relative`` distribution of ``name`` multiplies: the label's value on
+    the axis that sets it, else the file's constant."""
+    axis = base_axis(axes, name)
+    if axis is None:
+        return float(spec.constants[name])
+    a = next(a for a in axes if a.name == axis)
+    return float(a.binds[name][labels[axis]])
+
+
+def draw(spec, name: str, u: np.ndarray, labels: dict[str, int] | None = None,
+         axes=None) -> np.ndarray:
+    """The values of sampled input ``name`` at uniforms ``u`` for the labels ``labels``
+    (``{axis: label index}``, needed where the distribution depends on them; ``axes``: the
+    file's resolved axes, found when needed): the label's distribution, times the label's
+    value for a ``relative`` one, truncated by default to the input's valid range."""
+    dist = spec.distributions[name]
+    meta = _meta(spec, name)
+    if not (dist.per_label or dist.relative is not None):
+        return ppf(dist, u, meta)
+    labels = labels or {}
+    per = per_axis(spec, name)
+    if per is not None and per not in labels:
+        raise ValueError(f"{name}: its distribution is given per label of {per}: say which")
+    one = dist.for_label(labels[per]) if per is not None else dist.factor
+    if dist.relative is None:
+        return ppf(one, u, meta)
+    axes = axes if axes is not None else spec.resolved_axes()
+    on = base_axis(axes, name)
+    if on is not None and on not in labels:
+        raise ValueError(f"{name}: relative to its value on {on}: say which label")
+    scale = base_value(spec, axes, name, labels)
+    return ppf(one, u, _scaled(meta, scale)) * scale
+
+
+def relative_problems(spec, axes) -> list[str]:
+    """What is wrong with the ``relative`` distributions once the values they multiply are
+    known (the axes resolved, presets included): each label's value must be > 0, and the
+    factor's range times it inside the input's valid range. One line each."""
+    from sweep.spec.distributions import input_meta
+
+    out = []
+    for name, dist in spec.distributions.items():
+        if dist.relative is None:
+            continue
+        meta = input_meta(_meta(spec, name))
+        on = base_axis(axes, name)
+        per = per_axis(spec, name)
+        axis = next((a for a in axes if a.name == on), None)
+        positions = range(len(axis)) if axis is not None else [0]
+        for i in positions:
+            labels = {on: i} if on is not None else {}
+            where = f"{on} {axis.coord[i]}: " if axis is not None else ""
+            if per is not None and per != on:
+                choices = range(len(next(a for a in axes if a.name == per)))
+            else:
+                choices = [labels.get(per, 0)] if per is not None else [None]
+            b = base_value(spec, axes, name, labels)
+            if not b > 0:
+                out.append(f"distributions.{name}.relative: {where}{name} is {b:g}; a "
+                           "factor needs a value > 0 to multiply")
+                continue
+            for j in choices:
+                factor = dist.for_label(j) if j is not None else dist.factor
+                lo, hi = support(factor, _scaled(meta, b))
+                if meta is not None and not (meta.accepts(lo * b) and meta.accepts(hi * b)):
+                    out.append(f"distributions.{name}.relative: {where}{b:g} x [{lo:g}, "
+                               f"{hi:g}] = [{lo * b:g}, {hi * b:g}], outside the valid range "
+                               f"of {name}: {meta.expected()}")
+    return out
+
+
+def _scaled(meta, scale: float):
+    """The input's valid range in units of a factor on ``scale`` (the default truncation
+    of a relative normal or lognormal)."""
+    import dataclasses
+
+    from sweep.spec.distributions import input_meta
+
+    spec = input_meta(meta)
+    if spec is None or not scale > 0:
+        return None
+    return dataclasses.replace(spec, low=spec.low / scale, high=spec.high / scale)
+
+
+def sample_block(spec, start: int, stop: int, labels: dict[str, int] | None = None,
+                 axes=None) -> dict[str, np.ndarray]:
     """The sampled inputs of samples ``[start, stop)`` (methods ``mc``, ``lhs``, ``sobol``).
 
     ``spec`` is a :class:`sweep.spec.config.SweepSpec` with a ``sample`` section. Returns, per
@@ -130,7 +257,9 @@ def sample_block(spec, start: int, stop: int) -> dict[str, np.ndarray]:
     values in the input's units, each inside the input's valid range. Deterministic and
     independent of chunking: sample ``i`` is the same in any ``[start, stop)`` that holds it.
     Column ``k`` of :func:`uniforms` (``n_dims`` = the number of distributions) feeds the
-    ``k``-th distribution's :func:`sweep.spec.distributions.ppf`.
+    ``k``-th distribution's :func:`sweep.spec.distributions.ppf`: the same uniforms for
+    every label (common random numbers), through each label's distribution where it
+    depends on them (``labels``: ``{axis: label index}``, see :func:`draw`).
     """
     _require_sample(spec)
     s = spec.sample
@@ -138,8 +267,7 @@ def sample_block(spec, start: int, stop: int) -> dict[str, np.ndarray]:
         raise ValueError(f"method {s.method!r} draws Saltelli matrices: use saltelli_block")
     names = list(spec.distributions)
     u = uniforms(s.method, len(names), s.seed, start, stop, s.n)
-    return {name: ppf(spec.distributions[name], u[:, k], _meta(spec, name))
-            for k, name in enumerate(names)}
+    return {name: draw(spec, name, u[:, k], labels, axes) for k, name in enumerate(names)}
 
 
 def _meta(spec, name: str):
@@ -150,7 +278,8 @@ def _meta(spec, name: str):
     return model_for(spec).bindable_specs.get(name, name)
 
 
-def saltelli_block(spec, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+def saltelli_block(spec, start: int, stop: int, labels: dict[str, int] | None = None,
+                   axes=None) -> tuple[np.ndarray, np.ndarray]:
     """Saltelli's base matrices ``A`` and ``B`` for base rows ``[start, stop)``.
 
     Each is a float64 array of shape ``(stop - start, D)`` in input units, columns in the
@@ -160,6 +289,7 @@ def saltelli_block(spec, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]
     calc_second_order=False, scramble=True, seed=seed)`` builds them (SALib then evaluates,
     per base row ``j``, ``A_j``, ``AB_j1 .. AB_jD`` and ``B_j``, where ``AB_ji`` is ``A_j``
     with column ``i`` taken from ``B_j``). Deterministic and independent of chunking.
+    ``labels``: as for :func:`sample_block`.
     """
     _require_sample(spec)
     s = spec.sample
@@ -169,9 +299,8 @@ def saltelli_block(spec, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]
     a = np.empty((stop - start, d), dtype=np.float64)
     b = np.empty((stop - start, d), dtype=np.float64)
     for k, name in enumerate(names):
-        dist = spec.distributions[name]
-        a[:, k] = ppf(dist, u[:, k], _meta(spec, name))
-        b[:, k] = ppf(dist, u[:, d + k], _meta(spec, name))
+        a[:, k] = draw(spec, name, u[:, k], labels, axes)
+        b[:, k] = draw(spec, name, u[:, d + k], labels, axes)
     return a, b
 
 
@@ -226,6 +355,9 @@ def salib_problem(spec) -> dict:
     removes under 1e-12 of it). ``ValueError`` for a distribution SALib cannot express
     (discrete, a triangular with its mode at ``high``, a noticeably truncated lognormal)."""
     _require_sample(spec)
+    if depends_on_labels(spec):
+        raise ValueError("the distributions depend on the labels: SALib's problem has one "
+                         "distribution per input")
     names = list(spec.distributions)
     entries = [_salib_entry(name, spec.distributions[name]) for name in names]
     return {"num_vars": len(names), "names": names,

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from sweep.storage.provenance import defaults_line, stored_defaults
+
 
 def _groups(ds: xr.Dataset) -> list[dict]:
     """Every combination of the categorical dims' labels (one empty dict if there are none)."""
@@ -61,55 +63,22 @@ def describe(ds: xr.Dataset) -> str:
                 lines.append(f"  {int(sel['nan_count'])} evaluation(s) gave NaN: indices "
                              "undefined")
             lines += ranked(ds, str(output), group)
-    return "\n".join(lines)
+    line = defaults_line(stored_defaults(a))
+    return "\n".join([*lines, *([""] + [line] if line else [])])
 
 
 def charts(ds: xr.Dataset, folder: Path, prefix: str) -> list[Path]:
     """One PNG per output: per label combination, the tornado (output between each input's
     P5 and P95 around the base case, inputs by swing) and the Sobol' indices with their
-    confidence intervals."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    confidence intervals (:func:`sweep.plots.charts.tornado`, as ``sweep plot`` draws
+    it)."""
+    from sweep.plots.charts import tornado
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     groups = _groups(ds)
     for output in ds["output"].values:
-        fig = Figure(figsize=(11, 1.2 + 0.35 * ds.sizes["input"] * len(groups) + 0.6),
-                     dpi=100)
-        FigureCanvasAgg(fig)
-        axes = fig.subplots(len(groups), 2, squeeze=False)
-        for row, group in enumerate(groups):
-            sel = ds.sel(output=output, **group)
-            swing = np.abs(np.nan_to_num(sel["swing"].values))
-            order = np.argsort(swing, kind="stable")  # largest at the top
-            names = [str(n) for n in sel["input"].values[order]]
-            base = float(sel["output_base"])
-            lo = sel["output_at_low"].values[order]
-            hi = sel["output_at_high"].values[order]
-            y = np.arange(len(order))
-            ax = axes[row][0]
-            ax.barh(y, lo - base, left=base, color="tab:blue", label="input at P5")
-            ax.barh(y, hi - base, left=base, color="tab:orange", label="input at P95")
-            ax.axvline(base, color="black", linewidth=0.8)
-            ax.set_yticks(y, names, fontsize=8)
-            where = ", ".join(f"{k}={v}" for k, v in group.items())
-            ax.set_title(f"tornado: {output}{' (' + where + ')' if where else ''}", fontsize=9)
-            ax.set_xlabel(str(sel["output_unit"].values), fontsize=8)
-            ax.legend(fontsize=7, loc="lower right")
-            ax = axes[row][1]
-            st = np.nan_to_num(sel["ST"].values)
-            order = np.argsort(st, kind="stable")
-            names = [str(n) for n in sel["input"].values[order]]
-            ax.barh(y - 0.2, sel["S1"].values[order], height=0.4,
-                    xerr=sel["S1_conf"].values[order], color="tab:green", label="first order")
-            ax.barh(y + 0.2, st[order], height=0.4, xerr=sel["ST_conf"].values[order],
-                    color="tab:purple", label="total order")
-            ax.set_yticks(y, names, fontsize=8)
-            ax.set_title("Sobol' indices (95 % intervals)", fontsize=9)
-            ax.legend(fontsize=7, loc="lower right")
-        fig.tight_layout()
         path = folder / f"{prefix}-{output}.png"
-        fig.savefig(path)
+        tornado(ds, str(output), groups, path.stem).figure.savefig(path)
         paths.append(path)
     return paths

@@ -10,6 +10,7 @@ import xarray as xr
 
 from sweep.model.cost import INPUT_METRIC, OUTPUT_METRIC
 from sweep.model.user import bound_names, user_model
+from sweep.storage.provenance import defaults_line, stored_defaults
 
 
 def _num(x: float | None) -> str:
@@ -84,35 +85,74 @@ def output_names(ds: xr.Dataset) -> list[str]:
     return [o for o in listed if o in ds.data_vars] or sorted(ds.data_vars)
 
 
+#: Grids of at most this many points are printed whole (every point a row).
+FULL_TABLE_POINTS = 200
+
+
+def _label(v) -> str:
+    v = v.item() if isinstance(v, np.generic) else v
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def full_table(ds: xr.Dataset) -> list[str]:
+    """Every point of a small grid (at most :data:`FULL_TABLE_POINTS`), one row each: its
+    coordinates, then the outputs. Empty for larger grids and for sample grids."""
+    outputs = output_names(ds)
+    if not outputs or _spec(ds).get("sample"):
+        return []
+    dims = ds[outputs[0]].dims
+    if math.prod(int(ds.sizes[d]) for d in dims) > FULL_TABLE_POINTS:
+        return []
+    values = ds[outputs].compute()
+    rows = [[*dims, *(f"{o} ({ds[o].attrs.get('units', '')})" for o in outputs)]]
+    for idx in np.ndindex(*[ds.sizes[d] for d in dims]):
+        at = dict(zip(dims, idx, strict=True))
+        point = values.isel(at)
+        rows.append([_label(ds[d].values[i]) for d, i in at.items()]
+                    + [_num(float(point[o])) for o in outputs])
+    return ["every point:", *_table(rows)]
+
+
+def _ratio_outputs(ds: xr.Dataset, outputs: list[str]) -> list[str]:
+    """The outputs whose ratios mean something (:attr:`sweep.model.Output.ratio`)."""
+    specs = _model(ds).output_specs
+    return [o for o in outputs if o in specs and specs[o].ratio]
+
+
 def headline(ds: xr.Dataset) -> list[str]:
-    """Per-label values at the reference point for the first categorical axis, with ratios to
-    the first label, and the rent-only arithmetic where the axis sets price and throughput."""
+    """The answer: a small grid whole (:func:`full_table`), and per-label values at the
+    reference point for the first categorical axis; ratios to the first label for the
+    outputs whose ratios mean something; and the rent-only arithmetic to check by hand
+    where the axis sets price and throughput."""
     outputs = output_names(ds)
     dims = ds[outputs[0]].dims
+    whole = full_table(ds)
     cats = [d for d in dims if ds[d].dtype.kind in "OUST"]
     if not cats:
-        return []
+        return whole
     cat = cats[0]
     point = reference_point(ds, cat)
     sel = ds.sel(point) if point else ds
-    at = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
-                   for k, v in point.items())
+    at = ", ".join(f"{k}={_label(v)}" for k, v in point.items())
     if _spec(ds).get("sample") and "sample" in dims:
         sel = sel[outputs].mean("sample")
         at = ", ".join(filter(None, [at, f"mean over {ds.sizes['sample']:,} samples"]))
     sel = sel.compute()
     labels = [str(x) for x in ds[cat].values]
-    lines = [f"by {cat}" + (f" at {at}:" if at else ":")]
-    rows = [[cat] + [f"{o} ({ds[o].attrs.get('units', '')})" for o in outputs]]
-    for lab in labels:
-        rows.append([lab] + [_num(float(sel[o].sel({cat: lab}))) for o in outputs])
-    lines += _table(rows)
-    if len(labels) > 1:
+    lines = list(whole)
+    if not whole or point:   # the headline point too, unless the table is only the labels
+        lines.append(f"by {cat}" + (f" at {at}:" if at else ":"))
+        rows = [[cat] + [f"{o} ({ds[o].attrs.get('units', '')})" for o in outputs]]
+        for lab in labels:
+            rows.append([lab] + [_num(float(sel[o].sel({cat: lab}))) for o in outputs])
+        lines += _table(rows)
+    ratio_outputs = _ratio_outputs(ds, outputs)
+    if len(labels) > 1 and ratio_outputs:
         base = labels[0]
-        lines.append(f"ratios to {base}:")
+        lines.append(f"ratios to {base}" + (f" at {at}:" if at else ":"))
         for lab in labels[1:]:
             parts = []
-            for o in outputs:
+            for o in ratio_outputs:
                 a, b = float(sel[o].sel({cat: lab})), float(sel[o].sel({cat: base}))
                 if b == 0 or math.isnan(a) or math.isnan(b):
                     parts.append(f"{o} n/a")
@@ -132,9 +172,10 @@ def headline(ds: xr.Dataset) -> list[str]:
     per_label = {n: {lab: float(ds[n].sel({cat: lab})) for lab in labels}
                  for n in ds.coords if n != cat and ds[n].dims == (cat,)
                  and ds[n].dtype.kind == "f"}
+    shown = {o: {lab: float(sel[o].sel({cat: lab})) for lab in labels} for o in outputs}
     for fam in _model(ds).families:
         if fam.explain is not None:
-            lines.extend(fam.explain(per_label, _num))
+            lines.extend(fam.explain(per_label, _num, shown))
     lines += contrast_lines(sel, cat, labels)
     return lines
 
@@ -203,9 +244,17 @@ def describe(ds: xr.Dataset) -> str:
     lines += frontier
     if outputs:
         lines += headline(ds)
+    lines += declared_defaults(ds)
     for note in _spec(ds).get("notes", []):
         lines.append(f"note: {note}")
     return "\n".join(lines)
+
+
+def declared_defaults(ds: xr.Dataset) -> list[str]:
+    """The line that declares the inputs the run left at their defaults (none for stores
+    written before they were recorded)."""
+    line = defaults_line(stored_defaults(ds.attrs))
+    return [line] if line else []
 
 
 def frontier_lines(ds: xr.Dataset) -> list[str]:
@@ -305,6 +354,7 @@ def describe_reduce(ds: xr.Dataset) -> str:
                     zip(ds["quantile"].values, ds.compare_ratio_quantile[i].values, strict=True))
             lines.append(text)
     lines.append("")
+    lines += declared_defaults(ds)
     lines.append(f"{ds.attrs.get('sweep_n_blocks')} block(s) in "
                  f"{ds.attrs.get('sweep_elapsed_s')} s "
                  f"({rate(ds.attrs.get('sweep_points_per_s') or 0)})")

@@ -523,6 +523,8 @@ def _resolve(name: str, spec: AxisSpec, read: set[str] = frozenset(),
 
 #: Axis keys added after stores were written: left out of a config's identity when unused.
 NEW_AXIS_KEYS = ("models", "weights", "kv", "calibrations", "frontier")
+#: Distribution keys added after stores were written (per-label and relative distributions).
+NEW_DISTRIBUTION_KEYS = ("relative", "per")
 
 
 def drop_unused_keys(spec: dict) -> dict:
@@ -536,6 +538,10 @@ def drop_unused_keys(spec: dict) -> dict:
         spec["reduce"].pop("best", None)
     if spec.get("frontiers") is None:
         spec.pop("frontiers", None)
+    for dist in (spec.get("distributions") or {}).values():
+        for key in NEW_DISTRIBUTION_KEYS:
+            if dist.get(key) is None:
+                dist.pop(key, None)
     return spec
 
 

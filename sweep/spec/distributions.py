@@ -57,63 +57,89 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
 
-class Uniform(_Strict):
+#: A distribution parameter: one number, or one per label of a categorical axis
+#: (``median: [1300, 5500]``; see :meth:`Distribution.for_label`).
+Param = Number | list[Number]
+
+
+class _Params(_Strict):
+    def lists(self) -> dict[str, list[float]]:
+        """The parameters given per label (as lists)."""
+        return {k: v for k, v in self if isinstance(v, list)}
+
+    def at(self, index: int) -> _Params:
+        """The parameters of label ``index``: each list replaced by its ``index``-th value."""
+        return self.model_copy(update={k: v[index] for k, v in self.lists().items()})
+
+
+class Uniform(_Params):
     """Uniform on ``[low, high]``."""
 
-    low: Number
-    high: Number
+    low: Param
+    high: Param
 
 
-class LogUniform(_Strict):
+class LogUniform(_Params):
     """Log-uniform on ``[low, high]`` (``low > 0``): ``ln X`` is uniform."""
 
-    low: Number
-    high: Number
+    low: Param
+    high: Param
 
 
-class Triangular(_Strict):
+class Triangular(_Params):
     """Triangular on ``[low, high]`` with its peak at ``mode``."""
 
-    low: Number
-    mode: Number
-    high: Number
+    low: Param
+    mode: Param
+    high: Param
 
 
-class Normal(_Strict):
+class Normal(_Params):
     """Normal with ``mean`` and standard deviation ``sd``, truncated to ``[low, high]``
     (default: the input's valid range)."""
 
-    mean: Number
-    sd: Number
-    low: Number | None = None
-    high: Number | None = None
+    mean: Param
+    sd: Param
+    low: Param | None = None
+    high: Param | None = None
 
 
-class LogNormal(_Strict):
+class LogNormal(_Params):
     """Lognormal: ``ln X ~ N(ln median, sigma**2)``, truncated to ``[low, high]`` (default:
     the input's valid range)."""
 
-    median: Number
-    sigma: Number
-    low: Number | None = None
-    high: Number | None = None
+    median: Param
+    sigma: Param
+    low: Param | None = None
+    high: Param | None = None
 
 
-class Discrete(_Strict):
-    """The ``values`` with probabilities ``probs`` (default: equal weights)."""
+class Discrete(_Params):
+    """The ``values`` with probabilities ``probs`` (default: equal weights); never per
+    label."""
 
     values: list[Number]
     probs: list[Number] | None = None
 
+    def lists(self) -> dict[str, list[float]]:
+        return {}
 
-#: The distribution kinds, in the order the sweep file's messages list them.
+
+#: The distribution kinds, in the order the sweep file's messages list them
+#: (``relative`` holds another distribution: a factor on the value set elsewhere).
 KINDS: tuple[str, ...] = ("uniform", "loguniform", "triangular", "normal", "lognormal",
-                          "discrete")
+                          "discrete", "relative")
 
 
 class Distribution(_Strict):
     """One input's distribution: exactly one of the kinds in :data:`KINDS` (checked with the
-    rest of the sweep file in :mod:`sweep.spec.validation`)."""
+    rest of the sweep file in :mod:`sweep.spec.validation`).
+
+    Per label: a parameter given as a list holds one value per label of the categorical
+    axis ``per`` (default: the file's only categorical axis). Relative: ``relative: {KIND:
+    {...}}`` draws a factor, and the input is that factor times the value the axis (per
+    label) or a constant sets (``gpu_hour_usd: {relative: {uniform: {low: 0.8, high:
+    1.2}}}`` is +/- 20 % around each label's price)."""
 
     uniform: Uniform | None = None
     loguniform: LogUniform | None = None
@@ -121,6 +147,9 @@ class Distribution(_Strict):
     normal: Normal | None = None
     lognormal: LogNormal | None = None
     discrete: Discrete | None = None
+    relative: Distribution | None = None
+    #: the categorical axis whose labels the parameters given as lists follow
+    per: str | None = None
 
     @property
     def kinds(self) -> list[str]:
@@ -137,8 +166,28 @@ class Distribution(_Strict):
 
     @property
     def params(self) -> BaseModel:
-        """The parameters of the kind given (e.g. a :class:`Uniform`)."""
+        """The parameters of the kind given (e.g. a :class:`Uniform`; for ``relative``, the
+        factor's :class:`Distribution`)."""
         return getattr(self, self.kind)
+
+    @property
+    def factor(self) -> Distribution:
+        """The distribution values are drawn from: the factor's for ``relative``, else this."""
+        return self.relative if self.relative is not None else self
+
+    @property
+    def per_label(self) -> dict[str, list[float]]:
+        """The parameters given per label, as lists (of the factor, for ``relative``)."""
+        f = self.factor
+        return f.params.lists() if len(f.kinds) == 1 and f.kind != "relative" else {}
+
+    def for_label(self, index: int) -> Distribution:
+        """The factor's distribution (see :attr:`factor`) for label ``index`` of the
+        ``per`` axis: every parameter given as a list replaced by its ``index``-th value."""
+        f = self.factor
+        if not self.per_label:
+            return f
+        return Distribution(**{f.kind: f.params.at(index)})
 
 
 # --------------------------------------------------------------------------- numbers
@@ -258,6 +307,8 @@ def ppf(dist: Distribution, u: np.ndarray, name: str | None = None) -> np.ndarra
     low, high = support(dist, name)
     return np.clip(np.asarray(x, dtype=np.float64), low, high)
 
+
+Distribution.model_rebuild()
 
 __all__ = ["KINDS", "Discrete", "Distribution", "Integer", "LogNormal", "LogUniform", "Normal",
            "Number", "Triangular", "Uniform", "discrete_probs", "ppf", "probability_inside",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import re
@@ -350,11 +351,14 @@ def _semantic_problems(spec: SweepSpec) -> list[Problem]:
         if name not in _bindable():
             out.append(_not_an_input(path, name))
             continue
-        out.extend(_distribution_problems(name, dist))
+        out.extend(_per_label_problems(spec, name, dist, bound_at))
+        if dist.relative is not None:
+            continue   # a factor on the value set elsewhere (checked above)
         if name in bound_at:
             out.append(Problem(path, name,
                                f"an input set in one place only; {name} is already set by "
-                               f"{bound_at[name]} (remove one of the two)"))
+                               f"{bound_at[name]} (remove one of the two; or make the "
+                               "distribution a factor on it: {relative: {...}})"))
         else:
             bound_at[name] = path
     out.extend(_frontier_problems(spec, bound_at))
@@ -582,9 +586,77 @@ def _in_range(path: str, input_name: str, field: str, value: float) -> Problem |
                    + _bindable()[input_name].expected())
 
 
-def _distribution_problems(name: str, dist: Distribution) -> list[Problem]:
-    """Checks of one entry of ``distributions`` against the valid range of its input."""
+def _per_label_problems(spec: SweepSpec, name: str, dist: Distribution,
+                        bound_at: dict[str, str]) -> list[Problem]:
+    """Checks of one entry of ``distributions``: ``per`` and the lists of per-label
+    parameters against the categorical axes, ``relative`` against where the input is set,
+    then each label's distribution (or factor) on its own."""
     base = f"distributions.{name}"
+    kinds = dist.kinds
+    if len(kinds) != 1:
+        return [Problem(base, kinds or "no distribution",
+                        "exactly one of " + ", ".join(KINDS))]
+    out: list[Problem] = []
+    relative = dist.relative is not None
+    one, path = (dist.relative, f"{base}.relative") if relative else (dist, base)
+    if relative:
+        if len(one.kinds) != 1 or one.kinds == ["relative"]:
+            return [Problem(path, one.kinds or "no distribution", "exactly one of "
+                            + ", ".join(k for k in KINDS if k != "relative")
+                            + " (the distribution of the factor)")]
+        if one.per is not None:
+            out.append(Problem(f"{path}.per", one.per, f"per beside relative, at {base}.per"))
+        where = bound_at.get(name, "")
+        on_axis = where.startswith("axes.") and spec.axes[where[5:]].categorical
+        if not (on_axis or where.startswith("constants.")):
+            out.append(Problem(base, "relative", f"{name} set by a categorical axis (set, "
+                               "presets) or a constant, for the factor to multiply"
+                               + (f"; it is set by {where}" if where else
+                                  f"; nothing sets {name}")))
+    lists = dist.per_label
+    categorical = [n for n, a in spec.axes.items() if a.categorical]
+    axis = dist.per
+    if axis is not None and axis not in categorical:
+        out.append(Problem(f"{base}.per", axis, "a categorical axis, one of "
+                           + (", ".join(categorical) or "(none in this file)")
+                           + _suggest(axis, categorical)))
+        return out
+    if axis is not None and not lists:
+        out.append(Problem(f"{base}.per", axis, "parameters given as lists, one value per "
+                           f"label of {axis} (per says which axis they follow)"))
+    if not lists:
+        out.extend(_distribution_problems(name, one, ranged=not relative, base=path))
+        return out
+    if axis is None:
+        if len(categorical) != 1:
+            out.append(Problem(base, sorted(lists), "per: AXIS naming the categorical axis "
+                               "whose labels the lists follow (this file has "
+                               + (", ".join(categorical) if categorical else "none") + ")"))
+            return out
+        axis = categorical[0]
+    n = _axis_length(spec.axes[axis])
+    kind = one.kind
+    for field, values in lists.items():
+        if n is not None and len(values) != n:
+            out.append(Problem(f"{path}.{kind}.{field}", values,
+                               f"{n} value(s), one per label of {axis}"))
+    if out or n is None:
+        return out
+    names = spec.axes[axis].label_list
+    for i in range(n):
+        label = names[i] if i < len(names) else str(i)
+        for problem in _distribution_problems(name, dist.for_label(i), ranged=not relative,
+                                              base=path):
+            out.append(dataclasses.replace(problem, path=f"{problem.path} ({axis} {label})"))
+    return out
+
+
+def _distribution_problems(name: str, dist: Distribution, ranged: bool = True,
+                           base: str | None = None) -> list[Problem]:
+    """Checks of one distribution (at ``base``, default ``distributions.NAME``) against
+    the valid range of its input; ``ranged=False`` for the factor of a ``relative`` one,
+    which is only checked to be a distribution of values >= 0."""
+    base = base or f"distributions.{name}"
     kinds = dist.kinds
     if len(kinds) != 1:
         return [Problem(base, kinds or "no distribution",
@@ -592,14 +664,20 @@ def _distribution_problems(name: str, dist: Distribution) -> list[Problem]:
     kind, p = kinds[0], dist.params
     path = f"{base}.{kind}"
     out: list[Problem] = []
+    meta = _bindable().get(name, name) if ranged else None
 
     def in_range(*fields: str) -> None:
         for field in fields:
             value = getattr(p, field)
-            if value is not None:
-                problem = _in_range(f"{path}.{field}", name, field, value)
-                if problem:
-                    out.append(problem)
+            if value is None:
+                continue
+            if not ranged:
+                if not value >= 0:
+                    out.append(Problem(f"{path}.{field}", value, f"a factor >= 0 ({field})"))
+                continue
+            problem = _in_range(f"{path}.{field}", name, field, value)
+            if problem:
+                out.append(problem)
 
     if kind in ("uniform", "loguniform", "triangular"):
         in_range(*(("low", "mode", "high") if kind == "triangular" else ("low", "high")))
@@ -622,7 +700,7 @@ def _distribution_problems(name: str, dist: Distribution) -> list[Problem]:
         in_range("low", "high")
         if out:
             return out
-        low, high = truncation(dist, _bindable().get(name, name))
+        low, high = truncation(dist, meta)
         if not low < high:
             field = "high" if p.high is not None else "low"
             out.append(Problem(f"{path}.{field}", getattr(p, field),
@@ -632,7 +710,7 @@ def _distribution_problems(name: str, dist: Distribution) -> list[Problem]:
             out.append(Problem(f"{path}.high", p.high, "high > 0 (a lognormal is positive)"))
         else:
             value = getattr(p, center)
-            lo, hi = support(dist, _bindable().get(name, name))
+            lo, hi = support(dist, meta)
             if not lo <= value <= hi:
                 where = ("low/high" if p.low is not None or p.high is not None
                          else f"the valid range of {name}")
@@ -647,7 +725,8 @@ def _distribution_problems(name: str, dist: Distribution) -> list[Problem]:
         out.append(Problem(f"{path}.values", values, "at least one value"))
     seen: set[float] = set()
     for i, v in enumerate(values):
-        problem = _in_range(f"{path}.values[{i}]", name, "a value", v)
+        problem = (_in_range(f"{path}.values[{i}]", name, "a value", v) if ranged else
+                   None if v >= 0 else Problem(f"{path}.values[{i}]", v, "a factor >= 0"))
         if problem:
             out.append(problem)
         if v in seen:

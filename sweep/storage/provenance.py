@@ -66,12 +66,31 @@ def spec_hash(spec) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def defaults_line(defaults: dict[str, dict] | None) -> str:
+    """``defaults (not set by the file; ...): kw_per_gpu=1 kW, pue=1.2, ...``: the inputs
+    a run left at their defaults (``{name: {"value", "unit"}}``), one line; empty when
+    there are none."""
+    if not defaults:
+        return ""
+    parts = [f"{n}={d['value']:g}" + (f" {d['unit']}" if d["unit"] not in ("", "1") else "")
+             for n, d in defaults.items()]
+    return "defaults (not set by the file; set them to change): " + ", ".join(parts)
+
+
+def stored_defaults(attrs: dict) -> dict[str, dict] | None:
+    """The defaults a stored result recorded (``None`` for results written before they
+    were recorded)."""
+    raw = attrs.get("sweep_defaults")
+    return json.loads(raw) if raw else None
+
+
 def record(mode: str, spec, *, config_hash: str | None = None, backend: str = "",
            device: str = "", created: str | None = None, finished: str | None = "",
-           status: str = "complete") -> dict:
+           status: str = "complete", defaults: dict | None = None) -> dict:
     """The provenance attributes of a result of ``mode`` from ``spec``. ``config_hash``
     defaults to :func:`spec_hash`; ``created`` to now; ``finished`` to now when the status is
-    complete and nothing else is given."""
+    complete and nothing else is given. ``defaults``: the inputs the file left at their
+    defaults (:func:`sweep.planning.planner.defaults_used`), kept as ``sweep_defaults``."""
     created = created or now()
     if finished == "" and status == "complete":
         finished = now()
@@ -81,6 +100,8 @@ def record(mode: str, spec, *, config_hash: str | None = None, backend: str = ""
         extra = {"sweep_frontiers": json.dumps(report, sort_keys=True),
                  "sweep_frontier_data": json.dumps(spec.frontier_data(), sort_keys=True)}
     fitted = spec.calibration_data() if hasattr(spec, "calibration_data") else {}
+    if defaults is not None:
+        extra["sweep_defaults"] = json.dumps(defaults)
     if fitted:
         extra["sweep_calibration_data"] = json.dumps(fitted, sort_keys=True)
     return {**extra,

@@ -95,20 +95,26 @@ def _sampled_coords(plan: Plan) -> dict[str, xr.Variable]:
     n, step = plan.shape[-1], plan.chunk_shape[-1]
     starts = list(range(0, n, step))
     blocks = {name: [] for name in plan.sampled}
+    lead = {name: _label_sizes(plan, name) for name in plan.sampled}
     for start in starts:
         stop = min(start + step, n)
-        drawn = dask.delayed(plan.sample_values, pure=True)(start, stop)
+        drawn = dask.delayed(plan.sampled_table, pure=True)(start, stop)
         for name in plan.sampled:
-            blocks[name].append(da.from_delayed(drawn[name], shape=(stop - start,),
+            blocks[name].append(da.from_delayed(drawn[name], shape=(*lead[name], stop - start),
                                                 dtype=np.float64))
     out = {}
     for name, parts in blocks.items():
         meta = plan.model.bindable_specs[name]
-        out[name] = xr.Variable((SAMPLE_DIM,), da.concatenate(parts), {
+        out[name] = xr.Variable(plan.sampled_dims(name), da.concatenate(parts, axis=-1), {
             "units": meta.unit, "long_name": meta.short, "description": meta.description,
             "distribution": json.dumps(plan.spec.distributions[name].model_dump(
                 mode="json", exclude_none=True))})
     return out
+
+
+def _label_sizes(plan: Plan, name: str) -> tuple[int, ...]:
+    """The sizes of the categorical dims sampled input ``name`` depends on."""
+    return tuple(plan.shape[plan.dims.index(d)] for d in plan.sampled_dims(name)[:-1])
 
 
 def _write_sampled(plan: Plan, path: Path) -> None:
@@ -119,8 +125,8 @@ def _write_sampled(plan: Plan, path: Path) -> None:
     n, step = plan.shape[-1], plan.chunk_shape[-1]
     for start in range(0, n, step):
         stop = min(start + step, n)
-        for name, values in plan.sample_values(start, stop).items():
-            group[name][start:stop] = values
+        for name, values in plan.sampled_table(start, stop).items():
+            group[name][..., start:stop] = values
 
 
 def template(plan: Plan, backend: str, device: str) -> xr.Dataset:
@@ -148,9 +154,13 @@ def template(plan: Plan, backend: str, device: str) -> xr.Dataset:
         for name, values in a.binds.items():
             if a.categorical and name in a.shown_binds:
                 meta = plan.model.bindable_specs[name]
-                coords[name] = xr.Variable((a.name,), values,
-                                           {"units": meta.unit, "long_name": meta.short,
-                                            "description": meta.description})
+                attrs = {"units": meta.unit, "long_name": meta.short,
+                         "description": meta.description}
+                if name in plan.sampled:   # a relative distribution: the value it multiplies
+                    name = f"{name}_base"
+                    attrs["description"] = ("each label's value, which the sampled factor "
+                                            f"multiplies ({attrs['description']})")
+                coords[name] = xr.Variable((a.name,), values, attrs)
     coords.update(sample_chunks)
     data_vars = {}
     for name in plan.outputs:
@@ -163,7 +173,7 @@ def template(plan: Plan, backend: str, device: str) -> xr.Dataset:
         "title": f"token-sweep {plan.spec.name}",
         **provenance.record(plan.spec.mode, plan.spec, config_hash=plan.config_hash,
                             backend=backend, device=device, finished=None,
-                            status=STATUS_RUNNING),
+                            status=STATUS_RUNNING, defaults=plan.defaults),
         "sweep_config": json.dumps(plan.normalized(), sort_keys=True),
         "sweep_dtype": plan.spec.dtype,
         "sweep_chunk_shape": list(plan.chunk_shape),
@@ -190,7 +200,8 @@ def create(plan: Plan, backend: str, device: str, overwrite: bool = False) -> No
         for name in plan.outputs
     }
     if plan.sampled:
-        encoding.update({name: {"chunks": (plan.chunk_shape[-1],)} for name in plan.sampled})
+        encoding.update({name: {"chunks": (*_label_sizes(plan, name), plan.chunk_shape[-1])}
+                         for name in plan.sampled})
     # Built complete in a sibling folder, then renamed into place: a kill during creation
     # leaves no half-made store at the target (only a hidden ``.<name>.creating-*`` folder).
     plan.store.parent.mkdir(parents=True, exist_ok=True)
@@ -407,7 +418,9 @@ def open_result(path: str | Path, **kwargs: Any) -> xr.Dataset:
         raise StoreError(f"{path} was not written by token-sweep (no sweep_status attribute)")
     order = [v for v in ds.attrs.get("sweep_variables", []) if v in ds.data_vars]
     if order:   # a small result in the order it was built (per output: count ... fractions)
-        ds = ds[order + [v for v in ds.data_vars if v not in order]]
+        ordered = ds[order + [v for v in ds.data_vars if v not in order]]
+        # every coordinate kept, those no variable uses too (a histogram's edges)
+        ds = ordered.assign_coords({c: ds[c] for c in ds.coords if c not in ordered.coords})
     if status != STATUS_COMPLETE:
         total = int(ds.attrs.get("sweep_n_chunks", 0))
         done = read_markers(path)

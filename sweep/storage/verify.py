@@ -162,10 +162,10 @@ def _check_coordinates(plan: Plan, group: zarr.Group) -> list[Finding]:
         bad: set[str] = set()
         n, step = plan.shape[-1], plan.chunk_shape[-1]
         for start in range(0, n, step):
-            for name, want in plan.sample_values(start, min(start + step, n)).items():
+            for name, want in plan.sampled_table(start, min(start + step, n)).items():
                 if name in bad:
                     continue
-                got = _read(group, name, slice(start, start + len(want)), found)
+                got = _read(group, name, (..., slice(start, start + want.shape[-1])), found)
                 if got is None:
                     bad.add(name)
                 elif not np.array_equal(got, want, equal_nan=True):
