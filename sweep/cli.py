@@ -353,14 +353,14 @@ def _preflight(mode, plan, opts, with_target: bool) -> int:
     """``sweep plan`` and ``--dry-run``: the plan and every pre-flight check of its mode
     (the target and resume checks only with ``with_target``), one line each."""
     from sweep.planning import preflight
-    from sweep.planning.planner import PlanError
-    from sweep.storage import store as zstore
+    from sweep.planning.preflight import PlanError
+    from sweep.storage.layout import StoreError
 
     print(mode.describe(plan))
     checks = mode.checks(plan, opts)
     if not with_target:
         checks = [c for c in checks if c.name not in ("target", "resume")]
-    failed = preflight.report(checks, (PlanError, zstore.StoreError), sys.stdout)
+    failed = preflight.report(checks, (PlanError, StoreError), sys.stdout)
     if failed:
         print(f"{failed} check(s) refused; nothing was written", file=sys.stderr)
         return EXIT_USAGE
@@ -677,32 +677,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    from sweep.backends import BackendUnavailable
-    from sweep.engine.execute import ChunkError
-    from sweep.frontiers.calibrate import CalibrationError
-    from sweep.frontiers.front import FrontierError
-    from sweep.frontiers.read import MeasuredError
-    from sweep.planning.planner import PlanError
-    from sweep.spec.config import ConfigError
-    from sweep.storage.store import StoreError
-
     commands = {"run": _cmd_run, "plan": _cmd_plan, "show": _cmd_show, "presets": _cmd_presets,
                 "verify": _cmd_verify, "repair": _cmd_repair, "bench": _cmd_bench,
                 "sensitivity": _cmd_sensitivity, "frontier": _cmd_frontier,
                 "calibrate": _cmd_calibrate, "plot": _cmd_plot, "report": _cmd_report}
     try:
         return commands[args.command](args)
-    except ConfigError as exc:
-        print(f"error: invalid sweep file ({len(exc.problems)} problem(s)):", file=sys.stderr)
-        print(str(exc), file=sys.stderr)
-        return EXIT_USAGE
-    except (PlanError, BackendUnavailable, StoreError, MeasuredError, FrontierError,
-            CalibrationError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except (ChunkError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    except Exception as exc:
+        if isinstance(exc, _loaded(_CONFIG_ERROR)):
+            print(f"error: invalid sweep file ({len(exc.problems)} problem(s)):",
+                  file=sys.stderr)
+            print(str(exc), file=sys.stderr)
+            return EXIT_USAGE
+        if isinstance(exc, _loaded(_USAGE_ERRORS)):
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        if isinstance(exc, (OSError, *_loaded(_FAILURES))):
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        raise
+
+
+#: The errors that are one line and exit 2 (a bad file, a refused plan, an unavailable
+#: backend, a store that cannot be used, a bad measured file or calibration), by module:
+#: an error of a module that was never imported cannot have been raised, so none is
+#: imported here (``sweep --help`` stays light).
+_CONFIG_ERROR = (("sweep.spec.config", "ConfigError"),)
+_USAGE_ERRORS = (("sweep.planning.preflight", "PlanError"),
+                 ("sweep.backends", "BackendUnavailable"),
+                 ("sweep.storage.layout", "StoreError"),
+                 ("sweep.frontiers.read", "MeasuredError"),
+                 ("sweep.frontiers.front", "FrontierError"),
+                 ("sweep.frontiers.calibrate", "CalibrationError"))
+#: Failures while running: exit 1.
+_FAILURES = (("sweep.engine.execute", "ChunkError"),)
+
+
+def _loaded(classes: tuple[tuple[str, str], ...]) -> tuple[type, ...]:
+    """The classes of ``(module, name)`` whose module has been imported."""
+    return tuple(getattr(sys.modules[m], n) for m, n in classes if m in sys.modules)
 
 
 if __name__ == "__main__":  # pragma: no cover

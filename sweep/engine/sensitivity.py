@@ -35,9 +35,9 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import xarray as xr
 
 from sweep.model import model_for
 from sweep.planning.planner import (
@@ -49,6 +49,9 @@ from sweep.planning.planner import (
 )
 from sweep.quiet import quiet
 from sweep.storage import provenance
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 #: At least this many batches of base rows keep their sums apart (for the bootstrap)...
 BATCHES = 64
@@ -459,6 +462,8 @@ def run_sensitivity(spec, *, store: str | Path | None = None, overwrite: bool = 
 def to_dataset(plan: SensitivityPlan, idx: dict, conf: dict, totals: dict, tor: dict,
                backend: str, seconds: float, device: str = "") -> xr.Dataset:
     """The result as an xarray Dataset over ``output``, the categorical dims and ``input``."""
+    import xarray as xr
+
     from sweep._version import __version__
     gdims = [a.name for a in plan.axes]
     gshape = plan.group_shape

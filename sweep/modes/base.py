@@ -62,7 +62,12 @@ class Mode(Protocol):
 
 
 def target_check(store: Path, overwrite: bool) -> Check:
-    """The check that ``store`` may be written (absent, or a token-sweep store to replace)."""
-    from sweep.storage import store as zstore
+    """The check that ``store`` may be written (absent, or a token-sweep store to replace);
+    the store's libraries are imported only when it runs."""
 
-    return Check("target", lambda: zstore.check_target(Path(store), overwrite), str(store))
+    def check() -> None:
+        from sweep.storage import store as zstore
+
+        zstore.check_target(Path(store), overwrite)
+
+    return Check("target", check, str(store))

@@ -25,7 +25,6 @@ class Materialize:
 
     def checks(self, plan, opts: RunOptions) -> list[Check]:
         from sweep.backends import default_workers
-        from sweep.storage import store as zstore
 
         workers = opts.workers or default_workers()
         out = [
@@ -38,8 +37,9 @@ class Materialize:
             Check("memory", lambda: plan.check_memory(workers),
                   f"{workers} task(s) of {human_bytes(plan.bytes_per_task())} at once"),
         ]
-        if opts.resume and zstore.is_store(plan.store):
+        if opts.resume and _is_store(plan.store):
             from sweep.engine.execute import check_same_config
+            from sweep.storage import store as zstore
 
             out.append(Check("resume", lambda: check_same_config(
                 plan, zstore.store_attrs(plan.store)), f"{plan.store} has the same config"))
@@ -67,10 +67,16 @@ class Materialize:
         return "\n".join(lines)
 
 
+def _is_store(path) -> bool:
+    from sweep.storage.layout import is_store
+
+    return is_store(path)
+
+
 def remaining_points(plan, resume: bool) -> int:
     """Points a run would compute: all, or on a resume those of chunks without a marker."""
+    if not (resume and _is_store(plan.store)):
+        return plan.n_points
     from sweep.storage import store as zstore
 
-    if not (resume and zstore.is_store(plan.store)):
-        return plan.n_points
     return sum(k.size for k in zstore.todo(plan))

@@ -14,18 +14,18 @@ class Reduce:
     words = ("reduce mode", "a reduce run")
 
     def plan(self, spec, opts: RunOptions):
-        from sweep.engine.reduce import make_reduce_plan
+        from sweep.planning.reduce_plan import make_reduce_plan
 
         return make_reduce_plan(spec, opts.store)
 
     def describe(self, plan) -> str:
-        from sweep.engine.reduce import describe_plan
+        from sweep.planning.reduce_plan import describe_plan
 
         return describe_plan(plan)
 
     def checks(self, plan, opts: RunOptions) -> list[Check]:
         from sweep.backends import default_workers
-        from sweep.engine.reduce import check_reduce_memory, partial_bytes
+        from sweep.planning.reduce_plan import check_reduce_memory, partial_bytes
 
         workers = opts.workers or default_workers()
         return [Check("memory", lambda: check_reduce_memory(plan, workers),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -20,19 +21,12 @@ from zarr.codecs import BloscCodec
 
 from sweep.planning.planner import SAMPLE_DIM, ChunkKey, Plan, nearest_existing
 from sweep.storage import provenance
+from sweep.storage.layout import IncompleteStoreWarning, StoreError, is_store  # noqa: F401
 
 #: The Zarr group (inside the store) whose folder holds one JSON marker per finished chunk.
 MARKERS = "_sweep_chunks"
 STATUS_RUNNING = "running"
 STATUS_COMPLETE = "complete"
-
-
-class StoreError(RuntimeError):
-    """A store that cannot be written or trusted."""
-
-
-class IncompleteStoreWarning(UserWarning):
-    """Opened a store whose run did not finish: some chunks may read as fill values."""
 
 
 def codec(name: str = "zstd") -> BloscCodec | None:
@@ -52,11 +46,6 @@ def codec(name: str = "zstd") -> BloscCodec | None:
     if name == "zstd-bitshuffle":
         return BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle")
     return BloscCodec(cname="zstd", clevel=1, shuffle="shuffle")
-
-
-def is_store(path: Path) -> bool:
-    """Whether ``path`` holds a Zarr v3 group (a ``zarr.json`` at its root)."""
-    return (path / "zarr.json").is_file()
 
 
 def check_target(path: Path, overwrite: bool) -> None:
@@ -281,6 +270,15 @@ def digest(values: np.ndarray) -> str:
     return f"crc32:{zlib.crc32(values) & 0xFFFFFFFF:08x}"
 
 
+def marker_digest(marker: dict) -> str:
+    """``'sha256:...'`` of a completion marker's canonical JSON (sorted keys, no spaces),
+    its own ``self_digest`` left out: any change to a marker (a flipped bit in a count, an
+    extreme, the key or the backend's name) no longer matches it."""
+    body = {k: v for k, v in marker.items() if k != "self_digest"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
 def marker_path(store: Path, key_name: str) -> Path:
     """Where the completion marker of chunk ``key_name`` lives."""
     return Path(store) / MARKERS / f"{key_name}.json"
@@ -291,7 +289,8 @@ def write_chunk(plan: Plan, key: ChunkKey, values: np.ndarray, info: dict[str, A
     """Write one chunk of every output by region, then its completion marker (last).
 
     The marker holds the chunk key, the store's config hash, a :func:`digest` of each
-    output's values and ``info`` (JSON-able: NaN counts, extremes). ``arrays`` are the
+    output's values, ``info`` (JSON-able: NaN counts, extremes) and a digest of itself
+    (:func:`marker_digest`). ``arrays`` are the
     output arrays from :func:`open_outputs` (opened here when not given). The task owns
     exactly one Zarr chunk of each output and writes the same bytes every time, so a retried
     or duplicated task is harmless; the marker is replaced atomically (temp file, rename).
@@ -303,6 +302,7 @@ def write_chunk(plan: Plan, key: ChunkKey, values: np.ndarray, info: dict[str, A
               "config_hash": plan.config_hash,
               "digest": {name: digest(values[k]) for k, name in enumerate(plan.outputs)},
               **info}
+    marker["self_digest"] = marker_digest(marker)
     path = marker_path(plan.store, key.name)
     # unique per writer (hosts, processes, threads): two tasks finishing the same chunk at
     # once never share a temp file

@@ -27,6 +27,7 @@ STALE_MARKER = "marker from another config"
 MISSING_CHUNK = "missing chunk"
 TORN_CHUNK = "torn chunk"
 DIGEST_MISMATCH = "digest mismatch"
+DAMAGED_MARKER = "damaged marker"
 MISSING_ARRAY = "missing array"
 BAD_COORDINATE = "coordinate differs from the sweep"
 #: The ``chunk`` of findings about the store as a whole (arrays, coordinates).
@@ -107,6 +108,14 @@ def _check_chunk(plan: Plan, key: ChunkKey, marker: dict | None,
         return [Finding(key.name, MISSING_MARKER)]
     if marker.get("config_hash") != plan.config_hash:
         return [Finding(key.name, STALE_MARKER)]
+    if "self_digest" in marker and marker["self_digest"] != _marker_digest(marker):
+        return [Finding(key.name, DAMAGED_MARKER, None,
+                        "its content does not match its own digest")]
+    where = (list(key.index), list(key.start), list(key.stop))
+    if (marker.get("key"), marker.get("start"), marker.get("stop")) != where:
+        return [Finding(key.name, DAMAGED_MARKER, None,
+                        f"key/start/stop {marker.get('key')}/{marker.get('start')}/"
+                        f"{marker.get('stop')}, the plan's {where[0]}/{where[1]}/{where[2]}")]
     found = []
     digests = marker.get("digest") or {}
     outputs = marker.get("outputs") or {}
@@ -135,7 +144,38 @@ def _check_chunk(plan: Plan, key: ChunkKey, marker: dict | None,
         if got != expected:
             found.append(Finding(key.name, DIGEST_MISMATCH, name,
                                  f"values give {got}, the marker says {expected}"))
+            continue
+        wrong = _wrong_stats(values, outputs.get(name))
+        if wrong:
+            found.append(Finding(key.name, DAMAGED_MARKER, name, wrong))
     return found
+
+
+def _marker_digest(marker: dict) -> str | None:
+    try:
+        return zstore.marker_digest(marker)
+    except (TypeError, ValueError):   # not JSON-able as written (a NaN, a bad type)
+        return None
+
+
+def _as_json(x: float) -> float | str:
+    """As markers keep numbers (JSON has no infinities: they are strings)."""
+    return x if np.isfinite(x) else ("inf" if x > 0 else "-inf")
+
+
+def _wrong_stats(values: np.ndarray, stats: dict | None) -> str:
+    """What the marker's NaN count and extremes say against the values read ("" when they
+    agree): the summary and `sweep show` are built from them."""
+    if stats is None:
+        return "the marker has no NaN count or extremes"
+    finite = values[~np.isnan(values)] if values.dtype.kind == "f" else values
+    nan_count = int(values.size - finite.size)
+    lo = _as_json(float(finite.min())) if finite.size else None
+    hi = _as_json(float(finite.max())) if finite.size else None
+    got = {"nan_count": nan_count, "min": lo, "max": hi}
+    bad = [f"{k} {stats.get(k)!r}, the values {v!r}" for k, v in got.items()
+           if stats.get(k) != v]
+    return "; ".join(bad)
 
 
 def _check_coordinates(plan: Plan, group: zarr.Group) -> list[Finding]:

@@ -1,0 +1,123 @@
+"""A reduce sweep's plan: the grid in large blocks (kept dims whole, at most
+:data:`MAX_TASKS`), the partials' size and the memory check, and the plan in words. It
+imports no Dask, xarray or Zarr, so that ``sweep plan`` stays light; the run is
+:mod:`sweep.engine.reduce`."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+from sweep.model.user import BEST_NODE
+from sweep.planning.planner import Plan, auto_chunks, human_bytes, make_plan
+from sweep.spec.config import SweepSpec
+from sweep.storage import provenance
+
+#: Target points per reduce task, and the most tasks a reduce plan may have.
+BLOCK_POINTS = 2**26
+MAX_TASKS = 10_000
+#: Most samples one reduce block of a sample-mode sweep draws (its inputs: 12 x 8 B each).
+SAMPLE_BLOCK = 2**20
+#: Fan-in of the tree reduction.
+FAN_IN = 8
+#: The most memory one task's partial statistics may take.
+PARTIAL_BYTES_MAX = 64 * 2**20
+
+
+def make_reduce_plan(spec: SweepSpec, store: str | Path | None = None,
+                     block_points: int = BLOCK_POINTS) -> Plan:
+    """The plan of a reduce sweep: the grid in blocks of about ``block_points`` points, kept
+    dims whole, at most :data:`MAX_TASKS` blocks. Computes nothing."""
+    if spec.reduce is None:
+        raise ValueError("the sweep has no reduce section")
+    base = make_plan(spec, store)
+    kept = [d for d, name in enumerate(base.dims) if name not in spec.reduce.over]
+    fixed = {d: base.shape[d] for d in kept}
+    fixed.update({d: 1 for d in getattr(base, "by_label", ())})   # one label per block
+    if base.sampled:
+        # a block's samples are drawn whole (an input table row per sampled input):
+        # `sample.chunk`, or at most SAMPLE_BLOCK samples, per block; at most 1000 blocks
+        n = base.shape[-1]
+        length = max(spec.sample.chunk or SAMPLE_BLOCK, -(-n // 1000))
+        fixed[len(base.shape) - 1] = min(n, length)
+    target = block_points
+    while True:
+        block = auto_chunks(base.shape, 1, fixed, target)
+        n_blocks = math.prod(-(-n // c) for n, c in zip(base.shape, block, strict=True))
+        if n_blocks <= MAX_TASKS:
+            break
+        target *= 2
+    plan = dataclasses.replace(base, chunk_shape=block)   # a SamplePlan stays one
+    from sweep.planning.planner import PlanError
+
+    for a in base.axes:
+        w = spec.reduce.weights.get(a.name)
+        if w is not None and len(w) != len(a):
+            raise PlanError(f"reduce.weights.{a.name}: {len(w)} weight(s) for an axis of "
+                            f"{len(a)} values; give one weight per value")
+    partial = partial_bytes(plan)
+    n_groups = math.prod(base.shape[d] for d in kept)
+    bins = spec.reduce.histogram.bins + 2 if spec.reduce.histogram else 1
+    if partial > PARTIAL_BYTES_MAX:
+        raise PlanError(
+            f"reduce partials of {human_bytes(partial)} per task ({n_groups:,} kept "
+            f"coordinate(s) x {len(spec.outputs)} output(s) x {bins} histogram bins), over "
+            f"{human_bytes(PARTIAL_BYTES_MAX)}; fold more dims (reduce.over) or use fewer bins")
+    return plan
+
+
+def folded(plan: Plan) -> tuple[str, ...]:
+    """The nodes the kernels fold: the outputs, then ``best:``'s node (see
+    :mod:`sweep.engine.best`)."""
+    return (*plan.outputs, *((BEST_NODE,) if plan.spec.reduce.best is not None else ()))
+
+
+def partial_bytes(plan: Plan) -> int:
+    """Bytes of one task's partial statistics."""
+    red = plan.spec.reduce
+    kept = [d for d, name in enumerate(plan.dims) if name not in red.over]
+    n_groups = math.prod(plan.shape[d] for d in kept)
+    bins = red.histogram.bins + 2 if red.histogram else 1
+    thresholds = max((len(v) for v in (*red.below.values(), *red.above.values())), default=0)
+    return n_groups * len(folded(plan)) * (8 * 9 + 16 * bins + 16 * thresholds)
+
+
+def check_reduce_memory(plan: Plan, workers: int, fraction: float = 0.5) -> None:
+    """Refuse (before computing) partials that, held by ``workers`` tasks and the merges of
+    the tree at once, would pass ``fraction`` of this machine's memory."""
+    from sweep.planning import preflight
+
+    preflight.task_memory(partial_bytes(plan) * (FAN_IN + 2), workers,
+                          f"reduce partials of {human_bytes(partial_bytes(plan))} per task "
+                          "(with the merge tree)",
+                          "fold more dims (reduce.over), use fewer histogram bins, or fewer "
+                          "--workers", fraction)
+
+
+
+def input_unit(plan: Plan, name: str) -> str:
+    specs = plan.model.bindable_specs
+    return specs[name].unit if name in specs else ""
+
+
+def describe_plan(plan: Plan) -> str:
+    """A reduce plan in words, for ``sweep plan``."""
+    red = plan.spec.reduce
+    kept = [n for n in plan.dims if n not in red.over]
+    lines = [
+        f"sweep {plan.spec.name!r} (reduce mode)",
+        *plan.grid_lines(),
+        f"  outputs     {', '.join(plan.outputs)}",
+        f"  folded      {', '.join(red.over)}; kept: {', '.join(kept) or '(none)'}",
+        f"  blocks      {plan.chunk_shape} -> {plan.n_chunks:,} task(s) of <= "
+        f"{math.prod(plan.chunk_shape):,} points",
+        f"  result      {plan.store} (a small Dataset; nothing of size "
+        f"{human_bytes(plan.bytes_total)} is materialized)",
+    ]
+    if red.question:
+        lines.insert(1, f"  question    {red.question}")
+    defaults = provenance.defaults_line(plan.defaults)
+    if defaults:
+        lines.append(f"  {defaults}")
+    return "\n".join(lines)
