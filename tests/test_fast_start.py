@@ -22,9 +22,9 @@ with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
         code = main(sys.argv[1:])
     except SystemExit as exc:        # --help
         code = exc.code
-print(json.dumps({"code": code, "loaded": sorted(m for m in %r if m in sys.modules),
+print(json.dumps({"code": code, "loaded": sorted(m for m in HEAVY if m in sys.modules),
                   "out": out.getvalue()[:200]}))
-""" % (HEAVY,)
+""".replace("HEAVY", repr(HEAVY))
 
 
 def _probe(*args: str) -> dict:
@@ -49,9 +49,9 @@ def test_commands_that_compute_nothing_load_no_heavy_library(args):
 
 
 def test_import_sweep_is_light_and_its_names_still_resolve():
-    code = ("import sys, sweep; before = [m for m in %r if m in sys.modules]; "
+    code = (f"import sys, sweep; before = [m for m in {HEAVY!r} if m in sys.modules]; "
             "sweep.load_config, sweep.plan, sweep.run, sweep.open_result, sweep.ConfigError; "
-            "print(before, 'open_result' in dir(sweep))" % (HEAVY,))
+            "print(before, 'open_result' in dir(sweep))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True,
                          capture_output=True, text=True).stdout.strip()
     assert out == "[] True"
