@@ -14,6 +14,8 @@ from sweep._version import __version__
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+#: ``--cluster local-cuda``: dask-cuda's LocalCUDACluster, one worker per visible GPU.
+LOCAL_CUDA = "local-cuda"
 
 
 def _positive_int(text: str) -> int:
@@ -46,9 +48,12 @@ def _size(text: str) -> int:
 
 
 def _cluster(text: str) -> int:
+    if text == LOCAL_CUDA:
+        return LOCAL_CUDA
     kind, _, n = text.partition(":")
     if kind != "local" or not n.isdigit() or int(n) < 1:
-        raise argparse.ArgumentTypeError(f"expected local:N (N worker processes), got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected local:N (N worker processes) or "
+                                         f"{LOCAL_CUDA} (one worker per GPU), got {text!r}")
     return int(n)
 
 
@@ -83,9 +88,14 @@ def _parser() -> argparse.ArgumentParser:
                      help="refuse plans of more than N chunks (default 100000)")
     where = run.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="ADDRESS",
-                       help="run on a running dask.distributed scheduler (tcp://HOST:PORT)")
-    where.add_argument("--cluster", type=_cluster, metavar="local:N",
-                       help="start a local cluster of N worker processes for this run")
+                       help="run on a running dask.distributed scheduler (tcp://HOST:PORT, "
+                       "tls://HOST:PORT with Dask's TLS settings)")
+    where.add_argument("--scheduler-file", metavar="FILE",
+                       help="run on the dask.distributed scheduler that FILE describes "
+                       "(dask scheduler --scheduler-file FILE)")
+    where.add_argument("--cluster", type=_cluster, metavar="local:N|local-cuda",
+                       help="start a local cluster for this run: N worker processes, or "
+                       "one worker per visible GPU (dask-cuda; chunks run on the cuda backend)")
     bar = run.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None,
                      help="always show the progress bar")
@@ -262,28 +272,61 @@ def _sizes(text: str) -> tuple[float, ...]:
 def _client(args: argparse.Namespace):
     """A dask.distributed client for --scheduler / --cluster (None: local threads), and what
     to close afterwards."""
-    if getattr(args, "scheduler", None) is None and getattr(args, "cluster", None) is None:
+    scheduler_file = getattr(args, "scheduler_file", None)
+    if getattr(args, "scheduler", None) is None and getattr(args, "cluster", None) is None \
+            and scheduler_file is None:
         return None, []
     import os
 
     from distributed import Client, LocalCluster
 
-    if args.scheduler:
-        from sweep.planning.planner import PlanError
+    from sweep.planning.preflight import PlanError
 
+    if args.scheduler or scheduler_file:
+        where = args.scheduler or f"the address in {scheduler_file}"
+        if scheduler_file and not Path(scheduler_file).is_file():
+            raise PlanError(f"--scheduler-file {scheduler_file}: no such file (start the "
+                            "scheduler with `dask scheduler --scheduler-file FILE`)")
         try:
             import dask
 
-            # Dask's connect timeout (30 s by default; DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT)
-            client = Client(args.scheduler,
-                            timeout=dask.config.get("distributed.comm.timeouts.connect"))
-        except (OSError, TimeoutError) as exc:
-            raise PlanError(f"cannot reach the Dask scheduler at {args.scheduler}: {exc}; check "
+            # Dask's connect timeout (30 s by default; DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT);
+            # TLS and other security settings come from Dask's configuration
+            # (distributed.comm.tls.*, e.g. DASK_DISTRIBUTED__COMM__TLS__CA_FILE)
+            timeout = dask.config.get("distributed.comm.timeouts.connect")
+            client = (Client(scheduler_file=scheduler_file, timeout=timeout) if scheduler_file
+                      else Client(args.scheduler, timeout=timeout))
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise PlanError(f"cannot reach the Dask scheduler at {where}: {exc}; check "
                             "the address, or use --cluster local:N") from exc
         return client, [client]
+    if args.cluster == LOCAL_CUDA:
+        return _local_cuda_cluster(args)
     n = args.cluster
     cluster = LocalCluster(n_workers=n, processes=True, dashboard_address=":0",
                            threads_per_worker=max(1, (os.cpu_count() or 1) // n))
+    client = Client(cluster)
+    return client, [client, cluster]
+
+
+def _local_cuda_cluster(args: argparse.Namespace):
+    """``--cluster local-cuda``: dask-cuda's LocalCUDACluster, one worker process per visible
+    GPU (each sees its own device as device 0), or a one-line refusal (exit 2) where dask-cuda
+    or a real GPU is missing."""
+    from distributed import Client
+
+    from sweep.backends.gpu import cuda_problem
+    from sweep.planning.preflight import PlanError
+
+    try:
+        from dask_cuda import LocalCUDACluster
+    except ImportError:
+        raise PlanError(f"--cluster {LOCAL_CUDA} needs dask-cuda beside token-sweep[gpu]: "
+                        "pip install dask-cuda, on a machine with NVIDIA GPUs") from None
+    problem = cuda_problem(allow_simulator=False)
+    if problem:
+        raise PlanError(f"--cluster {LOCAL_CUDA}: no usable GPU here: {problem}")
+    cluster = LocalCUDACluster(dashboard_address=":0")
     client = Client(cluster)
     return client, [client, cluster]
 
@@ -315,11 +358,11 @@ def _run_mode(mode, spec, args: argparse.Namespace) -> int:
     """``sweep run`` (and ``sweep sensitivity``) of ``spec`` in ``mode``: the plan, the
     pre-flight checks (all of them with ``--dry-run``), the run, the report."""
     if not mode.cluster_flags:
-        for flag in ("resume", "scheduler", "cluster"):
+        for flag in ("resume", "scheduler", "scheduler_file", "cluster"):
             if getattr(args, flag, None):
                 what, run = mode.words
-                print(f"error: --{flag} applies to materialize runs, not to {what} ({run} "
-                      "writes only its small result)", file=sys.stderr)
+                print(f"error: --{flag.replace('_', '-')} applies to materialize runs, not "
+                      f"to {what} ({run} writes only its small result)", file=sys.stderr)
                 return EXIT_USAGE
     opts = _options(args)
     if opts.charts is not None:

@@ -499,3 +499,27 @@ def test_a_marker_with_a_consistent_but_false_count_is_damaged(reference_store):
     assert [(f.chunk, f.variable, f.problem) for f in report.findings] == \
         [("0.0.0", "usd_per_mtok", DAMAGED_MARKER)]
     assert "nan_count" in report.findings[0].detail
+
+
+def test_gpu_cluster_and_scheduler_file_refusals_are_one_line_before_any_work(
+        tmp_path, sweep_file, capsys, monkeypatch):
+    import builtins
+
+    store = tmp_path / "x.zarr"
+    real = builtins.__import__
+
+    def no_dask_cuda(name, *args, **kwargs):
+        if name == "dask_cuda":
+            raise ImportError("no dask_cuda")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_dask_cuda)
+    assert main(["run", str(sweep_file), "--store", str(store), "--cluster",
+                 "local-cuda"]) == 2
+    assert "--cluster local-cuda needs dask-cuda" in capsys.readouterr().err
+    monkeypatch.setattr(builtins, "__import__", real)
+    assert main(["run", str(sweep_file), "--store", str(store), "--scheduler-file",
+                 str(tmp_path / "none.json")]) == 2
+    err = capsys.readouterr().err
+    assert f"--scheduler-file {tmp_path / 'none.json'}: no such file" in err
+    assert not store.exists()
