@@ -63,6 +63,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=float, default=1.6e8)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--codec", default=None, help="the sweep file's codec (default: its default)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     import yaml
@@ -75,6 +76,8 @@ def main() -> int:
         tmp = Path(tmp)
         sweep_file = tmp / "grid.yaml"
         data = {**data, "store": str(tmp / "sweep.zarr")}
+        if args.codec:
+            data["codec"] = args.codec
         sweep_file.write_text(yaml.safe_dump(data))
         naive = tmp / "naive.py"
         naive.write_text(NAIVE.replace("__AXES__", json.dumps(axes))
@@ -95,7 +98,8 @@ def main() -> int:
                  for name, store in stores.items()}
     med = {k: statistics.median(v) for k, v in times.items()}
     ratio = med["xarray + Dask + to_zarr"] / med["sweep run"]
-    print(f"{n:,} points, float32, two outputs; median of {args.repeat} (whole processes)")
+    print(f"{n:,} points, float32, two outputs, codec {data.get('codec', 'zstd')}; median of "
+          f"{args.repeat} (whole processes)")
     print("| path | seconds | store size |\n|---|---:|---:|")
     for k in runs:
         print(f"| {k} | {med[k]:.2f} | {sizes[k] / 2**20:,.0f} MiB |")
