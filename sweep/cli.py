@@ -95,7 +95,8 @@ def _parser() -> argparse.ArgumentParser:
                        "(dask scheduler --scheduler-file FILE)")
     where.add_argument("--cluster", type=_cluster, metavar="local:N|local-cuda",
                        help="start a local cluster for this run: N worker processes, or "
-                       "one worker per visible GPU (dask-cuda; chunks run on the cuda backend)")
+                       "one worker per visible GPU (dask-cuda; `auto` then runs chunks on "
+                       "the cuda backend, runs of up to 10^6 points on NumPy)")
     bar = run.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None,
                      help="always show the progress bar")
@@ -481,6 +482,9 @@ def _show_slice(ds, args: argparse.Namespace) -> int:
 
     try:
         sub, rows = slices.take(ds, slices.parse_sel(args.sel), args.output)
+        total = slices.n_rows(sub, rows)
+        if not args.csv:   # the terminal shows the first rows: read no more than those
+            sub = slices.head(sub, rows, slices.PRINT_ROWS)
         header, records = slices.records(sub, rows)
         if args.csv:
             slices.write_csv(Path(args.csv), header, records)
@@ -490,7 +494,8 @@ def _show_slice(ds, args: argparse.Namespace) -> int:
     if args.csv:
         print(f"wrote {len(records):,} row(s) of {len(header)} column(s) to {args.csv}")
     else:
-        print("\n".join(slices.lines(header, records, len(rows))))
+        print("\n".join(slices.lines(header, records[: slices.PRINT_ROWS], len(rows),
+                                      total=total)))
     return EXIT_OK
 
 
@@ -532,6 +537,11 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         charts = defaults.charts_for(ds, opts)
     except (PlotError, SliceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not charts:
+        print(f"error: {store}: no chart to draw from this store (a reduce result needs a "
+              "histogram or a compare: section; a grid an output over a numeric dim)",
+              file=sys.stderr)
         return EXIT_USAGE
     out = Path(args.out) if args.out else store.with_name(f"{store.stem}-charts")
     paths = [defaults.save(c, out, args.format) for c in charts]

@@ -187,3 +187,39 @@ def test_auto_takes_numpy_for_tiny_sweeps_and_says_why(small_store, caplog):
     assert choose_auto(AUTO_NUMPY_POINTS) == "numpy"
     assert choose_auto(AUTO_NUMPY_POINTS + 1) != "numpy"
     assert choose_auto() != "numpy"   # no size given: as before
+
+
+def test_show_slices_a_sensitivity_result_and_prints_only_the_first_rows(tmp_path, capsys):
+    data = {"name": "sens", "axes": {"platform": SMALL["axes"]["platform"]},
+            "distributions": {"utilization": {"uniform": {"low": 0.4, "high": 0.9}},
+                              "pue": {"uniform": {"low": 1.1, "high": 1.4}}},
+            "sample": {"method": "saltelli", "n": 128, "seed": 1},
+            "outputs": ["usd_per_mtok", "gross_margin"],
+            "constants": {"price_usd_per_mtok": 1.0}}
+    store = tmp_path / "s.zarr"
+    sweep.run(spec_from_dict(data), store=store)
+    assert main(["show", str(store), "--output", "gross_margin", "--sel", "platform=b"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[:3] == ["output", "platform", "input"]
+    assert {r.split()[0] for r in out[2:]} == {"gross_margin"} and len(out) == 4
+    ds = sweep.open_result(store)
+    row = next(r for r in out[2:] if r.split()[2] == "pue")
+    assert float(row.split()[3]) == pytest.approx(float(ds["S1"].sel(
+        output="gross_margin", platform="b", input="pue")), rel=1e-9)
+    big = {**SMALL, "axes": {**SMALL["axes"], "utilization": {
+        "linspace": {"start": 0.1, "stop": 1.0, "num": 500}}}}
+    sweep.run(spec_from_dict(big), store=tmp_path / "big.zarr", progress=False)
+    assert main(["show", str(tmp_path / "big.zarr"), "--output", "usd_per_mtok"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 + 200 + 1 and out[-1].startswith("  ... 800 more row(s)")
+
+
+def test_a_morris_dry_run_declares_its_defaults(tmp_path, capsys):
+    data = {"name": "m", "axes": {"platform": SMALL["axes"]["platform"]},
+            "distributions": {"utilization": {"uniform": {"low": 0.4, "high": 0.9}}},
+            "sample": {"method": "mc", "n": 64, "seed": 1}, "outputs": ["usd_per_mtok"]}
+    cfg = _write(tmp_path, data)
+    assert main(["sensitivity", cfg, "--morris", "4", "--dry-run", "--store",
+                 str(tmp_path / "m.zarr")]) == 0
+    assert "kw_per_gpu=1 kW" in capsys.readouterr().out
+    assert not (tmp_path / "m.zarr").exists()

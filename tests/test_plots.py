@@ -341,3 +341,24 @@ def test_a_sample_grid_draws_its_distribution_per_label(tmp_path):
         assert sum(float(r["count"]) for r in rows if r["label"] == label) == 1024
     median = float(np.median(ds["usd_per_mtok"].sel(platform="B200").values))
     assert f"B200 median {median:.3g}" in chart.reading
+
+
+def test_a_label_subset_holds_for_every_chart_and_bad_requests_are_refused(grid_store,
+                                                                           tmp_path, capsys):
+    out = tmp_path / "sub"
+    assert main(["plot", str(grid_store), "--out", str(out), "--sel", "platform=B200"]) == 0
+    for name in ("heatmap-usd_per_mtok", "breakdown", "breakeven"):
+        assert {r["platform"] for r in _rows(out / f"{name}.csv")} == {"B200"}, name
+    assert main(["plot", str(grid_store), "--x", "utilization", "--y", "utilization"]) == 2
+    assert "--x and --y are both 'utilization'" in capsys.readouterr().err
+    assert main(["plot", str(grid_store), "--kind", "lines", "--out", str(tmp_path / "l"),
+                 "--sel", "electricity_usd_per_kwh=0.1,0.2"]) == 2
+    assert "one value" in capsys.readouterr().err
+
+
+def test_a_store_with_nothing_to_draw_is_refused(tmp_path, capsys):
+    data = {**GRID, "reduce": {"over": ["utilization", "electricity_usd_per_kwh"]}}
+    path, _ = _store(tmp_path, data, "bare")
+    assert main(["plot", str(path), "--out", str(tmp_path / "c")]) == 2
+    assert "no chart to draw" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()

@@ -93,6 +93,7 @@ class MorrisPlan:
 
     def __init__(self, plan, trajectories: int):
         self.spec, self.store, self.names = plan.spec, plan.store, plan.names
+        self.defaults = plan.defaults
         self.trajectories = trajectories
 
 

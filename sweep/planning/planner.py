@@ -360,7 +360,8 @@ class Plan:
             else:
                 lines.append(f"  axis {a.name}: {len(a)} values in [{a.coord.min():g}, "
                              f"{a.coord.max():g}]")
-        own = {k: v for k, v in self.constants.items() if k in self.spec.constants}
+        own = {k: v for k, v in self.constants.items()
+               if k in self.spec.constants and k not in self.sampled}   # not a relative base
         if own:
             consts = ", ".join(f"{k}={v:g}" for k, v in own.items())
             lines.append(f"  inputs fixed {consts}")

@@ -103,6 +103,8 @@ def _grid_charts(ds: xr.Dataset, opts: Options) -> list:
     if opts.x is not None and P.is_categorical(ds, opts.x) or \
             opts.y is not None and P.is_categorical(ds, opts.y):
         raise PlotError("--x and --y take numeric dims (labels are drawn as facets or lines)")
+    if opts.x is not None and opts.x == opts.y:
+        raise PlotError(f"--x and --y are both {opts.x!r}: give two different dims")
     sel = P.positions(ds, opts.sel)
     cat, numeric = _dims(ds, output)
     x = opts.x or (numeric[0] if numeric else None)
@@ -112,8 +114,8 @@ def _grid_charts(ds: xr.Dataset, opts: Options) -> list:
         out.append(("heatmap", lambda: _heatmap(ds, output, x, y, cat, sel)))
     if P.kind_of(ds) == "grid" and x:
         out.append(("lines", lambda: _lines(ds, output, x, cat, sel)))
-    if P.kind_of(ds) == "grid" and x and y and cat and ds.sizes[cat] > 1 \
-            and P.better(ds, output):
+    if P.kind_of(ds) == "grid" and x and y and cat and P.better(ds, output) \
+            and len(sel.get(cat, range(ds.sizes[cat]))) > 1:
         out.append(("winner", lambda: _winner(ds, output, x, y, cat, sel)))
     if P.kind_of(ds) == "sample":
         out.append(("distribution", lambda: _sample_distribution(ds, output, cat, sel)))
@@ -211,10 +213,11 @@ def _evaluate(ds: xr.Dataset, cat: str, sel, outputs: list[str],
     var = P.outputs_of(ds)[0]
     at = P.headline_index(ds, var, sel)
     dims = list(ds[var].dims)
-    labels = [str(v) for v in ds[cat].values]
+    chosen = sel.get(cat, list(range(ds.sizes[cat])))   # the labels --sel keeps
+    labels = [str(ds[cat].values[i]) for i in chosen]
     n = len(vary[1]) if vary else 1
     pos = []
-    for i in range(len(labels)):
+    for i in chosen:
         p = [at[d] if d != cat else i for d in dims]
         pos.extend([p] * n)
     inputs = plan.point_inputs(np.asarray(pos))
@@ -313,6 +316,9 @@ def _distribution(ds, output, sel) -> C.Chart:
     kept = [d for d in counts.dims if d != f"{output}_bin"]
     cat = next((d for d in kept if P.is_categorical(ds, d)), None)
     keep = [d for d in (cat, f"{output}_bin") if d]
+    for d in kept:
+        if d != cat and len(sel.get(d, [0])) > 1:
+            raise PlotError(f"--sel {d}: one value (the distribution is drawn per {cat})")
     idx = {d: (sel.get(d, [0])[0]) for d in kept if d != cat}
     c = counts.isel(idx).transpose(*keep).compute()
     if cat in sel:
@@ -361,8 +367,9 @@ def _sample_distribution(ds, output, cat, sel) -> C.Chart:
     q = xr.Dataset({k: (qdims, est if cat else est[0]) for k in ("estimate", "low", "high")},
                    coords={"quantile": qs, **({cat: da[cat].values} if cat else {})})
     unit = ds[output].attrs.get("units", "")
+    where = P.where_text(P.fixed_at(ds, output, keep, sel))
     title = (f"How {output} is distributed over {da.sizes['sample']:,} samples"
-             + (f" per {cat}" if cat else ""))
+             + (f" per {cat}" if cat else "") + (f", {where}" if where else ""))
     return C.distribution(counts_da, edges, cat=cat, log=log, title=title,
                           value_label=f"{output} [{unit}]" if unit else output, quantiles=q,
                           name=_name("distribution", output))

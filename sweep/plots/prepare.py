@@ -171,6 +171,10 @@ def take(ds: xr.Dataset, var: str, keep: list[str], sel: dict[str, list[int]] | 
     thinned to at most ``max_cells`` cells), every other dim at its headline position;
     computed (only the chunks holding those cells are read)."""
     sel = sel or {}
+    for d, chosen in sel.items():
+        if d in ds[var].dims and d not in keep and len(chosen) > 1:
+            raise PlotError(f"--sel {d}: one value (this chart holds {d} at one value; "
+                            f"it draws {', '.join(keep)})")
     at = headline_index(ds, var, sel)
     index: dict[str, object] = {}
     for d in ds[var].dims:

@@ -53,8 +53,16 @@ def parse_sel(items: list[str] | None) -> dict[str, list[str]]:
     return out
 
 
+#: The results whose variables are indices over ``output x labels x input`` (one of them
+#: gives the row dims).
+ANALYSES = {"sensitivity": "S1", "morris": "mu"}
+
+
 def _row_dims(ds: xr.Dataset, outputs: list[str]) -> tuple[str, ...]:
-    if ds.attrs.get("sweep_mode") == "reduce":
+    mode = ds.attrs.get("sweep_mode")
+    if mode in ANALYSES:
+        return tuple(ds[ANALYSES[mode]].dims)
+    if mode == "reduce":
         return tuple(ds[f"{outputs[0]}_count"].dims) if outputs else ()
     return tuple(ds[outputs[0]].dims) if outputs else ()
 
@@ -62,10 +70,19 @@ def _row_dims(ds: xr.Dataset, outputs: list[str]) -> tuple[str, ...]:
 def _outputs(ds: xr.Dataset) -> list[str]:
     import json
 
+    if ds.attrs.get("sweep_mode") in ANALYSES:
+        return [str(o) for o in ds["output"].values]
     listed = json.loads(ds.attrs.get("sweep_spec", "{}")).get("outputs", [])
     if ds.attrs.get("sweep_mode") == "reduce":
         return [o for o in listed if f"{o}_count" in ds]
     return [o for o in listed if o in ds.data_vars] or sorted(ds.data_vars)
+
+
+def _owner(name: str, outputs: list[str]) -> str | None:
+    """The output a reduce variable belongs to: the longest output name it starts with
+    (``usd_per_mtok_rent_mean`` is ``usd_per_mtok_rent``'s, not ``usd_per_mtok``'s)."""
+    owners = [o for o in outputs if name.startswith(f"{o}_")]
+    return max(owners, key=len) if owners else None
 
 
 def variables(ds: xr.Dataset, output: str | None) -> list[str]:
@@ -73,7 +90,14 @@ def variables(ds: xr.Dataset, output: str | None) -> list[str]:
     result, every output's per-point statistics (or those of the output named, or the one
     variable named)."""
     outputs = _outputs(ds)
-    reduce = ds.attrs.get("sweep_mode") == "reduce"
+    mode = ds.attrs.get("sweep_mode")
+    reduce = mode == "reduce"
+    if mode in ANALYSES:   # every index over the rows; --output selects along `output`
+        if output is not None and output not in outputs:
+            raise SliceError(f"--output {output!r}: not in this store (outputs: "
+                             f"{', '.join(outputs)})")
+        rows = set(_row_dims(ds, outputs))
+        return [v for v in ds.data_vars if set(ds[v].dims) == rows]
     if output is not None:
         if not reduce and output in outputs:
             return [output]
@@ -93,7 +117,7 @@ def variables(ds: xr.Dataset, output: str | None) -> list[str]:
     for o in chosen:
         for v in ds.data_vars:
             extra = [d for d in ds[v].dims if d not in rows]
-            if (v.startswith(f"{o}_") and not v.startswith(f"{o}_hist")
+            if (_owner(v, outputs) == o and not v.startswith(f"{o}_hist")
                     and set(ds[v].dims) >= rows and len(extra) <= 1
                     and (not extra or ds.sizes[extra[0]] <= MAX_SPREAD)):
                 out.append(v)
@@ -128,6 +152,10 @@ def take(ds: xr.Dataset, sel: dict[str, list[str]], output: str | None = None
     value or output."""
     names = variables(ds, output)
     rows = _row_dims(ds, _outputs(ds))
+    if ds.attrs.get("sweep_mode") in ANALYSES and output is not None:
+        sel = {**sel, "output": [output]}
+    elif len(names) == 1 and not set(rows) <= set(ds[names[0]].dims):
+        rows = tuple(ds[names[0]].dims)   # one variable named: its own dims are the rows
     for dim in sel:
         if dim not in rows:
             raise SliceError(f"--sel {dim}: not a dim of this store's table (dims: "
@@ -139,6 +167,23 @@ def take(ds: xr.Dataset, sel: dict[str, list[str]], output: str | None = None
         raise SliceError(f"the slice has {n:,} rows (at most {MAX_ROWS:,}): narrow it with "
                          "--sel DIM=VALUE")
     return sub, rows
+
+
+def n_rows(sub: xr.Dataset, rows: tuple[str, ...]) -> int:
+    """How many rows the slice has."""
+    return math.prod(int(sub.sizes[d]) for d in rows) if rows else 1
+
+
+def head(sub: xr.Dataset, rows: tuple[str, ...], k: int) -> xr.Dataset:
+    """The slice's first ``k`` rows in row-major order, still lazy (the outer dims cut to
+    one value where the inner ones already give ``k`` rows): what the terminal shows, so
+    that printing never reads more than that."""
+    index = {}
+    inner = n_rows(sub, rows)
+    for d in rows:
+        inner //= max(1, int(sub.sizes[d]))
+        index[d] = slice(0, max(1, -(-k // max(1, inner))))
+    return sub.isel(index)
 
 
 def _columns(sub: xr.Dataset, rows: tuple[str, ...]) -> list[tuple[str, np.ndarray]]:
@@ -200,10 +245,11 @@ def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
 
 
 def lines(header: list[str], rows: list[list[str]], n_dims: int = 0,
-          limit: int = PRINT_ROWS) -> list[str]:
+          limit: int = PRINT_ROWS, total: int | None = None) -> list[str]:
     """The table for the terminal: at most ``limit`` rows, then how many were left out. A
     few rows of many columns (a reduce result's statistics) are printed turned, one line
-    per column; ``n_dims``: how many leading columns are coordinates."""
+    per column; ``n_dims``: how many leading columns are coordinates; ``total``: how many
+    rows the whole slice has (default: ``len(rows)``)."""
     from sweep.report.summary import _table
 
     if rows and len(rows) <= TURN_ROWS and len(header) - n_dims > TURN_COLUMNS:
@@ -212,7 +258,8 @@ def lines(header: list[str], rows: list[list[str]], n_dims: int = 0,
         turned += [[h, *(r[j] for r in rows)] for j, h in enumerate(header) if j >= n_dims]
         return _table(turned)
     shown = rows[:limit]
+    total = len(rows) if total is None else total
     out = _table([header, *shown]) if shown else ["  (no rows)"]
-    if len(rows) > limit:
-        out.append(f"  ... {len(rows) - limit:,} more row(s): --csv FILE writes them all")
+    if total > len(shown):
+        out.append(f"  ... {total - len(shown):,} more row(s): --csv FILE writes them all")
     return out
