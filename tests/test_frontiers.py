@@ -524,3 +524,23 @@ def test_distinct_models_and_lengths_never_share_a_frontier_key():
     assert key("Llama-2-70b-hf").startswith("llama-2-70b-hf-")
     assert key("x", 1001, 100) != key("x", 100, 1100)
     assert key("x", 1000, 200).endswith("-1000-200")
+
+
+def test_a_sweep_over_measured_frontiers_draws_them_with_iso_cost_lines(tmp_path):
+    from sweep.plots import defaults
+
+    two_frontiers(tmp_path)
+    d = sweep_dict(tmp_path, backend="numpy")
+    sweep.run(spec_from_dict(d), progress=False)
+    ds = sweep.open_result(d["store"])
+    (chart,) = defaults.charts_for(ds, defaults.Options(kind="frontier"))
+    ax = chart.figure.axes[0]
+    assert ax.get_yscale() == "log" and "tokens/s per GPU" in ax.get_ylabel()
+    assert any("USD/Mtok" in t.get_text() for t in ax.texts)
+    got = chart.data["tokens_per_s_per_gpu"].sel(platform="B200")
+    want = ds["tokens_per_s_per_gpu"].sel(platform="B200", utilization=got["utilization"])
+    np.testing.assert_array_equal(got.values, want.values)
+    # interactivity is the axis itself (the CSV's coordinate column)
+    np.testing.assert_array_equal(chart.data["tokens_per_s_per_user"].values,
+                                  ds["tokens_per_s_per_user"].values)
+    assert float(chart.data["utilization"]) == 0.9        # held at the headline (nearest 1)
