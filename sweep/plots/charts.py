@@ -379,8 +379,9 @@ def breakdown(parts: xr.DataArray, *, cat: str, title: str, value_label: str,
 def frontier(tps_gpu: xr.DataArray, tps_user: xr.DataArray, *, cat: str | None,
              hourly: dict[str, float], title: str, name: str = "frontier") -> Chart:
     """Tokens/s per GPU against tokens/s per user per label (over the swept dim), with
-    iso-cost lines: at an all-in hourly cost ``h`` USD/GPU/h, a cost of ``c`` USD/Mtok is
-    ``h x 1e6 / (3600 c)`` tokens/s per GPU, whatever the interactivity."""
+    iso-cost lines: at an all-in hourly cost ``h`` USD/GPU/h and full utilization, a cost
+    of ``c`` USD/Mtok is ``h x 1e6 / (3600 c)`` tokens/s per GPU, whatever the
+    interactivity."""
     fig = _figure(6.8, 4.4)
     ax = fig.subplots()
     labels = [str(v) for v in tps_gpu[cat].values] if cat else [""]
@@ -409,7 +410,7 @@ def frontier(tps_gpu: xr.DataArray, tps_user: xr.DataArray, *, cat: str | None,
         ax.legend(title=cat, fontsize=8)
     ax.set_title(title, fontsize=10)
     reading = ("up and to the right is better; each dotted line is one cost per million "
-               "tokens at that label's all-in hourly cost")
+               "tokens at full utilization and that label's all-in hourly cost")
     data = xr.Dataset({PER_GPU: tps_gpu, PER_USER: tps_user})
     return Chart(name, title, reading, fig, data)
 
