@@ -27,5 +27,13 @@ done
     --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
     --platform manylinux1_x86_64 -d .whl $SPECS
 "$PY" -m pip wheel --quiet --no-deps -w .whl .
+# the multi-GPU step (`--cluster local-cuda`): dask-cuda and what it imports, without its
+# rapids-dask-dependency pin (it would replace this tree's dask); not in .venv, so pinned
+# here; never fatal: gpu_check.sh skips the step, saying why, when they are missing
+"$PY" -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+    --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+    --platform manylinux2014_x86_64 -d .whl "dask-cuda==26.10.*" "nvidia-ml-py>=12" \
+    "cuda-core>=0.5.1,<2" \
+    || echo "gpu_wheels.sh: dask-cuda not carried (the multi-GPU step will be skipped)" >&2
 ls .whl
 du -sh .whl
