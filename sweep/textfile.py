@@ -8,10 +8,14 @@ import tempfile
 from pathlib import Path
 
 
-def _umask() -> int:
-    mask = os.umask(0)
+def _read_umask() -> int:
+    mask = os.umask(0o22)   # reading it means setting it: once, at import, not per write
     os.umask(mask)
     return mask
+
+
+#: The process's umask, read at import (setting it per write would race other threads).
+_UMASK = _read_umask()
 
 
 def write_bytes_atomic(target: Path, data: bytes) -> None:
@@ -22,7 +26,7 @@ def write_bytes_atomic(target: Path, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp", dir=target.parent)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())   # as an ordinary file (mkstemp makes it 0600)
+        os.chmod(tmp, 0o666 & ~_UMASK)   # as an ordinary file (mkstemp makes it 0600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

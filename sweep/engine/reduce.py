@@ -149,7 +149,11 @@ def _subsampled_inputs(plan: Plan, points: int = PILOT_POINTS,
         rest = max(2, points // math.prod(len(p) for p in picks))
         picks.append(np.arange(min(plan.shape[-1], rest)))
     at = dict(at or {})
-    split = [d for d in getattr(plan, "by_label", ()) if d not in at]
+    split = [d for d in plan.by_label if d not in at]
+    if sampled:   # the same uniforms for every label: drawn once
+        from sweep.planning.sampling import sample_uniforms
+
+        u = sample_uniforms(plan.spec, 0, len(picks[-1]))
     parts = []
     for combo in itertools.product(*(picks[d] for d in split)):
         fixed = {**at, **dict(zip(split, combo, strict=True))}
@@ -159,7 +163,7 @@ def _subsampled_inputs(plan: Plan, points: int = PILOT_POINTS,
                  for d, axis in enumerate(plan.axes)]
         if sampled:
             where = tuple(int(p[0]) for p in sub)
-            along.append((len(shape) - 1, plan.sample_values(0, shape[-1], where)))
+            along.append((len(shape) - 1, plan.sample_values(0, shape[-1], where, u)))
         parts.append(fill_inputs(plan.constants, along, shape, plan.model))
     return parts
 

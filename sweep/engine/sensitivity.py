@@ -309,10 +309,12 @@ def _chunk_sums(plan: SensitivityPlan, backend, start: int, stop: int,
                 shift: np.ndarray) -> dict[str, np.ndarray]:
     """Evaluate base rows ``[start, stop)`` (A, B, AB_i stacked along the sample dim, one
     kernel call) and return their sums per batch, shifted by ``shift`` (output, group)."""
-    from sweep.planning.sampling import saltelli_block
+    from sweep.planning.sampling import saltelli_block, saltelli_uniforms
+
+    u = saltelli_uniforms(plan.spec, start, stop)   # drawn once: the same for every label
 
     def stacked(labels: dict[str, int]) -> np.ndarray:
-        a, b = saltelli_block(plan.spec, start, stop, labels or None, plan.axes)
+        a, b = saltelli_block(plan.spec, start, stop, labels or None, plan.axes, u)
         m, d = a.shape
         stack = np.empty(((d + 2) * m, d), dtype=np.float64)
         stack[:m], stack[m:2 * m] = a, b

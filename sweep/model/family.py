@@ -132,7 +132,8 @@ class Family:
     notes: tuple[str, ...] = ()
     #: the family's NumPy oracle (see :func:`sweep.model.cost.reference`), set by its module
     reference: Callable[[dict], dict] | None = None
-    #: lines that spell out a headline's arithmetic (see :func:`sweep.model.cost.explain`)
+    #: lines that spell out a headline's arithmetic, called as ``explain(per_label, num,
+    #: shown)`` (see :func:`sweep.model.cost.explain`)
     explain: Callable[..., list[str]] | None = None
     #: every sweep records the defaults of all this family's inputs among its constants
     #: (the cost family: so every store has since the first version); another family's

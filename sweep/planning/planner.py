@@ -212,6 +212,12 @@ class Plan:
         """The inputs drawn along a ``sample`` dim (sample mode); none for a grid."""
         return ()
 
+    @property
+    def by_label(self) -> tuple[int, ...]:
+        """The dims some sampled input depends on (chunks one label wide along them; see
+        :attr:`SamplePlan.by_label`); none for a grid."""
+        return ()
+
     def _axis_values(self, key: ChunkKey) -> list[tuple[int, dict[str, np.ndarray]]]:
         return [(d, {name: values[key.start[d]:key.stop[d]]
                      for name, values in axis.binds.items()})
@@ -569,29 +575,33 @@ class SamplePlan(Plan):
         return {**super()._normalized,
                 "sampler_versions": {"numpy": np.__version__, "scipy": scipy.__version__}}
 
-    def sample_values(self, start: int, stop: int, at: tuple[int, ...] | None = None
-                      ) -> dict[str, np.ndarray]:
+    def sample_values(self, start: int, stop: int, at: tuple[int, ...] | None = None,
+                      u: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """The sampled inputs of samples ``[start, stop)`` (float64, input units) at the
         grid position ``at`` (its indices on the categorical dims; needed where a
-        distribution depends on the labels, see :attr:`label_dims`)."""
+        distribution depends on the labels, see :attr:`label_dims`); ``u``: their uniforms
+        when drawn already."""
         from sweep.planning.sampling import sample_block
 
         labels = None if at is None else {self.dims[d]: at[d] for d in self.by_label}
-        return sample_block(self.spec, start, stop, labels, self.axes)
+        return sample_block(self.spec, start, stop, labels, self.axes, u)
 
     def sampled_table(self, start: int, stop: int) -> dict[str, np.ndarray]:
         """Each sampled input over its stored dims (:meth:`sampled_dims`) for samples
         ``[start, stop)``: what the store keeps as its coordinates."""
         if not self.by_label:
             return self.sample_values(start, stop)
+        from sweep.planning.sampling import sample_uniforms
+
         sizes = dict(zip(self.dims, self.shape, strict=True))
         out = {n: np.empty((*(sizes[d] for d in self.label_dims[n]), stop - start))
                for n in self.sampled}
+        u = sample_uniforms(self.spec, start, stop)   # drawn once: the same for every label
         for combo in itertools.product(*(range(self.shape[d]) for d in self.by_label)):
             at = [0] * len(self.shape)
             for d, i in zip(self.by_label, combo, strict=True):
                 at[d] = i
-            for name, values in self.sample_values(start, stop, tuple(at)).items():
+            for name, values in self.sample_values(start, stop, tuple(at), u).items():
                 out[name][tuple(at[self.dims.index(d)] for d in self.label_dims[name])] = values
         return out
 

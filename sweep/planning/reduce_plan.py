@@ -34,7 +34,7 @@ def make_reduce_plan(spec: SweepSpec, store: str | Path | None = None,
     base = make_plan(spec, store)
     kept = [d for d, name in enumerate(base.dims) if name not in spec.reduce.over]
     fixed = {d: base.shape[d] for d in kept}
-    fixed.update({d: 1 for d in getattr(base, "by_label", ())})   # one label per block
+    fixed.update({d: 1 for d in base.by_label})   # one label per block
     if base.sampled:
         # a block's samples are drawn whole (an input table row per sampled input):
         # `sample.chunk`, or at most SAMPLE_BLOCK samples, per block; at most 1000 blocks

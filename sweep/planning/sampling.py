@@ -248,8 +248,19 @@ def _scaled(meta, scale: float):
     return dataclasses.replace(spec, low=spec.low / scale, high=spec.high / scale)
 
 
+def sample_uniforms(spec, start: int, stop: int) -> np.ndarray:
+    """The uniforms behind samples ``[start, stop)`` of a ``mc``, ``lhs`` or ``sobol``
+    sample, one column per distribution (what :func:`sample_block` maps; the same for every
+    label, so that a caller drawing several labels draws them once)."""
+    _require_sample(spec)
+    s = spec.sample
+    if s.method not in METHODS:
+        raise ValueError(f"method {s.method!r} draws Saltelli matrices: use saltelli_block")
+    return uniforms(s.method, len(spec.distributions), s.seed, start, stop, s.n)
+
+
 def sample_block(spec, start: int, stop: int, labels: dict[str, int] | None = None,
-                 axes=None) -> dict[str, np.ndarray]:
+                 axes=None, u: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The sampled inputs of samples ``[start, stop)`` (methods ``mc``, ``lhs``, ``sobol``).
 
     ``spec`` is a :class:`sweep.spec.config.SweepSpec` with a ``sample`` section. Returns, per
@@ -259,15 +270,12 @@ def sample_block(spec, start: int, stop: int, labels: dict[str, int] | None = No
     Column ``k`` of :func:`uniforms` (``n_dims`` = the number of distributions) feeds the
     ``k``-th distribution's :func:`sweep.spec.distributions.ppf`: the same uniforms for
     every label (common random numbers), through each label's distribution where it
-    depends on them (``labels``: ``{axis: label index}``, see :func:`draw`).
+    depends on them (``labels``: ``{axis: label index}``, see :func:`draw`). ``u``: those
+    uniforms when the caller has drawn them already (:func:`sample_uniforms`).
     """
-    _require_sample(spec)
-    s = spec.sample
-    if s.method not in METHODS:
-        raise ValueError(f"method {s.method!r} draws Saltelli matrices: use saltelli_block")
-    names = list(spec.distributions)
-    u = uniforms(s.method, len(names), s.seed, start, stop, s.n)
-    return {name: draw(spec, name, u[:, k], labels, axes) for k, name in enumerate(names)}
+    u = sample_uniforms(spec, start, stop) if u is None else u
+    return {name: draw(spec, name, u[:, k], labels, axes)
+            for k, name in enumerate(spec.distributions)}
 
 
 def _meta(spec, name: str):
@@ -278,8 +286,16 @@ def _meta(spec, name: str):
     return model_for(spec).bindable_specs.get(name, name)
 
 
+def saltelli_uniforms(spec, start: int, stop: int) -> np.ndarray:
+    """The ``2 D`` columns of scrambled Sobol' uniforms behind base rows ``[start, stop)``
+    of Saltelli's A and B (see :func:`saltelli_block`; the same for every label)."""
+    _require_sample(spec)
+    s = spec.sample
+    return uniforms("sobol", 2 * len(spec.distributions), s.seed, start, stop, s.n)
+
+
 def saltelli_block(spec, start: int, stop: int, labels: dict[str, int] | None = None,
-                   axes=None) -> tuple[np.ndarray, np.ndarray]:
+                   axes=None, u: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Saltelli's base matrices ``A`` and ``B`` for base rows ``[start, stop)``.
 
     Each is a float64 array of shape ``(stop - start, D)`` in input units, columns in the
@@ -289,13 +305,12 @@ def saltelli_block(spec, start: int, stop: int, labels: dict[str, int] | None = 
     calc_second_order=False, scramble=True, seed=seed)`` builds them (SALib then evaluates,
     per base row ``j``, ``A_j``, ``AB_j1 .. AB_jD`` and ``B_j``, where ``AB_ji`` is ``A_j``
     with column ``i`` taken from ``B_j``). Deterministic and independent of chunking.
-    ``labels``: as for :func:`sample_block`.
+    ``labels``: as for :func:`sample_block`; ``u``: :func:`saltelli_uniforms` when drawn
+    already.
     """
-    _require_sample(spec)
-    s = spec.sample
     names = list(spec.distributions)
     d = len(names)
-    u = uniforms("sobol", 2 * d, s.seed, start, stop, s.n)
+    u = saltelli_uniforms(spec, start, stop) if u is None else u
     a = np.empty((stop - start, d), dtype=np.float64)
     b = np.empty((stop - start, d), dtype=np.float64)
     for k, name in enumerate(names):

@@ -22,6 +22,7 @@ screening
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -190,13 +191,19 @@ def _winner(ds, output, x, y, cat, sel) -> C.Chart:
 
 
 def _plan(ds: xr.Dataset):
+    """The plan the store was written from (rebuilt once per store, whatever the number of
+    charts that evaluate the model)."""
+    a = ds.attrs
+    return _stored_plan(a["sweep_spec"], a.get("sweep_frontier_data"),
+                        a.get("sweep_calibration_data"))
+
+
+@functools.lru_cache(maxsize=4)
+def _stored_plan(spec_json: str, frontiers_json: str | None, calibrations_json: str | None):
     from sweep.planning.planner import make_plan
     from sweep.spec.config import stored_spec
 
-    a = ds.attrs
-    spec = stored_spec(a["sweep_spec"], a.get("sweep_frontier_data"),
-                       a.get("sweep_calibration_data"))
-    return make_plan(spec, "unused.zarr")
+    return make_plan(stored_spec(spec_json, frontiers_json, calibrations_json), "unused.zarr")
 
 
 def _evaluate(ds: xr.Dataset, cat: str, sel, outputs: list[str],
@@ -396,18 +403,12 @@ def _compare(ds, i) -> C.Chart:
 # --------------------------------------------------------------------------- analyses
 
 
-def _groups(ds: xr.Dataset, var: str) -> list[dict]:
-    import itertools
-
-    gdims = [d for d in ds[var].dims if d not in ("output", "input")]
-    labels = [list(ds[d].values) for d in gdims]
-    return [dict(zip(gdims, combo, strict=True)) for combo in itertools.product(*labels)]
-
-
 def _analysis_charts(ds: xr.Dataset, opts: Options, kind: str, draw, var: str) -> list:
     """A sensitivity or screening result's charts: one per output (or ``opts.output``)."""
+    from sweep.report.sensitivity_report import groups
+
     outputs = [str(o) for o in ds["output"].values]
-    return [(kind, lambda o=o: draw(ds, o, _groups(ds, var), _name(kind, o)))
+    return [(kind, lambda o=o: draw(ds, o, groups(ds, var), _name(kind, o)))
             for o in _analysed(outputs, opts)]
 
 

@@ -8,7 +8,6 @@ so that every drawn value is a stored one, exactly).
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -35,17 +34,11 @@ def kind_of(ds: xr.Dataset) -> str:
     return KINDS[mode]
 
 
-def spec_of(ds: xr.Dataset) -> dict:
-    """The sweep file as validated (the store's ``sweep_spec``)."""
-    return json.loads(ds.attrs.get("sweep_spec", "{}"))
-
-
 def outputs_of(ds: xr.Dataset) -> list[str]:
-    """The outputs, in the file's order."""
-    listed = spec_of(ds).get("outputs", [])
-    if kind_of(ds) == "reduce":
-        return [o for o in listed if f"{o}_count" in ds]
-    return [o for o in listed if o in ds.data_vars]
+    """The outputs, in the file's order (:func:`sweep.report.slices.outputs`)."""
+    from sweep.report.slices import outputs
+
+    return outputs(ds)
 
 
 def is_categorical(ds: xr.Dataset, dim: str) -> bool:

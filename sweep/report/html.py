@@ -4,7 +4,7 @@ Per store: the question (a reduce result's ``question``, the file's notes), the 
 that ``sweep show`` prints, every default chart (a base64 PNG with alt text and a
 one-sentence reading, and its numbers as an embedded CSV to download) and the provenance
 (config hash, versions, backend, device, times). No script, no external request: styles,
-images and data are all inline, and the page prints cleanly.
+images and data are all inline, and print styles keep each figure whole on a page.
 """
 
 from __future__ import annotations

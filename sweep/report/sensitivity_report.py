@@ -11,9 +11,10 @@ import xarray as xr
 from sweep.storage.provenance import defaults_line, stored_defaults
 
 
-def _groups(ds: xr.Dataset) -> list[dict]:
-    """Every combination of the categorical dims' labels (one empty dict if there are none)."""
-    gdims = [d for d in ds["S1"].dims if d not in ("output", "input")]
+def groups(ds: xr.Dataset, var: str = "S1") -> list[dict]:
+    """Every combination of the categorical dims' labels of an analysis result's ``var``
+    (``S1``, or ``mu`` for a screening), one empty dict if there are none."""
+    gdims = [d for d in ds[var].dims if d not in ("output", "input")]
     labels = [list(ds[d].values) for d in gdims]
     return [dict(zip(gdims, combo, strict=True)) for combo in itertools.product(*labels)]
 
@@ -51,7 +52,7 @@ def describe(ds: xr.Dataset) -> str:
              f"  ± : 95 % half-width, bootstrap over {a['batches']} batches; swing: output "
              "with the input at its P5 and P95, the others at their medians"]
     for output in ds["output"].values:
-        for group in _groups(ds):
+        for group in groups(ds):
             sel = ds.sel(output=output, **group)
             where = ", ".join(f"{k}={v}" for k, v in group.items())
             lines.append("")
@@ -76,9 +77,9 @@ def charts(ds: xr.Dataset, folder: Path, prefix: str) -> list[Path]:
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    groups = _groups(ds)
+    combos = groups(ds)
     for output in ds["output"].values:
         path = folder / f"{prefix}-{output}.png"
-        tornado(ds, str(output), groups, path.stem).figure.savefig(path)
+        tornado(ds, str(output), combos, path.stem).figure.savefig(path)
         paths.append(path)
     return paths

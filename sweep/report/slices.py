@@ -67,7 +67,9 @@ def _row_dims(ds: xr.Dataset, outputs: list[str]) -> tuple[str, ...]:
     return tuple(ds[outputs[0]].dims) if outputs else ()
 
 
-def _outputs(ds: xr.Dataset) -> list[str]:
+def outputs(ds: xr.Dataset) -> list[str]:
+    """The outputs of a stored result in the file's order: a grid's variables, a reduce
+    result's outputs (those with statistics), an analysis result's ``output`` labels."""
     import json
 
     if ds.attrs.get("sweep_mode") in ANALYSES:
@@ -89,35 +91,35 @@ def variables(ds: xr.Dataset, output: str | None) -> list[str]:
     """The variables a slice shows: every output of a grid (or the one named); of a reduce
     result, every output's per-point statistics (or those of the output named, or the one
     variable named)."""
-    outputs = _outputs(ds)
+    listed = outputs(ds)
     mode = ds.attrs.get("sweep_mode")
     reduce = mode == "reduce"
     if mode in ANALYSES:   # every index over the rows; --output selects along `output`
-        if output is not None and output not in outputs:
+        if output is not None and output not in listed:
             raise SliceError(f"--output {output!r}: not in this store (outputs: "
-                             f"{', '.join(outputs)})")
-        rows = set(_row_dims(ds, outputs))
+                             f"{', '.join(listed)})")
+        rows = set(_row_dims(ds, listed))
         return [v for v in ds.data_vars if set(ds[v].dims) == rows]
     if output is not None:
-        if not reduce and output in outputs:
+        if not reduce and output in listed:
             return [output]
-        if reduce and output in outputs:
+        if reduce and output in listed:
             chosen = [output]
         elif reduce and output in ds.data_vars:
             return [output]
         else:
             raise SliceError(f"--output {output!r}: not in this store (outputs: "
-                             f"{', '.join(outputs) or 'none'})")
+                             f"{', '.join(listed) or 'none'})")
     else:
-        chosen = outputs
+        chosen = listed
     if not reduce:
         return chosen
-    rows = set(_row_dims(ds, outputs))
+    rows = set(_row_dims(ds, listed))
     out = []
     for o in chosen:
         for v in ds.data_vars:
             extra = [d for d in ds[v].dims if d not in rows]
-            if (_owner(v, outputs) == o and not v.startswith(f"{o}_hist")
+            if (_owner(v, listed) == o and not v.startswith(f"{o}_hist")
                     and set(ds[v].dims) >= rows and len(extra) <= 1
                     and (not extra or ds.sizes[extra[0]] <= MAX_SPREAD)):
                 out.append(v)
@@ -151,7 +153,7 @@ def take(ds: xr.Dataset, sel: dict[str, list[str]], output: str | None = None
     """The slice (still lazy) and its row dims; :class:`SliceError` for an unknown dim,
     value or output."""
     names = variables(ds, output)
-    rows = _row_dims(ds, _outputs(ds))
+    rows = _row_dims(ds, outputs(ds))
     if ds.attrs.get("sweep_mode") in ANALYSES and output is not None:
         sel = {**sel, "output": [output]}
     elif len(names) == 1 and not set(rows) <= set(ds[names[0]].dims):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 
@@ -175,10 +174,8 @@ def headline(ds: xr.Dataset) -> list[str]:
                  and ds[n].dtype.kind == "f"}
     shown = {o: {lab: float(sel[o].sel({cat: lab})) for lab in labels} for o in outputs}
     for fam in _model(ds).families:
-        if fam.explain is not None:   # `shown` for hooks that take it (the cost family's)
-            takes_shown = len(inspect.signature(fam.explain).parameters) >= 3
-            lines.extend(fam.explain(per_label, _num, shown) if takes_shown
-                         else fam.explain(per_label, _num))
+        if fam.explain is not None:
+            lines.extend(fam.explain(per_label, _num, shown))
     lines += contrast_lines(sel, cat, labels)
     return lines
 
