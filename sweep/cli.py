@@ -47,6 +47,16 @@ def _size(text: str) -> int:
     return int(value)
 
 
+def _store(text: str):
+    """A store argument: a local path or a store URL (``s3://bucket/prefix/name.zarr``)."""
+    from sweep.storage.location import parse
+
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _cluster(text: str) -> int:
     if text == LOCAL_CUDA:
         return LOCAL_CUDA
@@ -69,8 +79,9 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a sweep file into a Zarr store and print a summary")
     run.add_argument("file", help="sweep file (.yaml, .yml or .toml)")
-    run.add_argument("--store", help="Zarr store to write (default: the file's 'store', "
-                     "else results/<name>.zarr)")
+    run.add_argument("--store", type=_store,
+                     help="Zarr store to write: a path or a URL such as s3://BUCKET/PREFIX/"
+                          "NAME.zarr (default: the file's 'store', else results/<name>.zarr)")
     run.add_argument("--backend", choices=("auto", "numpy", "numba", "cuda", "cupy"),
                      help="compute backend (default: the file's 'backend', else auto)")
     mode = run.add_mutually_exclusive_group()
@@ -105,11 +116,11 @@ def _parser() -> argparse.ArgumentParser:
 
     plan = sub.add_parser("plan", help="validate a sweep file and print its plan; computes nothing")
     plan.add_argument("file")
-    plan.add_argument("--store", help="target store, for the disk-space check")
+    plan.add_argument("--store", type=_store, help="target store, for the disk-space check")
 
     show = sub.add_parser("show", help="describe a store: dims, outputs with units and "
                           "extremes, provenance")
-    show.add_argument("store")
+    show.add_argument("store", type=_store)
     show.add_argument("--sel", action="append", metavar="DIM=VALUE[,VALUE]",
                       help="print only this slice, as a table of every point (repeatable; "
                       "labels or numbers)")
@@ -121,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
 
     plot = sub.add_parser("plot", help="draw a store's charts (PNG or SVG, each with the "
                           "CSV of the numbers it draws)")
-    plot.add_argument("store")
+    plot.add_argument("store", type=_store)
     plot.add_argument("--out", metavar="DIR", help="folder for the charts (default: "
                       "<store>-charts beside the store)")
     plot.add_argument("--x", metavar="DIM", help="numeric dim on the x axis")
@@ -137,17 +148,17 @@ def _parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="one self-contained HTML file of stores: "
                             "question, summary, charts, provenance")
-    report.add_argument("stores", nargs="+", metavar="STORE")
+    report.add_argument("stores", nargs="+", metavar="STORE", type=_store)
     report.add_argument("--out", metavar="FILE.html", required=True)
 
     verify = sub.add_parser("verify", help="check every chunk of a store against its "
                             "completion marker; exit 1 naming each bad chunk")
-    verify.add_argument("store")
+    verify.add_argument("store", type=_store)
     verify.add_argument("--no-progress", dest="progress", action="store_false", default=None)
 
     repair = sub.add_parser("repair", help="recompute exactly the chunks `sweep verify` flags, "
                             "then verify again")
-    repair.add_argument("store")
+    repair.add_argument("store", type=_store)
     repair.add_argument("--backend", choices=("auto", "numpy", "numba", "cuda", "cupy"),
                         help="compute backend (default: the one that wrote the store)")
     repair.add_argument("--workers", type=_positive_int, default=None)
@@ -206,7 +217,7 @@ def _parser() -> argparse.ArgumentParser:
         "total-order Sobol' indices with 95 % intervals, one-at-a-time swings (P5 to P95) "
         "and elasticities at the base case (medians), per label of any categorical axis.")
     sens.add_argument("file", help="sweep file (.yaml, .yml or .toml) with a sample section")
-    sens.add_argument("--store", help="Zarr store for the result (default: the file's "
+    sens.add_argument("--store", type=_store, help="Zarr store for the result (default: the file's "
                       "'store', else results/<name>.zarr)")
     sens.add_argument("--overwrite", action="store_true", help="replace an existing result")
     sens.add_argument("--backend", choices=("auto", "numpy", "numba", "cuda", "cupy"),
@@ -499,12 +510,12 @@ def _show_slice(ds, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _complete_result(path: str):
+def _complete_result(path):
     """A stored result to draw: complete, or refused (:class:`StoreError`)."""
     from sweep import open_result
     from sweep.storage import store as zstore
 
-    p = Path(path)
+    p = path
     if not zstore.is_store(p):
         raise zstore.StoreError(f"{p} is not a Zarr store (no zarr.json)")
     with warnings.catch_warnings():
@@ -521,9 +532,10 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     from sweep.plots import defaults
     from sweep.plots.prepare import PlotError
     from sweep.report.slices import SliceError, parse_sel
+    from sweep.storage.location import beside
 
-    store = Path(args.store)
-    if (store / "bench.json").is_file():   # a `sweep bench` report folder
+    store = args.store
+    if isinstance(store, Path) and (store / "bench.json").is_file():   # a `sweep bench` folder
         import json
 
         chart = defaults.bench_chart(json.loads((store / "bench.json").read_text()))
@@ -543,7 +555,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
               "histogram or a compare: section; a grid an output over a numeric dim)",
               file=sys.stderr)
         return EXIT_USAGE
-    out = Path(args.out) if args.out else store.with_name(f"{store.stem}-charts")
+    out = Path(args.out) if args.out else beside(store) / f"{store.stem}-charts"
     paths = [defaults.save(c, out, args.format) for c in charts]
     print(defaults.describe(paths))
     return EXIT_OK
@@ -566,7 +578,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     for path in args.stores:
         ds = _complete_result(path)
         try:
-            stores.append((Path(path), ds, defaults.charts_for(ds)))
+            stores.append((path, ds, defaults.charts_for(ds)))
         except PlotError as exc:
             print(f"error: {path}: {exc}", file=sys.stderr)
             return EXIT_USAGE
@@ -758,7 +770,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 _CONFIG_ERROR = (("sweep.spec.config", "ConfigError"),)
 _USAGE_ERRORS = (("sweep.planning.preflight", "PlanError"),
                  ("sweep.backends", "BackendUnavailable"),
-                 ("sweep.storage.layout", "StoreError"),
+                 ("sweep.storage.errors", "StoreError"),
                  ("sweep.frontiers.read", "MeasuredError"),
                  ("sweep.frontiers.front", "FrontierError"),
                  ("sweep.frontiers.calibrate", "CalibrationError"))

@@ -142,3 +142,73 @@ def assert_cuda_c_matches_oracle(tmp_path: Path, plan) -> str:
     ok = ~np.isnan(ref)
     np.testing.assert_allclose(got[ok], ref[ok], rtol=1e-12)
     return source
+
+
+# --------------------------------------------------------------------------- an S3-API server
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """moto's standalone S3-API server on the loopback interface and a free port, for the
+    whole session (stopped at its end); its address."""
+    import logging
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)   # no line per request
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+class Bucket:
+    """A bucket of the test server, read and changed through boto3 (not the engine's
+    client): ``url(name)`` is a store URL in it."""
+
+    def __init__(self, name: str, endpoint: str):
+        import boto3
+
+        self.name, self.endpoint = name, endpoint
+        self.client = boto3.client("s3", endpoint_url=endpoint)
+        self.client.create_bucket(Bucket=name)
+
+    def url(self, name: str) -> str:
+        return f"s3://{self.name}/runs/{name}"
+
+    def keys(self, prefix: str = "") -> list[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name,
+                                                                      Prefix=prefix)
+        return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+
+    def get(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
+
+    def put(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.name, Key=key, Body=data)
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.name, Key=key)
+
+    def objects(self, prefix: str) -> dict[str, bytes]:
+        """Every object under ``prefix``, by key relative to it."""
+        return {k[len(prefix):].lstrip("/"): self.get(k) for k in self.keys(prefix + "/")}
+
+
+@pytest.fixture
+def s3(s3_endpoint, monkeypatch):
+    """A new bucket on the test server, with the standard AWS environment pointing at it
+    (test credentials; moto accepts any)."""
+    import uuid
+
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test-key-id")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret-key")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    return Bucket(f"sweep-{uuid.uuid4().hex[:12]}", s3_endpoint)

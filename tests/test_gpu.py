@@ -325,13 +325,16 @@ def _nvrtc_ptx(source: str) -> str | None:
     opts = [b"--gpu-architecture=compute_90", b"--std=c++17"]
     (err,) = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)
     _, size = nvrtc.nvrtcGetProgramLogSize(prog)
-    log = b" " * size
+    # NVRTC writes into the buffer: a bytearray, never a bytes object (``b" " * 1`` is
+    # CPython's shared one-byte b" ", and writing into it turns every b" " of the process
+    # into b"\0": HTTP status lines, among others)
+    log = bytearray(size)
     nvrtc.nvrtcGetProgramLog(prog, log)
     assert err == nvrtc.nvrtcResult.NVRTC_SUCCESS, log.decode(errors="replace")
     _, size = nvrtc.nvrtcGetPTXSize(prog)
-    ptx = b" " * size
+    ptx = bytearray(size)
     nvrtc.nvrtcGetPTX(prog, ptx)
-    return ptx.rstrip(b"\0 ").decode()
+    return bytes(ptx).rstrip(b"\0 ").decode()
 
 
 def test_cupy_cuda_c_kernel_compiles_for_sm90(tmp_path):

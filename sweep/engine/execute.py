@@ -24,6 +24,7 @@ from sweep.engine.progress import ChunkProgress
 from sweep.planning import preflight
 from sweep.planning.planner import ChunkKey, Plan
 from sweep.storage import store as zstore
+from sweep.storage.location import StoreURL
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class RunResult:
     points_computed: int | None = None
 
     @property
-    def store(self) -> Path:
+    def store(self) -> Path | StoreURL:
         """Where the result was written."""
         return self.plan.store
 
@@ -210,14 +211,17 @@ def run_plan(
     wall0 = time.perf_counter()
     workers = num_workers or default_workers()
     plan.check_chunk_count(max_chunks)
-    if resume and plan.store.exists() and not zstore.is_store(plan.store):
-        raise zstore.StoreError(f"{plan.store} exists and is not a Zarr store; nothing to resume")
     resuming = resume and zstore.is_store(plan.store)
+    if resume and not resuming and zstore.exists(plan.store):
+        raise zstore.StoreError(
+            f"{plan.store} exists and is not a Zarr store; nothing to resume"
+            + ("; its creation was interrupted: rerun with --overwrite"
+               if zstore.interrupted_creation(plan.store) else ""))
     if resuming:
         attrs = zstore.store_attrs(plan.store)
         check_same_config(plan, attrs)
         zstore.open_outputs(plan)   # the arrays exist and line up with the plan: else refuse
-        if not (plan.store / zstore.MARKERS).is_dir():
+        if not zstore.has_marker_group(plan.store):
             raise zstore.StoreError(f"{plan.store} has no {zstore.MARKERS} folder: it was not "
                                     "created completely; rerun with --overwrite")
         backend = _resume_backend(plan, attrs, backend)
@@ -294,9 +298,11 @@ def _run_distributed(plan: Plan, keys: list[ChunkKey], backend_name: str, client
 
     from distributed import as_completed
 
-    # workers may run elsewhere: the store's absolute path. The plan travels with each task
-    # (not scattered once: scattered data dies with the workers that hold it)
-    plan = dataclasses.replace(plan, store=plan.store.absolute())
+    # workers may run elsewhere: the store's absolute path (a URL is the same everywhere).
+    # The plan travels with each task (not scattered once: scattered data dies with the
+    # workers that hold it)
+    if isinstance(plan.store, Path):
+        plan = dataclasses.replace(plan, store=plan.store.absolute())
     tag = plan.config_hash[:12]
     sizes = {f"chunk-{key.name}": key.size for key in keys}
     failed: list[tuple[ChunkKey, BaseException]] = []

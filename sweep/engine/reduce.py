@@ -58,6 +58,7 @@ from sweep.planning.reduce_plan import (  # noqa: F401 - this module's API befor
 from sweep.spec.config import SweepSpec
 from sweep.storage import provenance
 from sweep.storage import store as zstore
+from sweep.storage.location import StoreURL
 
 log_ = logging.getLogger(__name__)
 
@@ -243,7 +244,7 @@ class ReduceResult:
     plan: Plan
     dataset: xr.Dataset
     seconds: float
-    store: Path | None
+    store: Path | StoreURL | None
 
     @property
     def points_per_second(self) -> float:

@@ -49,6 +49,8 @@ from sweep.planning.planner import (
 )
 from sweep.quiet import quiet
 from sweep.storage import provenance
+from sweep.storage.location import StoreURL
+from sweep.storage.location import parse as parse_store
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -78,7 +80,7 @@ class SensitivityPlan:
     constants: dict[str, float]
     rows_per_chunk: int
     batch_rows: int
-    store: Path
+    store: Path | StoreURL
 
     @property
     def n(self) -> int:
@@ -203,7 +205,7 @@ def make_sensitivity_plan(spec, store: str | Path | None = None,
     per_row = (d + 2) * (2 * len(model_for(spec).leaves) + 4 * len(spec.outputs) * groups) * 8
     rows = spec.sample.chunk or max(1, CHUNK_BYTES // per_row)
     rows = max(per_batch, rows // per_batch * per_batch)
-    path = Path(store) if store is not None else spec.store_path()
+    path = parse_store(store) if store is not None else spec.store_path()
     return SensitivityPlan(spec=spec, axes=axes, names=tuple(spec.distributions),
                            constants=constants, rows_per_chunk=min(rows, n), batch_rows=per_batch,
                            store=path)
@@ -404,7 +406,7 @@ class SensitivityResult:
     seconds: float
     evaluations: int
     backend: str
-    store: Path | None
+    store: Path | StoreURL | None
 
 
 def run_sensitivity(spec, *, store: str | Path | None = None, overwrite: bool = False,

@@ -61,13 +61,13 @@ class Mode(Protocol):
         ...
 
 
-def target_check(store: Path, overwrite: bool) -> Check:
+def target_check(store, overwrite: bool) -> Check:
     """The check that ``store`` may be written (absent, or a token-sweep store to replace);
     the store's libraries are imported only when it runs."""
 
     def check() -> None:
         from sweep.storage import store as zstore
 
-        zstore.check_target(Path(store), overwrite)
+        zstore.check_target(store, overwrite)
 
     return Check("target", check, str(store))

@@ -38,8 +38,9 @@ class Sensitivity:
 
     def report(self, result, opts: RunOptions) -> str:
         from sweep.report.sensitivity_report import charts, describe
+        from sweep.storage.location import beside
 
-        folder = Path(opts.charts) if opts.charts else result.store.parent
+        folder = Path(opts.charts) if opts.charts else beside(result.store)
         pngs = charts(result.dataset, folder, prefix=result.store.name.removesuffix(".zarr"))
         return (f"{describe(result.dataset)}\n"
                 f"wrote {result.store} and {', '.join(str(p) for p in pngs)}")

@@ -25,6 +25,8 @@ from sweep.planning.preflight import (  # noqa: F401 - part of this module's API
 )
 from sweep.spec.config import Axis, SweepSpec, drop_unused_keys
 from sweep.storage import provenance
+from sweep.storage.location import StoreURL
+from sweep.storage.location import parse as parse_store
 
 #: Default target size of one Zarr chunk of one output variable.
 DEFAULT_CHUNK_BYTES = 32 * 2**20
@@ -127,7 +129,7 @@ class Plan:
     spec: SweepSpec
     axes: tuple[Axis, ...]
     chunk_shape: tuple[int, ...]
-    store: Path
+    store: Path | StoreURL
     constants: dict[str, float] = field(default_factory=dict)
 
     # ---------------------------------------------------------------- sizes
@@ -310,7 +312,7 @@ class Plan:
             what = (f"{human_bytes(need)} uncompressed ({points:,} points x "
                     f"{len(self.outputs)} output(s) x {self.dtype.itemsize} B, and "
                     f"{human_bytes(self.coordinate_bytes)} of sampled inputs)")
-        preflight.disk(self.store, need, what, budget)
+        preflight.disk(self.store, need, what, budget)   # (the budget only, on object stores)
 
     def check_chunk_count(self, cap: int | None = None) -> None:
         """Refuse plans of more than ``cap`` chunks (default :data:`DEFAULT_MAX_CHUNKS`)."""
@@ -503,7 +505,7 @@ def make_plan(spec: SweepSpec, store: str | Path | None = None,
     per_output = math.prod(shape) * itemsize
     target = min(target_chunk_bytes, max(MIN_CHUNK_BYTES, per_output // MIN_CHUNKS))
     chunk_shape = auto_chunks(shape, itemsize, fixed, target)
-    path = Path(store) if store is not None else spec.store_path()
+    path = parse_store(store) if store is not None else spec.store_path()
     kind = SamplePlan if spec.sample is not None else Plan
     return kind(spec=spec, axes=axes, chunk_shape=chunk_shape, store=path, constants=constants)
 

@@ -56,6 +56,8 @@ def disk(target: Path, need: int, what: str, budget: int | None = None) -> None:
     if budget is not None and need > budget:
         raise PlanError(f"the sweep needs {what}, over the disk budget of "
                         f"{human_bytes(budget)}; {fix}, or raise --disk-budget")
+    if not isinstance(target, Path):   # an object store: no free space to read
+        return
     parent = nearest_existing(target)
     free = shutil.disk_usage(parent).free
     if need > free:

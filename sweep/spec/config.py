@@ -18,6 +18,7 @@ from pydantic import (
     PrivateAttr,
     StrictBool,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -34,6 +35,8 @@ from sweep.spec.presets import (
     model_binds,
 )
 from sweep.spec.validation import Problem, _suggest, semantic_problems
+from sweep.storage.location import StoreURL, redact
+from sweep.storage.location import parse as parse_store
 
 #: The folder of frontiers when a sweep file does not name one.
 DEFAULT_FRONTIER_DIR = "frontiers"
@@ -287,6 +290,13 @@ class SweepSpec(_Strict):
 
     __hash__ = None   # mutable, as every pydantic model
 
+    @field_validator("store")
+    @classmethod
+    def _store_place(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_store(value)   # a ValueError saying what was expected, for this field
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> SweepSpec:
         self._base = _BASE.get()
@@ -413,9 +423,10 @@ class SweepSpec(_Strict):
             return "sensitivity" if self.sample.method == "saltelli" else "sample"
         return "materialize"
 
-    def store_path(self) -> Path:
-        """Where the store goes: ``store`` if given, else ``results/<name>.zarr``."""
-        return Path(self.store) if self.store else Path("results") / f"{self.name}.zarr"
+    def store_path(self) -> Path | StoreURL:
+        """Where the store goes: ``store`` if given (a path or a store URL), else
+        ``results/<name>.zarr``."""
+        return parse_store(self.store) if self.store else Path("results") / f"{self.name}.zarr"
 
     def wanted_nodes(self) -> list[str]:
         """The nodes the file asks for: its outputs, and ``best:``'s objective and
@@ -621,7 +632,10 @@ def problems_from_validation_error(err: ValidationError) -> list[Problem]:
                 msg += _suggest(str(name), list(owner.model_fields))
             out.append(Problem(_dotted(loc), name, msg))
             continue
-        out.append(Problem(_dotted(loc), e.get("input"), msg))
+        value = e.get("input")
+        if loc == ("store",) and isinstance(value, str):
+            value = redact(value)   # a URL's credentials are never repeated
+        out.append(Problem(_dotted(loc), value, msg))
     # one problem per (path, expected): union branches can repeat themselves
     unique: dict[tuple[str, str], Problem] = {}
     for p in out:

@@ -1,20 +1,20 @@
 """What a store is, without importing Zarr, xarray or Dask: its error and warning, and how
-one is recognized on disk. The command line and the modes' pre-flight checks name these
-without loading the store's libraries (:mod:`sweep.storage.store` re-exports them)."""
+one is recognized. The command line and the modes' pre-flight checks name these without
+loading the store's libraries (:mod:`sweep.storage.store` re-exports them)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from sweep.storage.errors import IncompleteStoreWarning, StoreError  # noqa: F401
 
 
-class StoreError(RuntimeError):
-    """A store that cannot be written or trusted."""
+def is_store(path) -> bool:
+    """Whether ``path`` (a local path, a store URL or its text) holds a Zarr v3 group: a
+    ``zarr.json`` at its root. A URL asks its object store (its library loaded then)."""
+    from sweep.storage.location import StoreURL, parse
 
+    where = parse(path)
+    if isinstance(where, StoreURL):
+        from sweep.storage import objects
 
-class IncompleteStoreWarning(UserWarning):
-    """Opened a store whose run did not finish: some chunks may read as fill values."""
-
-
-def is_store(path: Path) -> bool:
-    """Whether ``path`` holds a Zarr v3 group (a ``zarr.json`` at its root)."""
-    return (Path(path) / "zarr.json").is_file()
+        return objects.has(where, "zarr.json")
+    return (where / "zarr.json").is_file()

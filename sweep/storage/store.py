@@ -20,13 +20,31 @@ import zarr
 from zarr.codecs import BloscCodec
 
 from sweep.planning.planner import SAMPLE_DIM, ChunkKey, Plan, nearest_existing
-from sweep.storage import provenance
+from sweep.storage import objects, provenance
 from sweep.storage.layout import IncompleteStoreWarning, StoreError, is_store  # noqa: F401
+from sweep.storage.location import StoreURL, Where, parse
 
 #: The Zarr group (inside the store) whose folder holds one JSON marker per finished chunk.
 MARKERS = "_sweep_chunks"
 STATUS_RUNNING = "running"
 STATUS_COMPLETE = "complete"
+#: On an object store (no folder rename there), the object that says a store is being
+#: created: written before anything else, deleted after the root metadata, which is
+#: written last. A prefix holding it but no ``zarr.json`` is an interrupted creation.
+CREATING = ".sweep-creating"
+
+
+def zarr_target(store: Where | str, read_only: bool = False):
+    """What Zarr and xarray open for ``store``: the local path itself, or the object
+    store's ``zarr.storage.ObjectStore``."""
+    where = parse(store)
+    return objects.zarr_store(where, read_only) if isinstance(where, StoreURL) else where
+
+
+def exists(store: Where | str) -> bool:
+    """Whether anything is at ``store``: a file or folder, or any object under the prefix."""
+    where = parse(store)
+    return bool(objects.probe(where)) if isinstance(where, StoreURL) else where.exists()
 
 
 def codec(name: str = "zstd") -> BloscCodec | None:
@@ -48,27 +66,64 @@ def codec(name: str = "zstd") -> BloscCodec | None:
     return BloscCodec(cname="zstd", clevel=1, shuffle="shuffle")
 
 
-def check_target(path: Path, overwrite: bool) -> None:
+def check_target(path: Where | str, overwrite: bool) -> None:
     """Refuse, before anything is written, a target that exists (unless ``overwrite``), that
-    is not a Zarr store (never deleted), or whose folder cannot be created or written."""
+    is not a Zarr store (never deleted), or whose folder cannot be created or written; on an
+    object store, one whose endpoint, bucket or credentials do not answer a listing."""
+    path = parse(path)
+    if isinstance(path, StoreURL):
+        _check_url_target(path, overwrite)
+        return
     if path.exists():
         if not overwrite:
             raise StoreError(f"{path} already exists; pass --overwrite to replace it, or --resume "
                              "to finish an interrupted run")
         if not path.is_dir() or not is_store(path):
             raise StoreError(f"{path} exists and is not a Zarr store; refusing to delete it")
-        try:
-            ours = "sweep_status" in zarr.open_group(path, mode="r", zarr_format=3).attrs
-        except Exception:  # noqa: BLE001 - unreadable metadata: not provably ours
-            ours = False
-        if not ours:
-            raise StoreError(f"{path} is a Zarr store not written by token-sweep; refusing to "
-                             "delete it")
+        _check_ours(path)
     parent = nearest_existing(path.absolute().parent)
     if not parent.is_dir():
         raise StoreError(f"cannot create {path}: {parent} is a file, not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise StoreError(f"cannot create {path}: {parent} is not writable")
+
+
+def _check_ours(path: Where) -> None:
+    """Refuse to delete a Zarr store whose root has no ``sweep_status``."""
+    try:
+        ours = "sweep_status" in zarr.open_group(zarr_target(path, read_only=True), mode="r",
+                                                 zarr_format=3).attrs
+    except Exception:  # noqa: BLE001 - unreadable metadata: not provably ours
+        ours = False
+    if not ours:
+        raise StoreError(f"{path} is a Zarr store not written by token-sweep; refusing to "
+                         "delete it")
+
+
+def interrupted_creation(store: Where) -> bool:
+    """Whether ``store`` is an object-store prefix whose creation was interrupted (it holds
+    :data:`CREATING` and no root ``zarr.json``); a local one never is (see :func:`_create`)."""
+    where = parse(store)
+    return (isinstance(where, StoreURL) and objects.has(where, CREATING)
+            and not objects.has(where, "zarr.json"))
+
+
+def _check_url_target(url: StoreURL, overwrite: bool) -> None:
+    found = objects.probe(url)   # endpoint, bucket and credentials: refused here, in one line
+    if not found:
+        return
+    if not objects.has(url, "zarr.json"):
+        if interrupted_creation(url):
+            if not overwrite:
+                raise StoreError(f"{url} holds an interrupted creation ({CREATING}, no "
+                                 "zarr.json); pass --overwrite to start it again")
+            return
+        raise StoreError(f"{url} holds objects ({found[0]}, ...) and is not a Zarr store; "
+                         "refusing to delete them")
+    if not overwrite:
+        raise StoreError(f"{url} already exists; pass --overwrite to replace it, or --resume "
+                         "to finish an interrupted run")
+    _check_ours(url)
 
 
 def _coord(axis) -> np.ndarray:
@@ -106,16 +161,18 @@ def _label_sizes(plan: Plan, name: str) -> tuple[int, ...]:
     return tuple(plan.shape[plan.dims.index(d)] for d in plan.sampled_dims(name)[:-1])
 
 
-def _write_sampled(plan: Plan, path: Path) -> None:
-    """Draw and write the sampled-input coordinates chunk by chunk (bounded memory)."""
+def _write_sampled(plan: Plan, target) -> None:
+    """Draw and write the sampled-input coordinates chunk by chunk (bounded memory).
+    Each array is opened by its own metadata: the root's may not be written yet."""
     if not plan.sampled:
         return
-    group = zarr.open_group(path, mode="r+", zarr_format=3)
+    arrays = {name: zarr.open_array(target, path=name, mode="r+", zarr_format=3)
+              for name in plan.sampled}
     n, step = plan.shape[-1], plan.chunk_shape[-1]
     for start in range(0, n, step):
         stop = min(start + step, n)
         for name, values in plan.sampled_table(start, stop).items():
-            group[name][..., start:stop] = values
+            arrays[name][..., start:stop] = values
 
 
 def template(plan: Plan, backend: str, device: str) -> xr.Dataset:
@@ -191,48 +248,78 @@ def create(plan: Plan, backend: str, device: str, overwrite: bool = False) -> No
     if plan.sampled:
         encoding.update({name: {"chunks": (*_label_sizes(plan, name), plan.chunk_shape[-1])}
                          for name in plan.sampled})
-    # Built complete in a sibling folder, then renamed into place: a kill during creation
-    # leaves no half-made store at the target (only a hidden ``.<name>.creating-*`` folder).
-    plan.store.parent.mkdir(parents=True, exist_ok=True)
-    staging = plan.store.with_name(f".{plan.store.name}.creating-{uuid.uuid4().hex[:8]}")
-    try:
-        ds.to_zarr(staging, mode="w-", compute=False, zarr_format=3, consolidated=False,
+
+    def build(target) -> None:
+        ds.to_zarr(target, mode="w-", compute=False, zarr_format=3, consolidated=False,
                    encoding=encoding)
-        _write_sampled(plan, staging)
         # the marker folder is an (empty) Zarr group so that zarr and xarray list it cleanly
-        zarr.open_group(staging, mode="r+", zarr_format=3).create_group(
+        zarr.open_group(target, mode="r+", zarr_format=3).create_group(
             MARKERS, attributes={"description": "token-sweep chunk completion markers"})
-        if plan.store.exists():
-            shutil.rmtree(plan.store)
-        os.replace(staging, plan.store)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+
+    _create(plan.store, build, lambda target: _write_sampled(plan, target))
 
 
-def write_small(path: Path, ds: xr.Dataset, overwrite: bool) -> None:
-    """Write a small result (reduce, sensitivity, screening) atomically: built in a hidden
-    sibling folder, then renamed into place; the target is checked first."""
-    path = Path(path)
+def write_small(path: Where | str, ds: xr.Dataset, overwrite: bool) -> None:
+    """Write a small result (reduce, sensitivity, screening) whole or not at all (as
+    :func:`create` does); the target is checked first."""
+    path = parse(path)
     check_target(path, overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.creating-{uuid.uuid4().hex[:8]}")
     # Zarr lists a group's arrays by name: keep the result's own order for open_result
     ds = ds.assign_attrs(sweep_variables=list(ds.data_vars))
+    _create(path, lambda target: ds.to_zarr(target, mode="w-", zarr_format=3,
+                                            consolidated=False))
+
+
+def _create(where: Where, build, fill=None) -> None:
+    """Make a store at ``where`` that is whole or absent: ``build(target)`` writes the
+    metadata and small arrays, ``fill(target)`` (optional) the large ones.
+
+    On a local disk both go to a hidden sibling folder, renamed into place: a kill leaves
+    no half-made store at the target (only a ``.<name>.creating-*`` folder). An object
+    store has no rename: ``build`` goes to memory first; then the :data:`CREATING` object
+    is written, any old store deleted (its ``zarr.json`` first, so that it no longer reads
+    as a store), every object but the root ``zarr.json`` copied, ``fill`` run, and the root
+    ``zarr.json`` written last. Until then the prefix is not a store, and
+    :func:`check_target` names it an interrupted creation."""
+    if isinstance(where, StoreURL):
+        _create_on_object_store(where, build, fill)
+        return
+    where.parent.mkdir(parents=True, exist_ok=True)
+    staging = where.with_name(f".{where.name}.creating-{uuid.uuid4().hex[:8]}")
     try:
-        ds.to_zarr(staging, mode="w-", zarr_format=3, consolidated=False)
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(staging, path)
+        build(staging)
+        if fill is not None:
+            fill(staging)
+        if where.exists():
+            shutil.rmtree(where)
+        os.replace(staging, where)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _create_on_object_store(url: StoreURL, build, fill) -> None:
+    from zarr.storage import MemoryStore
+
+    built: dict[str, Any] = {}
+    build(MemoryStore(built))
+    objects.put(url, CREATING, json.dumps({"creating": "token-sweep store",
+                                           "started": provenance.now()}).encode())
+    old = [k for k in objects.keys(url) if k != CREATING]
+    if "zarr.json" in old:
+        objects.delete(url, ["zarr.json"])
+    objects.delete(url, [k for k in old if k != "zarr.json"])
+    objects.put_many(url, {k: v.to_bytes() for k, v in built.items() if k != "zarr.json"})
+    if fill is not None:
+        fill(zarr_target(url))
+    objects.put(url, "zarr.json", built["zarr.json"].to_bytes())
+    objects.delete(url, [CREATING])
 
 
 def write_coords(plan: Plan) -> None:
     """(Re)write the store's coordinate arrays from the plan (``sweep repair``)."""
     ds = template(plan, "", "")
-    group = zarr.open_group(plan.store, mode="r+", zarr_format=3)
+    group = zarr.open_group(zarr_target(plan.store), mode="r+", zarr_format=3)
     for name, var in ds.coords.items():
         if name not in group:
             raise StoreError(f"{plan.store}: the coordinate array {name} is missing; the store's "
@@ -240,12 +327,12 @@ def write_coords(plan: Plan) -> None:
         if name in plan.sampled:
             continue   # drawn again chunk by chunk below
         group[name][...] = np.asarray(var.values)
-    _write_sampled(plan, plan.store)
+    _write_sampled(plan, zarr_target(plan.store))
 
 
 def open_outputs(plan: Plan) -> list[zarr.Array]:
     """The store's output arrays, opened once per run and shared by the chunk tasks."""
-    group = zarr.open_group(plan.store, mode="r+", zarr_format=3)
+    group = zarr.open_group(zarr_target(plan.store), mode="r+", zarr_format=3)
     arrays = [group[name] for name in plan.outputs]
     for name, array in zip(plan.outputs, arrays, strict=True):
         # one task = one whole Zarr chunk of each output, never part of one (two tasks
@@ -279,9 +366,20 @@ def marker_digest(marker: dict) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
+def marker_key(key_name: str) -> str:
+    """The key (path inside the store) of chunk ``key_name``'s completion marker."""
+    return f"{MARKERS}/{key_name}.json"
+
+
 def marker_path(store: Path, key_name: str) -> Path:
-    """Where the completion marker of chunk ``key_name`` lives."""
-    return Path(store) / MARKERS / f"{key_name}.json"
+    """Where the completion marker of chunk ``key_name`` lives in a local store."""
+    return Path(store) / marker_key(key_name)
+
+
+def chunk_exists(store: Where, key: str) -> bool:
+    """Whether the store holds object or file ``key`` (a chunk: ``NAME/c/0/1``)."""
+    where = parse(store)
+    return objects.has(where, key) if isinstance(where, StoreURL) else (where / key).is_file()
 
 
 def write_chunk(plan: Plan, key: ChunkKey, values: np.ndarray, info: dict[str, Any],
@@ -303,6 +401,9 @@ def write_chunk(plan: Plan, key: ChunkKey, values: np.ndarray, info: dict[str, A
               "digest": {name: digest(values[k]) for k, name in enumerate(plan.outputs)},
               **info}
     marker["self_digest"] = marker_digest(marker)
+    if isinstance(plan.store, StoreURL):   # one PUT: the marker is whole or absent
+        objects.put(plan.store, marker_key(key.name), json.dumps(marker).encode())
+        return
     path = marker_path(plan.store, key.name)
     # unique per writer (hosts, processes, threads): two tasks finishing the same chunk at
     # once never share a temp file
@@ -314,24 +415,37 @@ def write_chunk(plan: Plan, key: ChunkKey, values: np.ndarray, info: dict[str, A
         tmp.unlink(missing_ok=True)
 
 
-def remove_marker(store: Path, key_name: str) -> None:
+def remove_marker(store: Where, key_name: str) -> None:
     """Forget that chunk ``key_name`` is done (before rewriting it)."""
-    marker_path(store, key_name).unlink(missing_ok=True)
+    where = parse(store)
+    if isinstance(where, StoreURL):
+        objects.delete(where, [marker_key(key_name)])
+    else:
+        marker_path(where, key_name).unlink(missing_ok=True)
 
 
-def set_status(store: Path, status: str, **attrs: Any) -> None:
+def has_marker_group(store: Where) -> bool:
+    """Whether the store has its markers' group (made with the template)."""
+    where = parse(store)
+    if isinstance(where, StoreURL):
+        return objects.has(where, f"{MARKERS}/zarr.json")
+    return (where / MARKERS).is_dir()
+
+
+def set_status(store: Where, status: str, **attrs: Any) -> None:
     """Set the store's ``sweep_status`` (and other attributes)."""
-    group = zarr.open_group(store, mode="r+", zarr_format=3)
+    group = zarr.open_group(zarr_target(store), mode="r+", zarr_format=3)
     group.attrs.update({**attrs, "sweep_status": status})
 
 
-def store_attrs(store: Path) -> dict[str, Any]:
+def store_attrs(store: Where | str) -> dict[str, Any]:
     """The attributes of a token-sweep store (:class:`StoreError` for anything else)."""
-    store = Path(store)
+    store = parse(store)
     if not is_store(store):
         raise StoreError(f"{store} is not a Zarr store (no zarr.json)")
     try:
-        attrs = dict(zarr.open_group(store, mode="r", zarr_format=3).attrs)
+        attrs = dict(zarr.open_group(zarr_target(store, read_only=True), mode="r",
+                                     zarr_format=3).attrs)
     except Exception as exc:  # noqa: BLE001 - unreadable root metadata
         raise StoreError(f"{store}: its root metadata (zarr.json) cannot be read: "
                          f"{type(exc).__name__}: {exc}") from exc
@@ -340,21 +454,29 @@ def store_attrs(store: Path) -> dict[str, Any]:
     return attrs
 
 
-def read_markers(store: Path) -> dict[str, dict]:
+def read_markers(store: Where | str) -> dict[str, dict]:
     """The completion markers of a store, keyed by chunk name."""
-    folder = Path(store) / MARKERS
-    if not folder.is_dir():
-        return {}
+    where = parse(store)
+    if isinstance(where, StoreURL):
+        names = [k for k in objects.keys(where, MARKERS)
+                 if k.endswith(".json") and k != f"{MARKERS}/zarr.json"]
+        found = [(k[len(MARKERS) + 1: -len(".json")], data)
+                 for k, data in objects.get_many(where, names).items()]
+    else:
+        folder = where / MARKERS
+        if not folder.is_dir():
+            return {}
+        found = [(p.name[: -len(".json")], p) for p in folder.glob("*.json")
+                 if p.name != "zarr.json"]
     markers = {}
-    for p in folder.glob("*.json"):
-        if p.name == "zarr.json":
-            continue
+    for name, source in found:
         try:
-            marker = json.loads(p.read_text())
+            data = source.read_bytes() if isinstance(source, Path) else source
+            marker = json.loads(data) if data is not None else None
         except (OSError, ValueError):
             continue  # unreadable: the chunk counts as not done
         if isinstance(marker, dict):
-            markers[p.name[: -len(".json")]] = marker
+            markers[name] = marker
     return markers
 
 
@@ -400,27 +522,44 @@ def _missing_chunks(ds: xr.Dataset, done: dict[str, dict]) -> list[str]:
             if ".".join(map(str, i)) not in done]
 
 
-def open_result(path: str | Path, **kwargs: Any) -> xr.Dataset:
-    """Open a store written by ``sweep run`` as an xarray Dataset (lazy, Dask-backed).
+def _in_order(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with its variables in an order that does not depend on how the store lists
+    its arrays (a folder's listing order, an object store's concurrent reads): a small
+    result's as it was built (per output: count ... fractions), a grid's outputs as the
+    file names them; coordinates by dim, then by name."""
+    order = [v for v in ds.attrs.get("sweep_variables", []) if v in ds.data_vars]
+    if not order:
+        try:
+            named = json.loads(ds.attrs.get("sweep_config", "{}")).get("outputs", [])
+        except (ValueError, AttributeError):
+            named = []
+        order = [v for v in named if v in ds.data_vars]
+    order += sorted(v for v in ds.data_vars if v not in order)
+    dims = [d for d in ds.dims if d in ds.coords]
+    coords = dims + sorted(c for c in ds.coords if c not in dims)
+    # every coordinate kept, those no variable uses too (a histogram's edges)
+    return xr.Dataset({v: ds[v].variable for v in order},
+                      coords={c: ds[c].variable for c in coords}, attrs=ds.attrs)
+
+
+def open_result(path: str | Path | StoreURL, **kwargs: Any) -> xr.Dataset:
+    """Open a store written by ``sweep run`` as an xarray Dataset (lazy, Dask-backed):
+    a local path or a store URL (``s3://bucket/prefix/name.zarr``).
 
     Warns with :class:`IncompleteStoreWarning`, naming how many chunks are missing, when the
     run that wrote it did not finish.
     """
-    path = Path(path)
+    path = parse(path)
     if not is_store(path):
         raise StoreError(f"{path} is not a Zarr store (no zarr.json)")
     try:
-        ds = xr.open_zarr(path, consolidated=False, **kwargs)
+        ds = xr.open_zarr(zarr_target(path, read_only=True), consolidated=False, **kwargs)
     except (KeyError, ValueError) as exc:
         raise StoreError(f"{path} cannot be opened as an xarray Dataset: {exc}") from exc
     status = ds.attrs.get("sweep_status")
     if status is None:
         raise StoreError(f"{path} was not written by token-sweep (no sweep_status attribute)")
-    order = [v for v in ds.attrs.get("sweep_variables", []) if v in ds.data_vars]
-    if order:   # a small result in the order it was built (per output: count ... fractions)
-        ordered = ds[order + [v for v in ds.data_vars if v not in order]]
-        # every coordinate kept, those no variable uses too (a histogram's edges)
-        ds = ordered.assign_coords({c: ds[c] for c in ds.coords if c not in ordered.coords})
+    ds = _in_order(ds)
     if status != STATUS_COMPLETE:
         total = int(ds.attrs.get("sweep_n_chunks", 0))
         done = read_markers(path)

@@ -21,6 +21,7 @@ from sweep.engine.progress import ChunkProgress
 from sweep.planning.planner import ChunkKey, Plan, make_plan
 from sweep.spec.config import stored_spec
 from sweep.storage import store as zstore
+from sweep.storage.location import StoreURL, parse
 
 MISSING_MARKER = "missing marker"
 STALE_MARKER = "marker from another config"
@@ -52,7 +53,7 @@ class Finding:
 class VerifyReport:
     """What :func:`verify_store` found."""
 
-    store: Path
+    store: Path | StoreURL
     status: str
     n_chunks: int
     findings: list[Finding] = field(default_factory=list)
@@ -85,7 +86,7 @@ def plan_of_store(store: str | Path, attrs: dict | None = None) -> Plan:
     Raises :class:`~sweep.storage.store.StoreError` when the rebuilt plan does not have the store's
     config hash (a store written by another version of the engine, or edited attributes).
     """
-    store = Path(store)
+    store = parse(store)
     attrs = attrs if attrs is not None else zstore.store_attrs(store)
     try:
         spec = stored_spec(attrs["sweep_spec"], attrs.get("sweep_frontier_data"),
@@ -124,15 +125,15 @@ def _check_chunk(plan: Plan, key: ChunkKey, marker: dict | None,
         if expected is None:
             found.append(Finding(key.name, MISSING_MARKER, name, "the marker has no digest"))
             continue
-        chunk_file = plan.store / name / array.metadata.encode_chunk_key(key.index)
-        if not chunk_file.is_file():
+        chunk_key = f"{name}/{array.metadata.encode_chunk_key(key.index)}"
+        if not zstore.chunk_exists(plan.store, chunk_key):
             # Zarr does not store a chunk that is all fill value (NaN): fine when the marker
             # says every value is NaN, otherwise the data is gone
             all_nan = outputs.get(name, {}).get("nan_count") == key.size
             if not (all_nan and zstore.digest(np.full(key.shape, np.nan, array.dtype))
                     == expected):
                 found.append(Finding(key.name, MISSING_CHUNK, name,
-                                     f"{chunk_file.relative_to(plan.store)} does not exist"))
+                                     f"{chunk_key} does not exist"))
             continue
         try:
             values = array[key.slices]
@@ -235,7 +236,7 @@ def verify_store(store: str | Path, *, progress: bool | None = None,
     """
     from sweep.backends import default_workers
 
-    store = Path(store)
+    store = parse(store)
     attrs = zstore.store_attrs(store)
     mode = attrs.get("sweep_mode")
     if mode in ("reduce", "sensitivity", "morris"):
@@ -244,7 +245,8 @@ def verify_store(store: str | Path, *, progress: bool | None = None,
                                 "its run: it has no chunk ledger to verify")
     plan = plan_of_store(store, attrs)
     markers = zstore.read_markers(store)
-    group = zarr.open_group(store, mode="r", zarr_format=3)
+    group = zarr.open_group(zstore.zarr_target(store, read_only=True), mode="r",
+                            zarr_format=3)
     structural = _check_coordinates(plan, group)
     arrays = {}
     for name in plan.outputs:
@@ -279,7 +281,7 @@ def repair_store(store: str | Path, *, backend: str | None = None,
     """
     from sweep.engine.execute import run_plan
 
-    store = Path(store)
+    store = parse(store)
     before = verify_store(store, progress=progress, num_workers=num_workers)
     if before.ok and before.status == zstore.STATUS_COMPLETE:
         return before, before
