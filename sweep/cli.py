@@ -757,6 +757,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, _loaded(_USAGE_ERRORS)):
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
+        if type(exc).__module__.startswith("obstore"):   # an object store's, not a StoreError
+            from sweep.storage import objects
+
+            print(f"error: {objects.reason(exc)}", file=sys.stderr)
+            return EXIT_FAILED
         if isinstance(exc, (OSError, *_loaded(_FAILURES))):
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_FAILED

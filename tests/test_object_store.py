@@ -319,3 +319,36 @@ def test_the_environment_picks_the_endpoint_for_each_client(s3, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     with pytest.raises(zstore.StoreError, match="cannot connect"), warnings.catch_warnings():
         objects.probe(url)
+
+
+def test_a_sensitivity_result_goes_to_a_bucket_and_its_charts_to_a_local_folder(
+        s3, tmp_path, capsys):
+    from test_sensitivity import study
+
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(study(n=64), sort_keys=False))
+    url = s3.url("sobol.zarr")
+    charts = tmp_path / "charts"
+    assert main(["sensitivity", str(path), "--store", url, "--charts", str(charts)]) == 0
+    assert f"wrote {url}" in capsys.readouterr().out
+    assert sorted(p.suffix for p in charts.iterdir()) and zstore.is_store(url)
+    assert zstore.open_result(url).attrs["sweep_mode"] == "sensitivity"
+    assert main(["plot", url, "--out", str(tmp_path / "plots")]) == 0
+    assert any((tmp_path / "plots").glob("*.png"))
+
+
+def test_an_object_store_error_inside_a_chunk_is_one_line_without_the_secret(s3, monkeypatch):
+    import obstore
+    from obstore.store import from_url
+
+    from sweep.engine.execute import _cause
+
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "SENTINEL-in-a-message")
+    store = from_url("s3://bucket-x/y.zarr", endpoint="http://127.0.0.1:9",
+                     client_options={"allow_http": True}, retry_config={"max_retries": 0})
+    with pytest.raises(Exception) as info:   # noqa: B017 - obstore's own error class
+        obstore.get(store, "zarr.json")
+    assert "\n" in str(info.value)                         # the library's message: many lines
+    line = _cause(info.value)
+    assert "\n" not in line and "cannot connect" in line
+    assert _cause(RuntimeError("SENTINEL-in-a-message leaked")) == "RuntimeError: *** leaked"

@@ -104,6 +104,7 @@ def host_fill(plan, repeat: int, workers: int) -> Timing:
     bytes, same buffers, same scheduling: the like-for-like write ceiling. Small grids stay
     in the CPU caches, as the kernel rows do."""
     import dask
+    import dask.threaded
 
     size = len(plan.outputs) * math.prod(plan.chunk_shape)
     value = plan.dtype.type(1.0)
@@ -117,7 +118,7 @@ def host_fill(plan, repeat: int, workers: int) -> Timing:
 
     def run() -> None:
         tasks = [dask.delayed(task, pure=False)(key) for key in plan.keys()]  # noqa: SIM118
-        dask.compute(*tasks, scheduler="threads", num_workers=workers)
+        dask.compute(*tasks, scheduler=dask.threaded.get, num_workers=workers)
 
     return measure(run, repeat)
 
@@ -177,6 +178,7 @@ def kernel(plan, backend, repeat: int, workers: int) -> Timing:
     each thread reusing one output buffer from ``backend.host_buffer``; results dropped
     (their NaN counts are kept so the work cannot be skipped)."""
     import dask
+    import dask.threaded
 
     size = len(plan.outputs) * math.prod(plan.chunk_shape)
     codes, dtype = plan.output_codes, plan.dtype
@@ -192,7 +194,7 @@ def kernel(plan, backend, repeat: int, workers: int) -> Timing:
 
     def run() -> None:
         tasks = [dask.delayed(task, pure=False)(key) for key in plan.keys()]  # noqa: SIM118
-        nans = sum(dask.compute(*tasks, scheduler="threads", num_workers=workers))
+        nans = sum(dask.compute(*tasks, scheduler=dask.threaded.get, num_workers=workers))
         if nans:
             raise RuntimeError(f"backend {backend.name} gave {nans} NaN(s) on the bench grid")
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dask
+import dask.threaded
 import numpy as np
 
 from sweep.backends import Backend, ChunkStats, default_workers, get_backend
@@ -107,11 +108,20 @@ def _chunk_task(plan: Plan, key: ChunkKey, backend: Backend, arrays: list,
             for k, name in enumerate(plan.outputs)
         }}, arrays)
     except Exception as exc:
-        raise ChunkError(f"chunk {_where(plan, key)}: {type(exc).__name__}: {exc}; the chunks "
-                         "that finished are recorded: fix the cause and rerun with --resume"
-                         ) from exc
+        raise ChunkError(f"chunk {_where(plan, key)}: {_cause(exc)}; the chunks that finished "
+                         "are recorded: fix the cause and rerun with --resume") from exc
     faults.after_marker(key.name)
     return key.name
+
+
+def _cause(exc: BaseException) -> str:
+    """An error in a chunk task, in one line: an object store's through
+    :func:`sweep.storage.objects.reason` (its first line, no secret), others as raised."""
+    from sweep.storage import objects
+
+    if type(exc).__module__.startswith("obstore"):
+        return objects.reason(exc)
+    return objects.mask(f"{type(exc).__name__}: {exc}")
 
 
 def _where(plan: Plan, key: ChunkKey) -> str:
@@ -287,7 +297,7 @@ def _run_local(plan: Plan, keys: list[ChunkKey], be: Backend, workers: int,
     ]
     sizes = {f"chunk-{key.name}": key.size for key in keys}
     with ChunkProgress(sizes, enabled=progress, label=plan.spec.name):
-        dask.compute(*tasks, scheduler="threads", num_workers=workers)
+        dask.compute(*tasks, scheduler=dask.threaded.get, num_workers=workers)
 
 
 def _run_distributed(plan: Plan, keys: list[ChunkKey], backend_name: str, client,
@@ -386,7 +396,7 @@ def _finish(plan: Plan, backend: str, seconds: float, computed: list[ChunkKey],
             "max": _json_float(result.maxima[o])}
         for o in plan.outputs
     }
-    zstore.finalize(plan, {
+    zstore.finalize(plan, markers=markers, extra_attrs={
         "sweep_summary": summary,
         "sweep_elapsed_s": round(seconds, 3),
         "sweep_points_per_s": round(result.points_per_second, 1),

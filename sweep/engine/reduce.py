@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dask
+import dask.threaded
 import numpy as np
 import xarray as xr
 
@@ -357,7 +358,7 @@ def run_reduce(spec: SweepSpec, *, store: str | Path | None = None, overwrite: b
         level += 1
     sizes = {f"block-{key.name}": key.size for key in keys}
     with ChunkProgress(sizes, enabled=progress, label=f"{spec.name} (reduce)"):
-        (total,) = dask.compute(tasks[0], scheduler="threads", num_workers=workers)
+        (total,) = dask.compute(tasks[0], scheduler=dask.threaded.get, num_workers=workers)
     seconds = time.perf_counter() - t0
     compare = _compare(plan, ctx, progress, num_workers) if red.compare else None
     ds = to_dataset(plan, total, {o: edges[k] for k, o in enumerate(plan.outputs)}, compare,
@@ -426,7 +427,8 @@ def _compare(plan: Plan, ctx: _Context, progress, num_workers) -> dict:
             return stats, hn, hw
 
         parts = dask.compute(*[dask.delayed(task, pure=False)(k) for k in keys],
-                             scheduler="threads", num_workers=num_workers or default_workers())
+                             scheduler=dask.threaded.get,
+                             num_workers=num_workers or default_workers())
         stats = dict(zip(reduce_cpu.RATIO_FIELDS, reduce_cpu.ratio_stats(), strict=True))
         hn = np.zeros(nb + 2, np.int64)
         hw = np.zeros(nb + 2)

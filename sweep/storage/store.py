@@ -498,9 +498,11 @@ def todo(plan: Plan, markers: dict[str, dict] | None = None,
     return [k for k in plan.keys() if k.name in redo or not is_done(plan, k, markers)]
 
 
-def finalize(plan: Plan, extra_attrs: dict[str, Any]) -> None:
-    """Check every chunk has its marker, then mark the store complete."""
-    markers = read_markers(plan.store)
+def finalize(plan: Plan, extra_attrs: dict[str, Any],
+             markers: dict[str, dict] | None = None) -> None:
+    """Check every chunk has its marker (the store's, read here unless given), then mark
+    the store complete."""
+    markers = read_markers(plan.store) if markers is None else markers
     missing = [k.name for k in plan.keys() if not is_done(plan, k, markers)]
     if missing:
         raise StoreError(f"{plan.store}: {len(missing)} chunk(s) without a completion marker "

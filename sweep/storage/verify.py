@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dask
+import dask.threaded
 import numpy as np
 import zarr
 
@@ -263,7 +264,7 @@ def verify_store(store: str | Path, *, progress: bool | None = None,
              for key in keys]
     sizes = {f"verify-{key.name}": key.size for key in keys}
     with ChunkProgress(sizes, enabled=progress, label=f"verify {store.name}"):
-        results = dask.compute(*tasks, scheduler="threads",
+        results = dask.compute(*tasks, scheduler=dask.threaded.get,
                                num_workers=num_workers or default_workers())
     findings = structural + [f for chunk in results for f in chunk]
     return VerifyReport(store=store, status=str(attrs.get("sweep_status")),
