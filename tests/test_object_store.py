@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -247,11 +246,7 @@ def test_a_missing_bucket_and_a_wrong_endpoint_are_one_line_before_any_work(
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
     assert "the bucket 'no-such-bucket-here' does not exist" in err
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed = sock.getsockname()[1]   # nothing listens there once the socket is closed
+    closed = closed_port()
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{closed}")
     assert main(["run", str(sweep_file), "--store", s3.url("x.zarr"), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
@@ -269,6 +264,7 @@ def test_a_missing_bucket_and_a_wrong_endpoint_are_one_line_before_any_work(
     ("s3://bucket-only", "expected s3://BUCKET/PREFIX/NAME.zarr"),
     ("s3://AKIA:sentinel-value@bucket/x.zarr", "credentials do not belong in a store URL"),
     ("s3://bucket/x.zarr?endpoint=http://a", "no '?' query"),
+    ("s3://bucket/x.zarr?X-Amz-Security-Token=sentinel-value", "no '?' query"),
     ("s3://bucket/a/../x.zarr", "without empty, '.' or '..' parts"),
 ])
 def test_bad_store_urls_are_refused_by_field_and_as_an_option(text, expected, write_file,
@@ -313,12 +309,76 @@ def test_the_secret_is_never_written_printed_or_logged(s3, sweep_file, monkeypat
     assert objects.mask(f"denied for {secret}") == "denied for ***"
 
 
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then closed)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def test_the_environment_picks_the_endpoint_for_each_client(s3, monkeypatch):
     url = parse(s3.url("env.zarr"))
     assert objects.probe(url) == []
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-    with pytest.raises(zstore.StoreError, match="cannot connect"), warnings.catch_warnings():
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{closed_port()}")
+    with pytest.raises(zstore.StoreError, match="cannot connect"):
         objects.probe(url)
+
+
+def test_a_write_into_a_missing_bucket_is_one_line(s3):
+    url = parse("s3://no-such-bucket-for-puts/x.zarr")
+    with pytest.raises(zstore.StoreError) as info:
+        objects.put(url, "zarr.json", b"{}")
+    assert "\n" not in str(info.value) and "does not exist" in str(info.value)
+    assert objects.get(parse(s3.url("empty.zarr")), "zarr.json") is None
+
+
+def test_overwrite_touches_no_sibling_prefix(s3, sweep_file):
+    s3.put("runs/twin.zarr2/keep.txt", b"x2")
+    s3.put("runs/twin.zarrfoo", b"object beside")
+    url = s3.url("twin.zarr")
+    assert main(["run", str(sweep_file), "--store", url, "--no-progress"]) == 0
+    assert main(["run", str(sweep_file), "--store", url, "--overwrite", "--no-progress"]) == 0
+    assert s3.get("runs/twin.zarr2/keep.txt") == b"x2"
+    assert s3.get("runs/twin.zarrfoo") == b"object beside"
+    assert not any(k.startswith("runs/twin.zarr2/") for k in s3.keys(f"{prefix_of(url)}/"))
+
+
+def test_a_creation_killed_after_its_root_leaves_a_store_that_resume_cleans(s3, sweep_file,
+                                                                           capsys):
+    url = s3.url("late.zarr")
+    assert main(["run", str(sweep_file), "--store", url, "--no-progress"]) == 0
+    s3.put(f"{prefix_of(url)}/{zstore.CREATING}", b"{}")   # as a kill before its delete
+    assert main(["run", str(sweep_file), "--store", url, "--resume", "--no-progress"]) == 0
+    assert zstore.CREATING not in s3.objects(prefix_of(url))
+    zstore.open_result(url)   # and no warning about an object Zarr does not know
+
+
+def test_a_store_that_does_not_answer_is_no_finding_about_its_chunks(s3, sweep_file,
+                                                                     monkeypatch):
+    import obstore
+    import zarr
+    from obstore.store import from_url
+
+    url = s3.url("silent.zarr")
+    assert main(["run", str(sweep_file), "--store", url, "--no-progress"]) == 0
+    dead = from_url("s3://b/x", endpoint=f"http://127.0.0.1:{closed_port()}",
+                    client_options={"allow_http": True}, retry_config={"max_retries": 0})
+    try:
+        obstore.get(dead, "k")
+    except Exception as exc:  # noqa: BLE001 - obstore's own error, raised below
+        error = exc
+    real = zarr.Array.__getitem__
+
+    def unreachable(self, where):
+        if self.path == "usd_per_mtok":
+            raise error
+        return real(self, where)
+
+    monkeypatch.setattr(zarr.Array, "__getitem__", unreachable)
+    with pytest.raises(zstore.StoreError, match=r"cannot read chunk .* cannot connect"):
+        verify_store(url, progress=False, num_workers=1)
 
 
 def test_a_sensitivity_result_goes_to_a_bucket_and_its_charts_to_a_local_folder(

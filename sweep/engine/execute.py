@@ -350,8 +350,8 @@ def _run_distributed(plan: Plan, keys: list[ChunkKey], backend_name: str, client
                    "a crash in the kernel)")
         elif isinstance(exc, ChunkError):   # already names the chunk: keep only the cause
             why = str(exc).split(": ", 1)[-1].split("; the chunks that finished")[0]
-        else:
-            why = f"{type(exc).__name__}: {exc}"
+        else:   # raised outside the chunk task (opening the store on a worker, say)
+            why = _cause(exc)
         others = ", ".join(k.name for k, _ in sorted(failed, key=lambda kv: kv[0])[1:6])
         raise ChunkError(
             f"chunk {_where(plan, key)}: {why}"

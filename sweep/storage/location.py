@@ -73,7 +73,7 @@ def parse(text: str | Path | StoreURL) -> Where:
                          "environment (for S3: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or a "
                          "profile)")
     if parts.query or parts.fragment:
-        raise ValueError(f"store URL {text!r}: expected no '?' query or '#' fragment; "
+        raise ValueError(f"store URL {redact(text)!r}: expected no '?' query or '#' fragment; "
                          "settings such as the endpoint come from the environment "
                          "(for S3: AWS_ENDPOINT_URL, AWS_REGION)")
     prefix = parts.path.strip("/")
@@ -87,13 +87,18 @@ def parse(text: str | Path | StoreURL) -> Where:
 
 
 def redact(text: str) -> str:
-    """``text`` with whatever stands before an ``@`` in a URL's host part (user name and
-    password) replaced by ``***``; anything else unchanged."""
+    """A URL's text without what may hold a secret: the user part before an ``@`` in its
+    host (``***@``) and any query or fragment (a presigned URL's signature and token:
+    ``?***``). Text that is not a URL is returned unchanged."""
     head, sep, rest = text.partition("://")
-    host, slash, path = rest.partition("/")
-    if not sep or "@" not in host:
+    if not sep:
         return text
-    return f"{head}{sep}***@{host.rsplit('@', 1)[-1]}{slash}{path}"
+    cut = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    rest, tail = rest[:cut], ("?***" if cut < len(rest) else "")
+    host, slash, path = rest.partition("/")
+    if "@" in host:
+        host = "***@" + host.rsplit("@", 1)[-1]
+    return f"{head}{sep}{host}{slash}{path}{tail}"
 
 
 def beside(where: Where) -> Path:

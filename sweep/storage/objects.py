@@ -103,11 +103,13 @@ def zarr_store(url: StoreURL, read_only: bool = False):
     return ObjectStore(client(url), read_only=read_only)
 
 
-def reason(exc: BaseException, url: StoreURL | None = None) -> str:
+def reason(exc: BaseException, url: object = None) -> str:
     """A library error in one line: the S3 error code where there is one, what was tried,
-    never a secret (the values of :data:`SECRET_VARIABLES` are masked)."""
+    never a secret (the values of :data:`SECRET_VARIABLES` are masked). ``url``: the
+    store it was about (a :class:`StoreURL` names its endpoint; anything else nothing)."""
     text = str(exc)
     code = re.search(r"<Code>([^<]+)</Code>", text)
+    url = url if isinstance(url, StoreURL) else None
     where = f" at {endpoint(url)}" if url is not None else ""
     if code and code.group(1) == "NoSuchBucket" and url is not None:
         line = f"the bucket {url.bucket!r} does not exist{where}"
@@ -130,15 +132,25 @@ def mask(text: str) -> str:
     return text
 
 
-def _call(url: StoreURL, what: str, fn, *args, **kwargs):
+def _call(url: StoreURL, what: str, fn, *args, missing_ok: bool = False):
+    """``fn(*args)`` with every library error made a one-line :class:`StoreError`; with
+    ``missing_ok``, an absent object stays a :class:`FileNotFoundError` for the caller."""
     try:
-        return fn(*args, **kwargs)
-    except FileNotFoundError:
-        raise
+        return fn(*args)
     except StoreError:
         raise
+    except FileNotFoundError as exc:
+        if missing_ok:
+            raise
+        raise StoreError(f"{url}: cannot {what}: {reason(exc, url)}") from None
     except Exception as exc:  # noqa: BLE001 - every library error: one line, no secret
         raise StoreError(f"{url}: cannot {what}: {reason(exc, url)}") from None
+
+
+def is_library_error(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from the object-store library (a network, permission or
+    service error, not a damaged object)."""
+    return type(exc).__module__.startswith("obstore")
 
 
 def get(url: StoreURL, key: str) -> bytes | None:
@@ -146,7 +158,8 @@ def get(url: StoreURL, key: str) -> bytes | None:
     import obstore
 
     try:
-        return bytes(_call(url, f"read {key}", lambda: obstore.get(client(url), key).bytes()))
+        return bytes(_call(url, f"read {key}", lambda: obstore.get(client(url), key).bytes(),
+                           missing_ok=True))
     except FileNotFoundError:
         return None
 
@@ -179,7 +192,7 @@ def has(url: StoreURL, key: str) -> bool:
     import obstore
 
     try:
-        _call(url, f"look up {key}", obstore.head, client(url), key)
+        _call(url, f"look up {key}", obstore.head, client(url), key, missing_ok=True)
     except FileNotFoundError:
         return False
     return True
@@ -210,8 +223,16 @@ def delete(url: StoreURL, names: Iterable[str]) -> None:
     names = list(names)
     for start in range(0, len(names), 1000):   # S3's DeleteObjects takes 1000 at most
         part = names[start:start + 1000]
-        with contextlib.suppress(FileNotFoundError):
-            _call(url, f"delete {len(part)} object(s)", obstore.delete, client(url), part)
+        try:
+            _call(url, f"delete {len(part)} object(s)", obstore.delete, client(url), part,
+                  missing_ok=True)
+        except FileNotFoundError:
+            # stores without a bulk delete stop at the first absent object: the rest one
+            # by one, each absent one skipped
+            for name in part:
+                with contextlib.suppress(FileNotFoundError):
+                    _call(url, f"delete {name}", obstore.delete, client(url), name,
+                          missing_ok=True)
 
 
 def probe(url: StoreURL) -> list[str]:

@@ -93,7 +93,10 @@ def _check_ours(path: Where) -> None:
     try:
         ours = "sweep_status" in zarr.open_group(zarr_target(path, read_only=True), mode="r",
                                                  zarr_format=3).attrs
-    except Exception:  # noqa: BLE001 - unreadable metadata: not provably ours
+    except Exception as exc:  # noqa: BLE001 - unreadable metadata: not provably ours
+        if objects.is_library_error(exc):   # not an answer about the store: say why
+            raise StoreError(f"{path}: cannot read its root metadata: "
+                             f"{objects.reason(exc, path)}") from None
         ours = False
     if not ours:
         raise StoreError(f"{path} is a Zarr store not written by token-sweep; refusing to "
@@ -447,8 +450,10 @@ def store_attrs(store: Where | str) -> dict[str, Any]:
         attrs = dict(zarr.open_group(zarr_target(store, read_only=True), mode="r",
                                      zarr_format=3).attrs)
     except Exception as exc:  # noqa: BLE001 - unreadable root metadata
+        why = (objects.reason(exc, store) if objects.is_library_error(exc)
+               else f"{type(exc).__name__}: {exc}")
         raise StoreError(f"{store}: its root metadata (zarr.json) cannot be read: "
-                         f"{type(exc).__name__}: {exc}") from exc
+                         f"{why}") from None
     if "sweep_status" not in attrs:
         raise StoreError(f"{store} was not written by token-sweep (no sweep_status attribute)")
     return attrs
@@ -511,6 +516,8 @@ def finalize(plan: Plan, extra_attrs: dict[str, Any],
     # zarr's consolidation refuses a hierarchy holding non-Zarr objects such as the markers.
     # Readers open the store without it (``open_result``); ``sweep_status`` is what they check.
     set_status(plan.store, STATUS_COMPLETE, **extra_attrs, sweep_finished=provenance.now())
+    if isinstance(plan.store, StoreURL):   # a creation killed after its root was written
+        objects.delete(plan.store, [CREATING])
 
 
 def _missing_chunks(ds: xr.Dataset, done: dict[str, dict]) -> list[str]:
@@ -540,8 +547,11 @@ def _in_order(ds: xr.Dataset) -> xr.Dataset:
     dims = [d for d in ds.dims if d in ds.coords]
     coords = dims + sorted(c for c in ds.coords if c not in dims)
     # every coordinate kept, those no variable uses too (a histogram's edges)
-    return xr.Dataset({v: ds[v].variable for v in order},
-                      coords={c: ds[c].variable for c in coords}, attrs=ds.attrs)
+    out = xr.Dataset({v: ds[v].variable for v in order},
+                     coords={c: ds[c].variable for c in coords}, attrs=ds.attrs)
+    out.encoding = dict(ds.encoding)
+    out.set_close(getattr(ds, "_close", None))   # `with open_result(...)` still closes it
+    return out
 
 
 def open_result(path: str | Path | StoreURL, **kwargs: Any) -> xr.Dataset:

@@ -21,6 +21,7 @@ import zarr
 from sweep.engine.progress import ChunkProgress
 from sweep.planning.planner import ChunkKey, Plan, make_plan
 from sweep.spec.config import stored_spec
+from sweep.storage import objects
 from sweep.storage import store as zstore
 from sweep.storage.location import StoreURL, parse
 
@@ -139,6 +140,10 @@ def _check_chunk(plan: Plan, key: ChunkKey, marker: dict | None,
         try:
             values = array[key.slices]
         except Exception as exc:  # noqa: BLE001 - any decode failure is a torn chunk
+            if objects.is_library_error(exc) or isinstance(exc, PermissionError):
+                # the store did not answer: no finding about the chunk, which may be fine
+                raise zstore.StoreError(f"{plan.store}: cannot read chunk {key.name} of "
+                                        f"{name}: {objects.reason(exc, plan.store)}") from None
             found.append(Finding(key.name, TORN_CHUNK, name,
                                  f"cannot decode: {type(exc).__name__}: {exc}"[:200]))
             continue
