@@ -412,3 +412,47 @@ def test_an_object_store_error_inside_a_chunk_is_one_line_without_the_secret(s3,
     line = _cause(info.value)
     assert "\n" not in line and "cannot connect" in line
     assert _cause(RuntimeError("SENTINEL-in-a-message leaked")) == "RuntimeError: *** leaked"
+
+
+@pytest.fixture
+def s3_checking_keys(monkeypatch):
+    """A second moto server, its own process, that checks every request's credentials
+    (``INITIAL_NO_AUTH_ACTION_COUNT=0``: no IAM user exists, so every key is refused)."""
+    import socket
+    import time
+
+    port = closed_port()
+    moto = Path(sys.executable).with_name("moto_server")
+    proc = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(port)],
+                            env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_refused_credentials_are_one_line_without_the_key(s3_checking_keys, sweep_file,
+                                                          monkeypatch):
+    secret, key_id = "SENTINEL-secret-41c7", "SENTINELKEY0077"
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key_id)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    url = "s3://keys-checked/runs/x.zarr"
+    for args in (["run", str(sweep_file), "--store", url, "--no-progress"],
+                 ["show", url], ["verify", url, "--no-progress"]):
+        proc = sweep_cli("--verbose", *args)
+        said = proc.stdout + proc.stderr
+        assert proc.returncode == 2, said
+        errors = [line for line in said.splitlines() if not line.startswith("INFO ")]
+        assert len(errors) == 1, said
+        assert "InvalidAccessKeyId" in errors[0] or "access denied" in errors[0], said
+        assert secret not in said and key_id not in said

@@ -116,6 +116,10 @@ def reason(exc: BaseException, url: object = None) -> str:
     elif code:
         message = re.search(r"<Message>([^<]+)</Message>", text)
         line = f"{code.group(1)}{where}" + (f": {message.group(1)}" if message else "")
+    elif type(exc).__name__ == "PermissionDeniedError" or "403 Forbidden" in text:
+        line = f"access denied{where} (403: the credentials are refused, or may not do this)"
+    elif type(exc).__name__ == "UnauthenticatedError" or "401 Unauthorized" in text:
+        line = f"not authenticated{where} (401: no valid credentials)"
     elif "error sending request" in text or "Connect" in text or "dns error" in text:
         line = f"cannot connect{where} (connection refused, unknown host or timeout)"
     else:
