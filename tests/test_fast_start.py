@@ -1,5 +1,6 @@
 """A fast start (issue 16, item 6): the commands that compute nothing load none of the
-heavy libraries (Dask arrays, xarray, Zarr, Numba, SciPy, matplotlib)."""
+heavy libraries (Dask arrays, xarray, Zarr, Numba, SciPy, matplotlib, distributed, the
+object-store client)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-HEAVY = ("dask.array", "xarray", "zarr", "numba", "scipy", "matplotlib", "distributed")
+HEAVY = ("dask.array", "xarray", "zarr", "numba", "scipy", "matplotlib", "distributed",
+         "obstore")
 
 PROBE = r"""
 import contextlib, io, json, sys
@@ -41,6 +43,7 @@ def _probe(*args: str) -> dict:
     ("plan", "configs/iceberg-dsr1.yaml"),                  # the throughput model, best:
     ("plan", "configs/sensitivity-h200-buyer.yaml"),        # sample mode, Sobol'
     ("plan", "configs/recipes/3-sensitivity-both-platforms.yaml"),   # per-label
+    ("plan", "configs/hopper-vs-blackwell.yaml", "--store", "s3://bucket/x/hb.zarr"),  # a URL
 ])
 def test_commands_that_compute_nothing_load_no_heavy_library(args):
     got = _probe(*args)

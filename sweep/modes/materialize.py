@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sweep.modes.base import RunOptions, target_check
 from sweep.planning.preflight import Check, human_bytes
 
@@ -33,7 +35,8 @@ class Materialize:
             Check("disk", lambda: plan.check_disk(opts.disk_budget,
                                                   points=remaining_points(plan, opts.resume)),
                   f"{human_bytes(plan.bytes_total + plan.coordinate_bytes)} uncompressed at "
-                  "most"),
+                  "most" + ("; an object store: no free space to check, only --disk-budget"
+                            if not isinstance(plan.store, Path) else "")),
             Check("memory", lambda: plan.check_memory(workers),
                   f"{workers} task(s) of {human_bytes(plan.bytes_per_task())} at once"),
         ]
