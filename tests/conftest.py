@@ -149,20 +149,17 @@ def assert_cuda_c_matches_oracle(tmp_path: Path, plan) -> str:
 
 @pytest.fixture(scope="session")
 def s3_endpoint():
-    """moto's standalone S3-API server on the loopback interface and a free port, for the
-    whole session (stopped at its end); its address."""
+    """moto's standalone S3-API server on the loopback interface and a free port (port 0:
+    the system picks one), for the whole session (stopped at its end); its address."""
     import logging
-    import socket
 
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)   # no line per request
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
-    yield f"http://127.0.0.1:{port}"
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
     server.stop()
 
 
