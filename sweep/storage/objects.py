@@ -26,7 +26,7 @@ from datetime import timedelta
 from typing import Any
 
 from sweep.storage.errors import StoreError
-from sweep.storage.location import StoreURL
+from sweep.storage.location import StoreURL, redact
 
 #: Environment variables whose values are secrets: never shown, masked if a library echoes one.
 SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID",
@@ -46,8 +46,8 @@ def endpoint(url: StoreURL) -> str:
     """The endpoint a client for ``url`` talks to, for messages: the environment's
     (``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL``) or the store's own service."""
     if url.scheme == "s3":
-        return (os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-                or "AWS S3")
+        return redact(os.environ.get("AWS_ENDPOINT_URL_S3")
+                      or os.environ.get("AWS_ENDPOINT_URL") or "AWS S3")
     return {"gs": "Google Cloud Storage", "az": "Azure Blob Storage"}[url.scheme]
 
 
