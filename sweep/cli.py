@@ -757,9 +757,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, _loaded(_USAGE_ERRORS)):
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
-        if type(exc).__module__.startswith("obstore"):   # an object store's, not a StoreError
-            from sweep.storage import objects
+        from sweep.storage import objects  # light: no object-store library
 
+        if objects.is_library_error(exc):   # an object store's error, not a StoreError
             print(f"error: {objects.reason(exc)}", file=sys.stderr)
             return EXIT_FAILED
         if isinstance(exc, (OSError, *_loaded(_FAILURES))):

@@ -8,6 +8,8 @@ so it is set here, when pytest loads this file.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 if os.environ.get("TOKEN_SWEEP_REAL_GPU") == "1":
@@ -18,6 +20,7 @@ else:
     os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
 
 import pytest  # noqa: E402
+import yaml  # noqa: E402
 
 from sweep.spec.config import spec_from_dict  # noqa: E402
 
@@ -142,6 +145,57 @@ def assert_cuda_c_matches_oracle(tmp_path: Path, plan) -> str:
     ok = ~np.isnan(ref)
     np.testing.assert_allclose(got[ok], ref[ok], rtol=1e-12)
     return source
+
+
+# --------------------------------------------------------------------------- the eight-chunk sweep
+# (the durability tests, on a local disk and on object storage)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def eight_chunk_dict(**overrides) -> dict:
+    """A 2 x 4 x 30 sweep in 8 chunks (2 x 2 x 2), float64, three outputs."""
+    d = small_spec_dict(
+        outputs=["usd_per_mtok", "tokens_per_s_per_mw", "joules_per_token"],
+        chunks={"platform": 1, "utilization": 2, "electricity_usd_per_kwh": 15},
+    )
+    d["axes"]["utilization"] = {"values": [0.0, 0.25, 0.5, 1.0]}   # includes NaN points
+    d["axes"]["electricity_usd_per_kwh"] = {"linspace": {"start": 0.0, "stop": 0.3, "num": 30}}
+    d.update(overrides)
+    return d
+
+
+def files_of(store: Path) -> dict[str, bytes]:
+    """Every file of a store, by relative path (markers and attributes aside: they hold
+    timestamps)."""
+    from sweep.storage.store import MARKERS
+
+    return {str(p.relative_to(store)): p.read_bytes() for p in sorted(store.rglob("*"))
+            if p.is_file() and MARKERS not in p.parts and p.name != "zarr.json"}
+
+
+def sweep_cli(*args, env=None, check_rc=None):
+    proc = subprocess.run([sys.executable, "-P", "-m", "sweep", *args], capture_output=True,
+                          text=True, cwd=ROOT, env=env, timeout=300)
+    if check_rc is not None:
+        assert proc.returncode == check_rc, proc.stdout + proc.stderr
+    return proc
+
+
+@pytest.fixture
+def eight_chunk_file(write_file):
+    return write_file("eight.yaml", yaml.safe_dump(eight_chunk_dict(), sort_keys=False))
+
+
+@pytest.fixture
+def eight_chunk_store(tmp_path, eight_chunk_file):
+    """An uninterrupted run of the eight-chunk sweep."""
+    from sweep.cli import main
+
+    store = tmp_path / "reference.zarr"
+    assert main(["run", str(eight_chunk_file), "--store", str(store), "--backend", "numba",
+                 "--no-progress"]) == 0
+    return store
 
 
 # --------------------------------------------------------------------------- an S3-API server

@@ -4,15 +4,13 @@ deterministic chunk writes, and a local cluster that loses workers (fault inject
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import small_spec_dict
+from conftest import eight_chunk_dict, files_of, sweep_cli
 from sweep import run
 from sweep.cli import main
 from sweep.engine.execute import ChunkError, run_plan
@@ -31,91 +29,50 @@ from sweep.storage.verify import (
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def eight_chunk_dict(**overrides) -> dict:
-    """A 2 x 4 x 30 sweep in 8 chunks (2 x 2 x 2), float64, three outputs."""
-    d = small_spec_dict(
-        outputs=["usd_per_mtok", "tokens_per_s_per_mw", "joules_per_token"],
-        chunks={"platform": 1, "utilization": 2, "electricity_usd_per_kwh": 15},
-    )
-    d["axes"]["utilization"] = {"values": [0.0, 0.25, 0.5, 1.0]}   # includes NaN points
-    d["axes"]["electricity_usd_per_kwh"] = {"linspace": {"start": 0.0, "stop": 0.3, "num": 30}}
-    d.update(overrides)
-    return d
-
-
-def files_of(store: Path) -> dict[str, bytes]:
-    """Every file of a store, by relative path (markers and attributes aside: they hold
-    timestamps)."""
-    return {str(p.relative_to(store)): p.read_bytes() for p in sorted(store.rglob("*"))
-            if p.is_file() and zstore.MARKERS not in p.parts and p.name != "zarr.json"}
-
-
 def chunk_file(store: Path, var: str, name: str) -> Path:
     return store / var / "c" / Path(*name.split("."))
 
 
-def sweep_cli(*args, env=None, check_rc=None):
-    proc = subprocess.run([sys.executable, "-P", "-m", "sweep", *args], capture_output=True,
-                          text=True, cwd=ROOT, env=env, timeout=300)
-    if check_rc is not None:
-        assert proc.returncode == check_rc, proc.stdout + proc.stderr
-    return proc
-
-
-@pytest.fixture
-def sweep_file(write_file):
-    return write_file("eight.yaml", yaml.safe_dump(eight_chunk_dict(), sort_keys=False))
-
-
-@pytest.fixture
-def reference_store(tmp_path, sweep_file):
-    """An uninterrupted run of the eight-chunk sweep."""
-    store = tmp_path / "reference.zarr"
-    assert main(["run", str(sweep_file), "--store", str(store), "--backend", "numba",
-                 "--no-progress"]) == 0
-    return store
-
-
-def test_killed_run_resumes_only_missing_chunks_bit_for_bit(tmp_path, sweep_file,
-                                                            reference_store):
+def test_killed_run_resumes_only_missing_chunks_bit_for_bit(tmp_path, eight_chunk_file,
+                                                            eight_chunk_store):
     store = tmp_path / "killed.zarr"
     env = {**os.environ, "TOKEN_SWEEP_FAULT": "kill-after:3"}
-    proc = sweep_cli("run", str(sweep_file), "--store", str(store), "--backend", "numba",
+    proc = sweep_cli("run", str(eight_chunk_file), "--store", str(store), "--backend", "numba",
                      "--workers", "1", "--no-progress", env=env)
     assert proc.returncode == -9                         # SIGKILLed after its 3rd marker
     assert zstore.store_attrs(store)["sweep_status"] == zstore.STATUS_RUNNING
     assert len(zstore.read_markers(store)) == 3
     with pytest.warns(zstore.IncompleteStoreWarning, match=r"5 of 8 chunk\(s\).*missing: "):
         zstore.open_result(store)
-    refused = sweep_cli("run", str(sweep_file), "--store", str(store), "--no-progress")
+    refused = sweep_cli("run", str(eight_chunk_file), "--store", str(store), "--no-progress")
     assert refused.returncode == 2 and "--resume" in refused.stderr
 
-    proc = sweep_cli("run", str(sweep_file), "--store", str(store), "--backend", "numba",
+    proc = sweep_cli("run", str(eight_chunk_file), "--store", str(store), "--backend", "numba",
                      "--resume", "--no-progress", check_rc=0)
     assert "resumed: computed 5 of 8 chunk(s), 3 were already complete" in proc.stdout
     assert zstore.store_attrs(store)["sweep_status"] == zstore.STATUS_COMPLETE
-    assert files_of(store) == files_of(reference_store)          # bit for bit
-    ref_markers = zstore.read_markers(reference_store)
+    assert files_of(store) == files_of(eight_chunk_store)          # bit for bit
+    ref_markers = zstore.read_markers(eight_chunk_store)
     assert {k: m["digest"] for k, m in zstore.read_markers(store).items()} == \
         {k: m["digest"] for k, m in ref_markers.items()}
     assert verify_store(store, progress=False).ok
 
 
-def test_verify_names_torn_chunk_and_repair_recomputes_exactly_it(reference_store, capsys):
-    original = files_of(reference_store)
-    torn = chunk_file(reference_store, "usd_per_mtok", "1.0.1")
+def test_verify_names_torn_chunk_and_repair_recomputes_exactly_it(eight_chunk_store, capsys):
+    original = files_of(eight_chunk_store)
+    torn = chunk_file(eight_chunk_store, "usd_per_mtok", "1.0.1")
     torn.write_bytes(torn.read_bytes()[: len(torn.read_bytes()) // 2])
-    assert main(["verify", str(reference_store), "--no-progress"]) == 1
+    assert main(["verify", str(eight_chunk_store), "--no-progress"]) == 1
     out = capsys.readouterr().out
     assert f"chunk 1.0.1 of usd_per_mtok: {TORN_CHUNK}" in out
     assert "1 flagged" in out
 
-    before, after = repair_store(reference_store, progress=False)
+    before, after = repair_store(eight_chunk_store, progress=False)
     assert before.flagged == ["1.0.1"] and after.ok
-    attrs = zstore.store_attrs(reference_store)
+    attrs = zstore.store_attrs(eight_chunk_store)
     assert attrs["sweep_chunks_computed_last_run"] == 1
     assert attrs["sweep_status"] == zstore.STATUS_COMPLETE
-    assert files_of(reference_store) == original
+    assert files_of(eight_chunk_store) == original
 
 
 def test_flipped_byte_is_a_digest_mismatch_and_repair_fixes_it(tmp_path, write_file, capsys):
@@ -135,10 +92,10 @@ def test_flipped_byte_is_a_digest_mismatch_and_repair_fixes_it(tmp_path, write_f
     assert files_of(store) == original
 
 
-def test_deleted_chunk_with_its_marker_is_missing_not_fill(reference_store):
-    chunk_file(reference_store, "tokens_per_s_per_mw", "0.0.0").unlink()
-    (reference_store / zstore.MARKERS / "1.1.1.json").unlink()
-    report = verify_store(reference_store, progress=False)
+def test_deleted_chunk_with_its_marker_is_missing_not_fill(eight_chunk_store):
+    chunk_file(eight_chunk_store, "tokens_per_s_per_mw", "0.0.0").unlink()
+    (eight_chunk_store / zstore.MARKERS / "1.1.1.json").unlink()
+    report = verify_store(eight_chunk_store, progress=False)
     found = {(f.chunk, f.variable, f.problem) for f in report.findings}
     assert found == {("0.0.0", "tokens_per_s_per_mw", MISSING_CHUNK),
                      ("1.1.1", None, MISSING_MARKER)}
@@ -157,22 +114,22 @@ def test_all_nan_chunk_without_a_file_verifies(tmp_path):
 
 
 def test_resume_with_a_changed_axis_is_refused_and_changes_nothing(tmp_path, write_file,
-                                                                    reference_store, capsys):
-    before = {str(p): p.read_bytes() for p in reference_store.rglob("*") if p.is_file()}
+                                                                    eight_chunk_store, capsys):
+    before = {str(p): p.read_bytes() for p in eight_chunk_store.rglob("*") if p.is_file()}
     d = eight_chunk_dict()
     d["axes"]["electricity_usd_per_kwh"]["linspace"]["stop"] = 0.31
     changed = write_file("changed.yaml", yaml.safe_dump(d, sort_keys=False))
-    code = main(["run", str(changed), "--store", str(reference_store), "--resume",
+    code = main(["run", str(changed), "--store", str(eight_chunk_store), "--resume",
                  "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2
     assert "written from another config" in err and "axes.electricity_usd_per_kwh" in err
-    after = {str(p): p.read_bytes() for p in reference_store.rglob("*") if p.is_file()}
+    after = {str(p): p.read_bytes() for p in eight_chunk_store.rglob("*") if p.is_file()}
     assert after == before
 
 
-def test_resume_of_a_complete_store_computes_nothing(reference_store, sweep_file, capsys):
-    assert main(["run", str(sweep_file), "--store", str(reference_store), "--resume",
+def test_resume_of_a_complete_store_computes_nothing(eight_chunk_store, eight_chunk_file, capsys):
+    assert main(["run", str(eight_chunk_file), "--store", str(eight_chunk_store), "--resume",
                  "--no-progress"]) == 0
     assert "computed 0 of 8 chunk(s), 8 were already complete" in capsys.readouterr().out
 
@@ -216,9 +173,9 @@ def test_a_plan_that_straddles_zarr_chunks_is_refused(tmp_path):
 
 
 def test_disk_budget_smaller_than_the_estimate_is_refused_before_any_write(
-        tmp_path, sweep_file, capsys):
+        tmp_path, eight_chunk_file, capsys):
     target = tmp_path / "out" / "s.zarr"
-    code = main(["run", str(sweep_file), "--store", str(target), "--disk-budget", "4KB"])
+    code = main(["run", str(eight_chunk_file), "--store", str(target), "--disk-budget", "4KB"])
     err = capsys.readouterr().err
     assert code == 2
     # 240 points x 3 outputs x 8 B = 5.6 KiB, over 4000 B
@@ -227,23 +184,23 @@ def test_disk_budget_smaller_than_the_estimate_is_refused_before_any_write(
     assert not (tmp_path / "out").exists()
 
 
-def test_chunk_cap_is_refused_with_a_bigger_chunk_suggestion(tmp_path, sweep_file, capsys):
+def test_chunk_cap_is_refused_with_a_bigger_chunk_suggestion(tmp_path, eight_chunk_file, capsys):
     target = tmp_path / "s.zarr"
-    assert main(["run", str(sweep_file), "--store", str(target), "--max-chunks", "4"]) == 2
+    assert main(["run", str(eight_chunk_file), "--store", str(target), "--max-chunks", "4"]) == 2
     err = capsys.readouterr().err
     assert "8 chunks" in err and "cap of 4" in err and "chunks:" in err
     assert not target.exists()
 
 
-def test_dry_run_prints_the_checks_and_touches_nothing(tmp_path, sweep_file, capsys):
+def test_dry_run_prints_the_checks_and_touches_nothing(tmp_path, eight_chunk_file, capsys):
     target = tmp_path / "dry" / "s.zarr"
-    assert main(["run", str(sweep_file), "--store", str(target), "--dry-run"]) == 0
+    assert main(["run", str(eight_chunk_file), "--store", str(target), "--dry-run"]) == 0
     out = capsys.readouterr().out
     for check in ("chunks", "disk", "memory", "target"):
         assert f"  {check}" in out
     assert "8 chunk(s)" in out
     assert not (tmp_path / "dry").exists()
-    assert main(["run", str(sweep_file), "--store", str(target), "--dry-run",
+    assert main(["run", str(eight_chunk_file), "--store", str(target), "--dry-run",
                  "--disk-budget", "1KB"]) == 2
     assert "disk      REFUSED" in capsys.readouterr().out
     assert not (tmp_path / "dry").exists()
@@ -331,7 +288,7 @@ def local_cluster(monkeypatch):
 
 @pytest.mark.slow
 def test_a_local_cluster_survives_a_killed_worker_and_the_store_verifies(
-        tmp_path, local_cluster, reference_store):
+        tmp_path, local_cluster, eight_chunk_store):
     flag = tmp_path / "killed-once"
     client = local_cluster(f"kill-once-at:0.1.0:{flag}")
     spec = spec_from_dict(eight_chunk_dict())
@@ -340,7 +297,7 @@ def test_a_local_cluster_survives_a_killed_worker_and_the_store_verifies(
     assert flag.exists()                                  # a worker really died
     assert result.n_computed == 8
     assert verify_store(tmp_path / "cluster.zarr", progress=False).ok
-    assert files_of(tmp_path / "cluster.zarr") == files_of(reference_store)
+    assert files_of(tmp_path / "cluster.zarr") == files_of(eight_chunk_store)
 
 
 @pytest.mark.slow
@@ -358,13 +315,13 @@ def test_a_chunk_that_keeps_killing_workers_is_named_and_the_rest_recorded(
 
 
 @pytest.mark.slow
-def test_cli_runs_on_a_scheduler_address_and_on_a_local_cluster(tmp_path, sweep_file,
+def test_cli_runs_on_a_scheduler_address_and_on_a_local_cluster(tmp_path, eight_chunk_file,
                                                                  local_cluster, capsys):
     client = local_cluster(None)
     address = client.scheduler.address
-    assert main(["run", str(sweep_file), "--store", str(tmp_path / "a.zarr"), "--scheduler",
+    assert main(["run", str(eight_chunk_file), "--store", str(tmp_path / "a.zarr"), "--scheduler",
                  address, "--backend", "numba", "--no-progress"]) == 0
-    assert main(["run", str(sweep_file), "--store", str(tmp_path / "b.zarr"), "--cluster",
+    assert main(["run", str(eight_chunk_file), "--store", str(tmp_path / "b.zarr"), "--cluster",
                  "local:2", "--backend", "numba", "--no-progress"]) == 0
     assert files_of(tmp_path / "a.zarr") == files_of(tmp_path / "b.zarr")
     assert main(["verify", str(tmp_path / "b.zarr"), "--no-progress"]) == 0
@@ -374,39 +331,39 @@ def test_cli_runs_on_a_scheduler_address_and_on_a_local_cluster(tmp_path, sweep_
 # --------------------------------------------------------------------------- from the review
 
 
-def test_resume_with_another_backend_is_refused_and_changes_nothing(tmp_path, sweep_file,
+def test_resume_with_another_backend_is_refused_and_changes_nothing(tmp_path, eight_chunk_file,
                                                                     capsys):
     store = tmp_path / "b.zarr"
     env = {**os.environ, "TOKEN_SWEEP_FAULT": "kill-after:2"}
-    sweep_cli("run", str(sweep_file), "--store", str(store), "--backend", "numba",
+    sweep_cli("run", str(eight_chunk_file), "--store", str(store), "--backend", "numba",
               "--workers", "1", "--no-progress", env=env)
     before = {str(p): p.read_bytes() for p in store.rglob("*") if p.is_file()}
-    assert main(["run", str(sweep_file), "--store", str(store), "--resume", "--backend",
+    assert main(["run", str(eight_chunk_file), "--store", str(store), "--resume", "--backend",
                  "numpy", "--no-progress"]) == 2
     assert "written by backend 'numba'" in capsys.readouterr().err
     assert {str(p): p.read_bytes() for p in store.rglob("*") if p.is_file()} == before
     # without --backend (the file says auto) the store's own backend is used
-    assert main(["run", str(sweep_file), "--store", str(store), "--resume",
+    assert main(["run", str(eight_chunk_file), "--store", str(store), "--resume",
                  "--no-progress"]) == 0
     assert {m["backend"] for m in zstore.read_markers(store).values()} == {"numba"}
 
 
-def test_verify_checks_coordinates_and_repair_rewrites_them(reference_store, capsys):
-    original = files_of(reference_store)
-    for f in (reference_store / "electricity_usd_per_kwh" / "c").rglob("*"):
+def test_verify_checks_coordinates_and_repair_rewrites_them(eight_chunk_store, capsys):
+    original = files_of(eight_chunk_store)
+    for f in (eight_chunk_store / "electricity_usd_per_kwh" / "c").rglob("*"):
         if f.is_file():
             f.unlink()
-    assert main(["verify", str(reference_store), "--no-progress"]) == 1
+    assert main(["verify", str(eight_chunk_store), "--no-progress"]) == 1
     assert "chunk * of electricity_usd_per_kwh: coordinate differs" in capsys.readouterr().out
-    before, after = repair_store(reference_store, progress=False)
+    before, after = repair_store(eight_chunk_store, progress=False)
     assert after.ok and before.flagged == []
-    assert files_of(reference_store) == original
+    assert files_of(eight_chunk_store) == original
 
 
-def test_unreadable_markers_count_as_missing(reference_store):
-    (reference_store / zstore.MARKERS / "0.0.1.json").write_text("[]")
-    (reference_store / zstore.MARKERS / "0.1.1.json").write_text('{"key": [0, 1')
-    report = verify_store(reference_store, progress=False)
+def test_unreadable_markers_count_as_missing(eight_chunk_store):
+    (eight_chunk_store / zstore.MARKERS / "0.0.1.json").write_text("[]")
+    (eight_chunk_store / zstore.MARKERS / "0.1.1.json").write_text('{"key": [0, 1')
+    report = verify_store(eight_chunk_store, progress=False)
     assert {(f.chunk, f.problem) for f in report.findings} == {("0.0.1", MISSING_MARKER),
                                                               ("0.1.1", MISSING_MARKER)}
 
@@ -439,19 +396,19 @@ def test_resume_into_a_folder_that_is_not_a_store_is_refused(tmp_path, small_spe
         run(small_spec, store=tmp_path / "plain", resume=True, progress=False)
 
 
-def test_an_unreachable_scheduler_is_exit_2_with_a_fix(tmp_path, sweep_file, capsys):
+def test_an_unreachable_scheduler_is_exit_2_with_a_fix(tmp_path, eight_chunk_file, capsys):
     pytest.importorskip("distributed")
     import dask
 
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
-        code = main(["run", str(sweep_file), "--store", str(tmp_path / "s.zarr"), "--scheduler",
-                     "tcp://127.0.0.1:9", "--no-progress"])
+        code = main(["run", str(eight_chunk_file), "--store", str(tmp_path / "s.zarr"),
+                     "--scheduler", "tcp://127.0.0.1:9", "--no-progress"])
     assert code == 2
     assert "cannot reach the Dask scheduler" in capsys.readouterr().err
     assert not (tmp_path / "s.zarr").exists()
 
 
-def test_every_bit_flipped_in_a_marker_is_found_and_repaired(reference_store):
+def test_every_bit_flipped_in_a_marker_is_found_and_repaired(eight_chunk_store):
     """A marker carries a digest of its own content, and verify checks its key against the
     plan and its NaN count and extremes against the data: 24 single-bit flips, each in a
     fresh copy of one marker, are each flagged (damaged, unreadable or of another config)
@@ -463,13 +420,13 @@ def test_every_bit_flipped_in_a_marker_is_found_and_repaired(reference_store):
 
     rng = random.Random(16)
     name = "1.0.1"
-    marker = zstore.marker_path(reference_store, name)
+    marker = zstore.marker_path(eight_chunk_store, name)
     text = marker.read_bytes()
-    summary = zstore.store_attrs(reference_store)["sweep_summary"]
+    summary = zstore.store_attrs(eight_chunk_store)["sweep_summary"]
     flips = rng.sample(range(len(text) * 8), 24)
     for bit in flips:
-        copy = reference_store.with_name(f"flip-{bit}.zarr")
-        shutil.copytree(reference_store, copy)
+        copy = eight_chunk_store.with_name(f"flip-{bit}.zarr")
+        shutil.copytree(eight_chunk_store, copy)
         data = bytearray(text)
         data[bit // 8] ^= 1 << (bit % 8)
         zstore.marker_path(copy, name).write_bytes(bytes(data))
@@ -483,26 +440,26 @@ def test_every_bit_flipped_in_a_marker_is_found_and_repaired(reference_store):
         shutil.rmtree(copy)
 
 
-def test_a_marker_with_a_consistent_but_false_count_is_damaged(reference_store):
+def test_a_marker_with_a_consistent_but_false_count_is_damaged(eight_chunk_store):
     """A marker rewritten with a wrong NaN count and its digest recomputed (so the digest
     itself agrees) is still caught: verify recounts from the data it reads."""
     import json
 
     from sweep.storage.verify import DAMAGED_MARKER
 
-    path = zstore.marker_path(reference_store, "0.0.0")
+    path = zstore.marker_path(eight_chunk_store, "0.0.0")
     marker = json.loads(path.read_text())
     marker["outputs"]["usd_per_mtok"]["nan_count"] += 1
     marker["self_digest"] = zstore.marker_digest(marker)
     path.write_text(json.dumps(marker))
-    report = verify_store(reference_store, progress=False)
+    report = verify_store(eight_chunk_store, progress=False)
     assert [(f.chunk, f.variable, f.problem) for f in report.findings] == \
         [("0.0.0", "usd_per_mtok", DAMAGED_MARKER)]
     assert "nan_count" in report.findings[0].detail
 
 
 def test_gpu_cluster_and_scheduler_file_refusals_are_one_line_before_any_work(
-        tmp_path, sweep_file, capsys, monkeypatch):
+        tmp_path, eight_chunk_file, capsys, monkeypatch):
     import builtins
 
     store = tmp_path / "x.zarr"
@@ -514,11 +471,11 @@ def test_gpu_cluster_and_scheduler_file_refusals_are_one_line_before_any_work(
         return real(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_dask_cuda)
-    assert main(["run", str(sweep_file), "--store", str(store), "--cluster",
+    assert main(["run", str(eight_chunk_file), "--store", str(store), "--cluster",
                  "local-cuda"]) == 2
     assert "--cluster local-cuda needs dask-cuda" in capsys.readouterr().err
     monkeypatch.setattr(builtins, "__import__", real)
-    assert main(["run", str(sweep_file), "--store", str(store), "--scheduler-file",
+    assert main(["run", str(eight_chunk_file), "--store", str(store), "--scheduler-file",
                  str(tmp_path / "none.json")]) == 2
     err = capsys.readouterr().err
     assert f"--scheduler-file {tmp_path / 'none.json'}: no such file" in err

@@ -14,30 +14,14 @@ import numpy as np
 import pytest
 import xarray as xr
 import yaml
-from test_durable import eight_chunk_dict, files_of
 
+from conftest import eight_chunk_dict, files_of, sweep_cli
 from sweep.cli import main
 from sweep.spec.config import ConfigError, spec_from_dict
 from sweep.storage import objects
 from sweep.storage import store as zstore
 from sweep.storage.location import StoreURL, parse
 from sweep.storage.verify import DIGEST_MISMATCH, MISSING_CHUNK, verify_store
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def sweep_file(write_file):
-    return write_file("eight.yaml", yaml.safe_dump(eight_chunk_dict(), sort_keys=False))
-
-
-@pytest.fixture
-def local_reference(tmp_path, sweep_file):
-    """The same sweep run into a local folder, uninterrupted."""
-    store = tmp_path / "local.zarr"
-    assert main(["run", str(sweep_file), "--store", str(store), "--backend", "numba",
-                 "--no-progress"]) == 0
-    return store
 
 
 def prefix_of(url: str) -> str:
@@ -51,28 +35,22 @@ def data_objects(bucket, url: str) -> dict[str, bytes]:
             if not k.startswith(zstore.MARKERS) and not k.endswith("zarr.json")}
 
 
-def sweep_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-P", "-m", "sweep", *args], capture_output=True,
-                          text=True, cwd=ROOT, env=env if env is not None else dict(os.environ),
-                          timeout=300)
-
-
 # --------------------------------------------------------------------------- round trip
 
 
-def test_a_run_into_a_bucket_equals_a_local_run_and_reads_back(s3, sweep_file,
-                                                               local_reference, capsys):
+def test_a_run_into_a_bucket_equals_a_local_run_and_reads_back(s3, eight_chunk_file,
+                                                               eight_chunk_store, capsys):
     url = s3.url("eight.zarr")
-    assert main(["run", str(sweep_file), "--store", url, "--backend", "numba",
+    assert main(["run", str(eight_chunk_file), "--store", url, "--backend", "numba",
                  "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert f"wrote {url}" in out
     # the same layout and the same bytes as on a local disk
-    assert data_objects(s3, url) == files_of(local_reference)
+    assert data_objects(s3, url) == files_of(eight_chunk_store)
     assert zstore.store_attrs(url)["sweep_status"] == zstore.STATUS_COMPLETE
-    assert sorted(zstore.read_markers(url)) == sorted(zstore.read_markers(local_reference))
+    assert sorted(zstore.read_markers(url)) == sorted(zstore.read_markers(eight_chunk_store))
     # read back: open_result, `sweep show`, and plain xarray over zarr's ObjectStore
-    ds, ref = zstore.open_result(url), zstore.open_result(local_reference)
+    ds, ref = zstore.open_result(url), zstore.open_result(eight_chunk_store)
     for name in ref.data_vars:
         np.testing.assert_array_equal(ds[name].values, ref[name].values)
     from obstore.store import from_url
@@ -86,16 +64,16 @@ def test_a_run_into_a_bucket_equals_a_local_run_and_reads_back(s3, sweep_file,
         return [line.replace(str(store), "STORE") for line in capsys.readouterr().out.splitlines()
                 if not line.startswith(("  created", "  time"))]
 
-    assert shown(url) == shown(local_reference)
+    assert shown(url) == shown(eight_chunk_store)
     assert main(["verify", url, "--no-progress"]) == 0
 
 
-def test_xarray_opens_the_url_itself_through_fsspec(s3, sweep_file, local_reference):
+def test_xarray_opens_the_url_itself_through_fsspec(s3, eight_chunk_file, eight_chunk_store):
     url = s3.url("fsspec.zarr")
-    assert main(["run", str(sweep_file), "--store", url, "--no-progress"]) == 0
+    assert main(["run", str(eight_chunk_file), "--store", url, "--no-progress"]) == 0
     ds = xr.open_zarr(url, consolidated=False,
                       storage_options={"endpoint_url": s3.endpoint})
-    ref = zstore.open_result(local_reference)
+    ref = zstore.open_result(eight_chunk_store)
     np.testing.assert_array_equal(ds["joules_per_token"].values, ref["joules_per_token"].values)
 
 
@@ -116,31 +94,31 @@ def test_small_results_go_to_a_bucket_whole(s3, write_file, capsys):
 # --------------------------------------------------------------------------- the ledger
 
 
-def test_a_killed_run_resumes_to_the_same_bytes(s3, sweep_file, local_reference):
+def test_a_killed_run_resumes_to_the_same_bytes(s3, eight_chunk_file, eight_chunk_store):
     url = s3.url("killed.zarr")
     env = {**os.environ, "TOKEN_SWEEP_FAULT": "kill-after:3"}
-    proc = sweep_cli("run", str(sweep_file), "--store", url, "--backend", "numba",
+    proc = sweep_cli("run", str(eight_chunk_file), "--store", url, "--backend", "numba",
                      "--workers", "1", "--no-progress", env=env)
     assert proc.returncode == -9, proc.stderr                   # SIGKILLed after 3 markers
     assert zstore.store_attrs(url)["sweep_status"] == zstore.STATUS_RUNNING
     assert len(zstore.read_markers(url)) == 3
     with pytest.warns(zstore.IncompleteStoreWarning, match=r"5 of 8 chunk\(s\)"):
         zstore.open_result(url)
-    refused = sweep_cli("run", str(sweep_file), "--store", url, "--no-progress")
+    refused = sweep_cli("run", str(eight_chunk_file), "--store", url, "--no-progress")
     assert refused.returncode == 2 and "--resume" in refused.stderr
-    proc = sweep_cli("run", str(sweep_file), "--store", url, "--backend", "numba",
+    proc = sweep_cli("run", str(eight_chunk_file), "--store", url, "--backend", "numba",
                      "--resume", "--no-progress")
     assert proc.returncode == 0, proc.stderr
     assert "resumed: computed 5 of 8 chunk(s), 3 were already complete" in proc.stdout
     assert zstore.store_attrs(url)["sweep_status"] == zstore.STATUS_COMPLETE
-    assert data_objects(s3, url) == files_of(local_reference)          # bit for bit
+    assert data_objects(s3, url) == files_of(eight_chunk_store)          # bit for bit
     assert verify_store(url, progress=False).ok
 
 
 def test_verify_finds_a_deleted_and_a_flipped_chunk_and_repair_restores_them(
-        s3, sweep_file, capsys):
+        s3, eight_chunk_file, capsys):
     url = s3.url("damaged.zarr")
-    assert main(["run", str(sweep_file), "--store", url, "--no-progress"]) == 0
+    assert main(["run", str(eight_chunk_file), "--store", url, "--no-progress"]) == 0
     before = data_objects(s3, url)
     prefix = prefix_of(url)
     s3.delete(f"{prefix}/usd_per_mtok/c/0/1/0")
@@ -163,9 +141,9 @@ def test_verify_finds_a_deleted_and_a_flipped_chunk_and_repair_restores_them(
     assert verify_store(url, progress=False).ok
 
 
-def test_a_damaged_marker_object_is_found_and_repaired(s3, sweep_file):
+def test_a_damaged_marker_object_is_found_and_repaired(s3, eight_chunk_file):
     url = s3.url("marker.zarr")
-    assert main(["run", str(sweep_file), "--store", url, "--no-progress"]) == 0
+    assert main(["run", str(eight_chunk_file), "--store", url, "--no-progress"]) == 0
     key = f"{prefix_of(url)}/{zstore.marker_key('1.1.0')}"
     s3.put(key, s3.get(key).replace(b'"nan_count": 0', b'"nan_count": 1', 1))
     assert verify_store(url, progress=False).flagged == ["1.1.0"]
@@ -176,28 +154,28 @@ def test_a_damaged_marker_object_is_found_and_repaired(s3, sweep_file):
 # --------------------------------------------------------------------------- creation, overwrite
 
 
-def test_overwrite_replaces_only_a_token_sweep_store(s3, sweep_file, capsys):
+def test_overwrite_replaces_only_a_token_sweep_store(s3, eight_chunk_file, capsys):
     url = s3.url("replace.zarr")
-    assert main(["run", str(sweep_file), "--store", url, "--no-progress"]) == 0
+    assert main(["run", str(eight_chunk_file), "--store", url, "--no-progress"]) == 0
     first = data_objects(s3, url)
     s3.put(f"{prefix_of(url)}/usd_per_mtok/c/9/9/9", b"stale")   # not in the new store
-    assert main(["run", str(sweep_file), "--store", url, "--overwrite", "--no-progress"]) == 0
+    assert main(["run", str(eight_chunk_file), "--store", url, "--overwrite", "--no-progress"]) == 0
     assert data_objects(s3, url) == first                       # the stale object is gone
     # a prefix holding other objects, and a Zarr store of someone else's: never deleted
     s3.put("runs/notes.zarr/readme.txt", b"mine")
-    assert main(["run", str(sweep_file), "--store", s3.url("notes.zarr"), "--overwrite",
+    assert main(["run", str(eight_chunk_file), "--store", s3.url("notes.zarr"), "--overwrite",
                  "--no-progress"]) == 2
     assert "is not a Zarr store; refusing to delete" in capsys.readouterr().err
     s3.put("runs/foreign.zarr/zarr.json",
            b'{"zarr_format": 3, "node_type": "group", "attributes": {}}')
-    assert main(["run", str(sweep_file), "--store", s3.url("foreign.zarr"), "--overwrite",
+    assert main(["run", str(eight_chunk_file), "--store", s3.url("foreign.zarr"), "--overwrite",
                  "--no-progress"]) == 2
     assert "not written by token-sweep" in capsys.readouterr().err
     assert s3.get("runs/notes.zarr/readme.txt") == b"mine"
     assert s3.keys("runs/foreign.zarr/") == ["runs/foreign.zarr/zarr.json"]
 
 
-def test_a_failed_creation_is_not_a_store_and_is_named_so(s3, sweep_file, monkeypatch,
+def test_a_failed_creation_is_not_a_store_and_is_named_so(s3, eight_chunk_file, monkeypatch,
                                                           capsys):
     url = s3.url("interrupted.zarr")
     real_put = objects.put
@@ -208,17 +186,17 @@ def test_a_failed_creation_is_not_a_store_and_is_named_so(s3, sweep_file, monkey
         real_put(where, key, data)
 
     monkeypatch.setattr(objects, "put", put)
-    assert main(["run", str(sweep_file), "--store", url, "--no-progress"]) == 2
+    assert main(["run", str(eight_chunk_file), "--store", url, "--no-progress"]) == 2
     monkeypatch.setattr(objects, "put", real_put)
     capsys.readouterr()
     left = s3.objects(prefix_of(url))
     assert "zarr.json" not in left and zstore.CREATING in left
     assert not zstore.is_store(url)
-    assert main(["run", str(sweep_file), "--store", url, "--resume", "--no-progress"]) == 2
+    assert main(["run", str(eight_chunk_file), "--store", url, "--resume", "--no-progress"]) == 2
     assert "creation was interrupted: rerun with --overwrite" in capsys.readouterr().err
-    assert main(["run", str(sweep_file), "--store", url, "--no-progress"]) == 2
+    assert main(["run", str(eight_chunk_file), "--store", url, "--no-progress"]) == 2
     assert "interrupted creation" in capsys.readouterr().err
-    assert main(["run", str(sweep_file), "--store", url, "--overwrite", "--no-progress"]) == 0
+    assert main(["run", str(eight_chunk_file), "--store", url, "--overwrite", "--no-progress"]) == 0
     assert zstore.CREATING not in s3.objects(prefix_of(url))
     assert verify_store(url, progress=False).ok
 
@@ -228,11 +206,11 @@ def test_a_failed_creation_is_not_a_store_and_is_named_so(s3, sweep_file, monkey
 
 @pytest.mark.slow
 def test_a_local_cluster_of_two_worker_processes_writes_to_the_bucket(
-        s3, sweep_file, local_reference, capsys):
+        s3, eight_chunk_file, eight_chunk_store, capsys):
     url = s3.url("cluster.zarr")
-    assert main(["run", str(sweep_file), "--store", url, "--cluster", "local:2",
+    assert main(["run", str(eight_chunk_file), "--store", url, "--cluster", "local:2",
                  "--backend", "numba", "--no-progress"]) == 0
-    assert data_objects(s3, url) == files_of(local_reference)
+    assert data_objects(s3, url) == files_of(eight_chunk_store)
     assert main(["verify", url, "--no-progress"]) == 0
 
 
@@ -240,21 +218,21 @@ def test_a_local_cluster_of_two_worker_processes_writes_to_the_bucket(
 
 
 def test_a_missing_bucket_and_a_wrong_endpoint_are_one_line_before_any_work(
-        s3, sweep_file, monkeypatch, capsys):
-    assert main(["run", str(sweep_file), "--store", "s3://no-such-bucket-here/x.zarr",
+        s3, eight_chunk_file, monkeypatch, capsys):
+    assert main(["run", str(eight_chunk_file), "--store", "s3://no-such-bucket-here/x.zarr",
                  "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
     assert "the bucket 'no-such-bucket-here' does not exist" in err
     closed = closed_port()
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{closed}")
-    assert main(["run", str(sweep_file), "--store", s3.url("x.zarr"), "--no-progress"]) == 2
+    assert main(["run", str(eight_chunk_file), "--store", s3.url("x.zarr"), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and f"cannot connect at http://127.0.0.1:{closed}" in err
     assert s3.keys() == []                                      # nothing written anywhere
     # the dry run says the same in its target check
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3.endpoint)
-    assert main(["run", str(sweep_file), "--store", "s3://no-such-bucket-here/x.zarr",
+    assert main(["run", str(eight_chunk_file), "--store", "s3://no-such-bucket-here/x.zarr",
                  "--dry-run"]) == 2
     assert "does not exist" in capsys.readouterr().out
 
@@ -287,16 +265,16 @@ def test_file_urls_are_local_paths(tmp_path):
     assert str(parse("s3://b/p/n.zarr/")) == "s3://b/p/n.zarr"
 
 
-def test_the_secret_is_never_written_printed_or_logged(s3, sweep_file, monkeypatch):
+def test_the_secret_is_never_written_printed_or_logged(s3, eight_chunk_file, monkeypatch):
     secret, key_id = "SENTINEL-secret-7f3a9c", "SENTINELKEYID42"
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", key_id)
     url = s3.url("secret.zarr")
     said = []
-    for args in (["run", str(sweep_file), "--store", url, "--no-progress"],
+    for args in (["run", str(eight_chunk_file), "--store", url, "--no-progress"],
                  ["show", url], ["verify", url, "--no-progress"],
-                 ["run", str(sweep_file), "--store", url, "--no-progress"],
-                 ["run", str(sweep_file), "--store", "s3://no-such-bucket-x/y.zarr",
+                 ["run", str(eight_chunk_file), "--store", url, "--no-progress"],
+                 ["run", str(eight_chunk_file), "--store", "s3://no-such-bucket-x/y.zarr",
                   "--no-progress"]):
         proc = sweep_cli("--verbose", *args)
         said.append(proc.stdout + proc.stderr)
@@ -334,35 +312,35 @@ def test_a_write_into_a_missing_bucket_is_one_line(s3):
     assert objects.get(parse(s3.url("empty.zarr")), "zarr.json") is None
 
 
-def test_overwrite_touches_no_sibling_prefix(s3, sweep_file):
+def test_overwrite_touches_no_sibling_prefix(s3, eight_chunk_file):
     s3.put("runs/twin.zarr2/keep.txt", b"x2")
     s3.put("runs/twin.zarrfoo", b"object beside")
     url = s3.url("twin.zarr")
-    assert main(["run", str(sweep_file), "--store", url, "--no-progress"]) == 0
-    assert main(["run", str(sweep_file), "--store", url, "--overwrite", "--no-progress"]) == 0
+    assert main(["run", str(eight_chunk_file), "--store", url, "--no-progress"]) == 0
+    assert main(["run", str(eight_chunk_file), "--store", url, "--overwrite", "--no-progress"]) == 0
     assert s3.get("runs/twin.zarr2/keep.txt") == b"x2"
     assert s3.get("runs/twin.zarrfoo") == b"object beside"
     assert not any(k.startswith("runs/twin.zarr2/") for k in s3.keys(f"{prefix_of(url)}/"))
 
 
-def test_a_creation_killed_after_its_root_leaves_a_store_that_resume_cleans(s3, sweep_file,
+def test_a_creation_killed_after_its_root_leaves_a_store_that_resume_cleans(s3, eight_chunk_file,
                                                                            capsys):
     url = s3.url("late.zarr")
-    assert main(["run", str(sweep_file), "--store", url, "--no-progress"]) == 0
+    assert main(["run", str(eight_chunk_file), "--store", url, "--no-progress"]) == 0
     s3.put(f"{prefix_of(url)}/{zstore.CREATING}", b"{}")   # as a kill before its delete
-    assert main(["run", str(sweep_file), "--store", url, "--resume", "--no-progress"]) == 0
+    assert main(["run", str(eight_chunk_file), "--store", url, "--resume", "--no-progress"]) == 0
     assert zstore.CREATING not in s3.objects(prefix_of(url))
     zstore.open_result(url)   # and no warning about an object Zarr does not know
 
 
-def test_a_store_that_does_not_answer_is_no_finding_about_its_chunks(s3, sweep_file,
+def test_a_store_that_does_not_answer_is_no_finding_about_its_chunks(s3, eight_chunk_file,
                                                                      monkeypatch):
     import obstore
     import zarr
     from obstore.store import from_url
 
     url = s3.url("silent.zarr")
-    assert main(["run", str(sweep_file), "--store", url, "--no-progress"]) == 0
+    assert main(["run", str(eight_chunk_file), "--store", url, "--no-progress"]) == 0
     dead = from_url("s3://b/x", endpoint=f"http://127.0.0.1:{closed_port()}",
                     client_options={"allow_http": True}, retry_config={"max_retries": 0})
     try:
@@ -440,14 +418,14 @@ def s3_checking_keys(monkeypatch):
         proc.wait()
 
 
-def test_refused_credentials_are_one_line_without_the_key(s3_checking_keys, sweep_file,
+def test_refused_credentials_are_one_line_without_the_key(s3_checking_keys, eight_chunk_file,
                                                           monkeypatch):
     secret, key_id = "SENTINEL-secret-41c7", "SENTINELKEY0077"
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", key_id)
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     url = "s3://keys-checked/runs/x.zarr"
-    for args in (["run", str(sweep_file), "--store", url, "--no-progress"],
+    for args in (["run", str(eight_chunk_file), "--store", url, "--no-progress"],
                  ["show", url], ["verify", url, "--no-progress"]):
         proc = sweep_cli("--verbose", *args)
         said = proc.stdout + proc.stderr

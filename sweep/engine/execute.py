@@ -119,7 +119,7 @@ def _cause(exc: BaseException) -> str:
     :func:`sweep.storage.objects.reason` (its first line, no secret), others as raised."""
     from sweep.storage import objects
 
-    if type(exc).__module__.startswith("obstore"):
+    if objects.is_library_error(exc):
         return objects.reason(exc)
     return objects.mask(f"{type(exc).__name__}: {exc}")
 

@@ -50,7 +50,6 @@ from sweep.planning.planner import (
 from sweep.quiet import quiet
 from sweep.storage import provenance
 from sweep.storage.location import StoreURL
-from sweep.storage.location import parse as parse_store
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -205,7 +204,7 @@ def make_sensitivity_plan(spec, store: str | Path | None = None,
     per_row = (d + 2) * (2 * len(model_for(spec).leaves) + 4 * len(spec.outputs) * groups) * 8
     rows = spec.sample.chunk or max(1, CHUNK_BYTES // per_row)
     rows = max(per_batch, rows // per_batch * per_batch)
-    path = parse_store(store) if store is not None else spec.store_path()
+    path = spec.store_path(store)
     return SensitivityPlan(spec=spec, axes=axes, names=tuple(spec.distributions),
                            constants=constants, rows_per_chunk=min(rows, n), batch_rows=per_batch,
                            store=path)

@@ -26,7 +26,6 @@ from sweep.planning.preflight import (  # noqa: F401 - part of this module's API
 from sweep.spec.config import Axis, SweepSpec, drop_unused_keys
 from sweep.storage import provenance
 from sweep.storage.location import StoreURL
-from sweep.storage.location import parse as parse_store
 
 #: Default target size of one Zarr chunk of one output variable.
 DEFAULT_CHUNK_BYTES = 32 * 2**20
@@ -505,7 +504,7 @@ def make_plan(spec: SweepSpec, store: str | Path | None = None,
     per_output = math.prod(shape) * itemsize
     target = min(target_chunk_bytes, max(MIN_CHUNK_BYTES, per_output // MIN_CHUNKS))
     chunk_shape = auto_chunks(shape, itemsize, fixed, target)
-    path = parse_store(store) if store is not None else spec.store_path()
+    path = spec.store_path(store)
     kind = SamplePlan if spec.sample is not None else Plan
     return kind(spec=spec, axes=axes, chunk_shape=chunk_shape, store=path, constants=constants)
 

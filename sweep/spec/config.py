@@ -423,9 +423,11 @@ class SweepSpec(_Strict):
             return "sensitivity" if self.sample.method == "saltelli" else "sample"
         return "materialize"
 
-    def store_path(self) -> Path | StoreURL:
-        """Where the store goes: ``store`` if given (a path or a store URL), else
-        ``results/<name>.zarr``."""
+    def store_path(self, override: str | Path | StoreURL | None = None) -> Path | StoreURL:
+        """Where the store goes: ``override`` if given (a ``--store``), else ``store`` (a
+        path or a store URL), else ``results/<name>.zarr``."""
+        if override is not None:
+            return parse_store(override)
         return parse_store(self.store) if self.store else Path("results") / f"{self.name}.zarr"
 
     def wanted_nodes(self) -> list[str]:

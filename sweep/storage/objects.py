@@ -168,13 +168,19 @@ def get(url: StoreURL, key: str) -> bytes | None:
         return None
 
 
+def _each(fn, items: list) -> list:
+    """``fn`` of every item, :data:`CONCURRENCY` requests in flight (the library releases
+    the GIL while it waits)."""
+    if not items:
+        return []
+    with ThreadPoolExecutor(min(CONCURRENCY, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
 def get_many(url: StoreURL, keys: Iterable[str]) -> dict[str, bytes | None]:
     """:func:`get` of many keys, :data:`CONCURRENCY` at a time."""
     keys = list(keys)
-    if not keys:
-        return {}
-    with ThreadPoolExecutor(min(CONCURRENCY, len(keys))) as pool:
-        return dict(zip(keys, pool.map(lambda k: get(url, k), keys), strict=True))
+    return dict(zip(keys, _each(lambda k: get(url, k), keys), strict=True))
 
 
 def put(url: StoreURL, key: str, data: bytes) -> None:
@@ -186,9 +192,7 @@ def put(url: StoreURL, key: str, data: bytes) -> None:
 
 def put_many(url: StoreURL, items: dict[str, bytes]) -> None:
     """:func:`put` of many objects, :data:`CONCURRENCY` at a time."""
-    if items:
-        with ThreadPoolExecutor(min(CONCURRENCY, len(items))) as pool:
-            list(pool.map(lambda kv: put(url, *kv), items.items()))
+    _each(lambda kv: put(url, *kv), list(items.items()))
 
 
 def has(url: StoreURL, key: str) -> bool:
