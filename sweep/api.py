@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sweep.modes import RunOptions, for_spec
+from sweep.modes.base import preflight
 from sweep.spec.config import SweepSpec
 
 
@@ -21,6 +22,8 @@ def run(
     client=None,
     disk_budget: int | None = None,
     max_chunks: int | None = None,
+    executor=None,
+    callbacks: list | None = None,
 ):
     """Run ``spec`` in its mode (``spec.mode``): a grid or sample grid is materialized into
     its Zarr store (:class:`~sweep.engine.execute.RunResult`), a ``reduce`` file folded into
@@ -29,15 +32,42 @@ def run(
 
     ``store`` overrides the file's ``store``; ``backend`` its ``backend``. ``resume``,
     ``client``, ``disk_budget`` and ``max_chunks`` apply to materialize runs (see
-    :func:`sweep.engine.execute.run_plan`); every pre-flight check runs before anything is written.
+    :func:`sweep.engine.execute.run_plan`); every pre-flight check runs once, before
+    anything is written.
+
+    ``executor``: where the tasks run, as ``--cluster``/``--scheduler`` say it on the
+    command line: a name (``threads``, the default; ``local:N``, ``local-cuda``, a
+    scheduler address or scheduler file: see :func:`sweep.executors.create_executor`),
+    started for this run and closed after it, or an executor of your own. A cluster runs
+    materialize runs only. ``callbacks``: progress callbacks
+    (:class:`sweep.executors.Callback`: start, task done, end) instead of ``progress``.
     """
     mode = for_spec(spec)
-    opts = RunOptions(store=store, backend=backend, overwrite=overwrite, resume=resume,
-                      progress=progress, workers=num_workers, client=client,
-                      disk_budget=disk_budget, max_chunks=max_chunks)
-    if not mode.cluster_flags and (resume or client is not None):
-        from sweep.planning.preflight import PlanError
+    owned = isinstance(executor, str)
+    if owned and (executor != "threads" and not mode.cluster_flags):
+        _refuse_cluster(mode)
+    if owned:
+        from sweep.executors import create_executor
 
-        raise PlanError(f"resume and client apply to materialize runs, not to {mode.name} "
-                        "mode (it writes only its small result)")
-    return mode.run(mode.plan(spec, opts), opts)
+        executor = create_executor(executor, workers=num_workers)
+    try:
+        client = client if executor is None else executor.client
+        opts = RunOptions(store=store, backend=backend, overwrite=overwrite, resume=resume,
+                          progress=progress, workers=num_workers, client=client,
+                          disk_budget=disk_budget, max_chunks=max_chunks, executor=executor,
+                          callbacks=callbacks)
+        if not mode.cluster_flags and (resume or client is not None):
+            _refuse_cluster(mode)
+        plan = mode.plan(spec, opts)
+        preflight(mode, plan, opts)
+        return mode.run(plan, opts)
+    finally:
+        if owned:
+            executor.close()
+
+
+def _refuse_cluster(mode) -> None:
+    from sweep.planning.preflight import PlanError
+
+    raise PlanError(f"resume and client apply to materialize runs, not to {mode.name} "
+                    "mode (it writes only its small result)")

@@ -281,66 +281,23 @@ def _sizes(text: str) -> tuple[float, ...]:
             f"expected comma-separated point counts such as 1e6,1e7, got {text!r}") from None
 
 
+def _wants_cluster(args: argparse.Namespace) -> bool:
+    """Whether ``--scheduler``, ``--scheduler-file`` or ``--cluster`` was given."""
+    return any(getattr(args, flag, None) is not None
+               for flag in ("scheduler", "scheduler_file", "cluster"))
+
+
 def _client(args: argparse.Namespace):
-    """A dask.distributed client for --scheduler / --cluster (None: local threads), and what
-    to close afterwards."""
-    scheduler_file = getattr(args, "scheduler_file", None)
-    if getattr(args, "scheduler", None) is None and getattr(args, "cluster", None) is None \
-            and scheduler_file is None:
-        return None, []
-    import os
+    """The ``dask.distributed`` client of ``--scheduler``, ``--scheduler-file`` or
+    ``--cluster`` (:func:`sweep.executors.create_executor`), and what to close afterwards."""
+    from sweep.executors import create_executor
 
-    from distributed import Client, LocalCluster
-
-    from sweep.planning.preflight import PlanError
-
-    if args.scheduler or scheduler_file:
-        where = args.scheduler or f"the address in {scheduler_file}"
-        if scheduler_file and not Path(scheduler_file).is_file():
-            raise PlanError(f"--scheduler-file {scheduler_file}: no such file (start the "
-                            "scheduler with `dask scheduler --scheduler-file FILE`)")
-        try:
-            import dask
-
-            # Dask's connect timeout (30 s by default; DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT);
-            # TLS and other security settings come from Dask's configuration
-            # (distributed.comm.tls.*, e.g. DASK_DISTRIBUTED__COMM__TLS__CA_FILE)
-            timeout = dask.config.get("distributed.comm.timeouts.connect")
-            client = (Client(scheduler_file=scheduler_file, timeout=timeout) if scheduler_file
-                      else Client(args.scheduler, timeout=timeout))
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise PlanError(f"cannot reach the Dask scheduler at {where}: {exc}; check "
-                            "the address, or use --cluster local:N") from exc
-        return client, [client]
-    if args.cluster == LOCAL_CUDA:
-        return _local_cuda_cluster(args)
-    n = args.cluster
-    cluster = LocalCluster(n_workers=n, processes=True, dashboard_address=":0",
-                           threads_per_worker=max(1, (os.cpu_count() or 1) // n))
-    client = Client(cluster)
-    return client, [client, cluster]
-
-
-def _local_cuda_cluster(args: argparse.Namespace):
-    """``--cluster local-cuda``: dask-cuda's LocalCUDACluster, one worker process per visible
-    GPU (each sees its own device as device 0), or a one-line refusal (exit 2) where dask-cuda
-    or a real GPU is missing."""
-    from distributed import Client
-
-    from sweep.backends.gpu import cuda_problem
-    from sweep.planning.preflight import PlanError
-
-    try:
-        from dask_cuda import LocalCUDACluster
-    except ImportError:
-        raise PlanError(f"--cluster {LOCAL_CUDA} needs dask-cuda beside token-sweep[gpu]: "
-                        "pip install dask-cuda, on a machine with NVIDIA GPUs") from None
-    problem = cuda_problem(allow_simulator=False)
-    if problem:
-        raise PlanError(f"--cluster {LOCAL_CUDA}: no usable GPU here: {problem}")
-    cluster = LocalCUDACluster(dashboard_address=":0")
-    client = Client(cluster)
-    return client, [client, cluster]
+    if args.scheduler or args.scheduler_file:
+        executor = create_executor(args.scheduler, scheduler_file=args.scheduler_file)
+    else:
+        executor = create_executor(LOCAL_CUDA if args.cluster == LOCAL_CUDA
+                                   else f"local:{args.cluster}")
+    return executor.client, [executor]
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -369,6 +326,8 @@ def _options(args: argparse.Namespace):
 def _run_mode(mode, spec, args: argparse.Namespace) -> int:
     """``sweep run`` (and ``sweep sensitivity``) of ``spec`` in ``mode``: the plan, the
     pre-flight checks (all of them with ``--dry-run``), the run, the report."""
+    from sweep.modes.base import preflight
+
     if not mode.cluster_flags:
         for flag in ("resume", "scheduler", "scheduler_file", "cluster"):
             if getattr(args, flag, None):
@@ -386,16 +345,15 @@ def _run_mode(mode, spec, args: argparse.Namespace) -> int:
     plan = mode.plan(spec, opts)
     if getattr(args, "dry_run", False):
         return _preflight(mode, plan, opts, with_target=True)
-    if mode.cluster_flags and not opts.resume:
-        # the cheap refusals before a cluster is started (the run repeats them)
-        from sweep.storage import store as zstore
-
-        plan.check_chunk_count(opts.max_chunks)
-        plan.check_disk(opts.disk_budget)
-        zstore.check_target(plan.store, opts.overwrite)
-    client, to_close = _client(args) if mode.cluster_flags else (None, [])
+    # every pre-flight check once, before a cluster is started; a cluster's memory check
+    # once it is there (it reads each worker's memory limit)
+    clustered = mode.cluster_flags and _wants_cluster(args)
+    preflight(mode, plan, opts, skip=("memory",) if clustered else ())
+    client, to_close = _client(args) if clustered else (None, [])
     opts.client = client
     try:
+        if clustered:
+            preflight(mode, plan, opts, only=("memory",))
         result = mode.run(plan, opts)
     finally:
         for thing in to_close:
@@ -450,7 +408,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_repair(args: argparse.Namespace) -> int:
-    from sweep.storage.verify import repair_store
+    from sweep.engine.repair import repair_store
 
     before, after = repair_store(args.store, backend=args.backend, progress=args.progress,
                                  num_workers=args.workers)
@@ -538,7 +496,9 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     if isinstance(store, Path) and (store / "bench.json").is_file():   # a `sweep bench` folder
         import json
 
-        chart = defaults.bench_chart(json.loads((store / "bench.json").read_text()))
+        from sweep.benchmark.report import bench_chart
+
+        chart = bench_chart(json.loads((store / "bench.json").read_text()))
         out = Path(args.out) if args.out else store
         print(defaults.describe([defaults.save(chart, out, args.format)]))
         return EXIT_OK

@@ -14,6 +14,7 @@ from conftest import eight_chunk_dict, files_of, sweep_cli
 from sweep import run
 from sweep.cli import main
 from sweep.engine.execute import ChunkError, run_plan
+from sweep.engine.repair import repair_store
 from sweep.planning.planner import make_plan
 from sweep.spec.config import spec_from_dict
 from sweep.storage import store as zstore
@@ -22,7 +23,6 @@ from sweep.storage.verify import (
     MISSING_CHUNK,
     MISSING_MARKER,
     TORN_CHUNK,
-    repair_store,
     verify_store,
 )
 

@@ -50,12 +50,14 @@ def materialized(spec) -> np.ndarray:
 HIST = {"bins": 16, "scale": "log", "range": {"usd_per_mtok": [0.2, 20.0]}}
 
 
-@pytest.fixture(scope="module")
-def small():
+@pytest.fixture(scope="module", params=["numpy", "numba"])
+def small(request):
+    """The grid reduced by each CPU reduce engine (``auto`` would take numpy here)."""
     spec = spec_from_dict(reduce_dict(histogram=HIST, quantiles=[0.1, 0.5, 0.9],
                                       below={"usd_per_mtok": [0.5, 5.0]},
                                       above={"gross_margin": [0.0]}))
-    res = run_reduce(spec, write=False, progress=False, block_points=40)
+    res = run_reduce(spec, write=False, progress=False, block_points=40,
+                     backend=request.param)
     return spec, res.dataset, materialized(spec), res.plan
 
 
@@ -366,7 +368,7 @@ def test_merge_rows_equals_a_sequential_merge():
 def test_reduce_backends_that_have_no_kernels_are_refused():
     from sweep.backends import BackendUnavailable
 
-    with pytest.raises(BackendUnavailable, match="numba or cuda"):
+    with pytest.raises(BackendUnavailable, match="numpy, numba or cuda"):
         run_reduce(spec_from_dict(reduce_dict()), write=False, backend="cupy")
 
 

@@ -141,7 +141,8 @@ def test_sample_mode_reduce_problems(change, path, fragment):
 def test_verify_and_repair_a_sample_store(tmp_path, method, n):
     import zarr
 
-    from sweep.storage.verify import repair_store, verify_store
+    from sweep.engine.repair import repair_store
+    from sweep.storage.verify import verify_store
 
     spec = spec_from_dict(sample_file(method, n=n))
     sweep.run(spec, store=tmp_path / "v.zarr", progress=False, backend="numba")
@@ -238,7 +239,8 @@ def test_a_killed_sample_run_resumes_to_the_same_store(tmp_path):
 
 
 def test_reduce_blocks_draw_bounded_samples_and_the_pilot_sees_enough():
-    from sweep.engine.reduce import SAMPLE_BLOCK, _subsampled_inputs, make_reduce_plan
+    from sweep.engine.reduce import SAMPLE_BLOCK, make_reduce_plan
+    from sweep.planning.folding import subsampled_inputs
 
     d = sample_file("mc", n=2**22, chunk=None)
     d["reduce"] = {"over": ["sample"]}
@@ -252,7 +254,7 @@ def test_reduce_blocks_draw_bounded_samples_and_the_pilot_sees_enough():
         "b": {"labels": ["p", "q", "r"], "set": {"opex_usd_per_gpu_hour": [0.1, 0.2, 0.3]}},
         "c": {"labels": ["s", "t", "u"], "set": {"capex_usd_per_gpu": [0.0, 1.0, 2.0]}}})
     d["reduce"] = {"over": ["sample"]}
-    (pilot,) = _subsampled_inputs(make_reduce_plan(spec_from_dict(d)))   # one part
+    (pilot,) = subsampled_inputs(make_reduce_plan(spec_from_dict(d)))   # one part
     assert pilot.shape[:3] == (2, 3, 3) and pilot.shape[3] > 10_000
 
 

@@ -1,4 +1,8 @@
-"""Compute backends by name: ``numpy`` (the reference), ``numba`` (fused CPU); one factory."""
+"""Compute backends by name: ``numpy`` (the reference), ``numba`` (fused CPU), ``cuda`` and
+``cupy`` (:mod:`sweep.backends.gpu`); one factory (:func:`get_backend`). Each computes a
+chunk's outputs (``compute``, materialize mode); ``numpy``, ``numba`` and ``cuda`` also fold
+a block into reduce partials (``fold``, ``ratio``: the reduce engines, chosen by
+:func:`choose_reduce`)."""
 
 from __future__ import annotations
 
@@ -14,7 +18,12 @@ from sweep.backends.base import (  # noqa: F401 - ChunkStats, stats_of: part of 
     _output_array,
     stats_of,
 )
-from sweep.planning.planner import ChunkInputs
+from sweep.backends.cpu import (  # noqa: F401 - part of this package's API
+    NumbaBackend,
+    NumpyBackend,
+    broadcast_inputs,
+)
+from sweep.chunks import ChunkInputs
 
 log = logging.getLogger(__name__)
 
@@ -46,97 +55,21 @@ class Backend(Protocol):
         ...
 
 
-class _HostMemory:
-    """``host_buffer`` for the CPU backends: plain NumPy memory."""
+class ReduceEngine(Protocol):
+    """What reduce mode needs from a backend that has a reduce engine (``numpy``,
+    ``numba``, ``cuda``)."""
 
-    def host_buffer(self, size: int, dtype: np.dtype) -> np.ndarray:
-        return np.empty(size, dtype=dtype)
+    def fold(self, inputs: ChunkInputs, start: tuple[int, ...], folding) -> object:
+        """The :class:`~sweep.backends.partials.Partials` of one block (``inputs`` at grid
+        offset ``start``) under a plan's resolved
+        :class:`~sweep.backends.partials.Folding`."""
+        ...
 
-
-# --------------------------------------------------------------------------- numpy
-
-
-def broadcast_inputs(inputs: ChunkInputs) -> dict[str, np.ndarray]:
-    """Each leaf as an array that broadcasts against the chunk's shape (no full-size copies)."""
-    ndim = len(inputs.shape)
-    out = {}
-    for i, name in enumerate(inputs.model.leaves):
-        axis = int(inputs.bind[i])
-        if axis < 0:
-            out[name] = np.float64(inputs.table[i, 0])
-        else:
-            n = inputs.shape[axis]
-            shape = [1] * ndim
-            shape[axis] = n
-            out[name] = inputs.table[i, :n].reshape(shape)
-    return out
-
-
-class NumpyBackend(_HostMemory):
-    """The reference: plain NumPy broadcasting in float64, obviously right, one thread.
-
-    Each family's hand-written NumPy oracle (e.g. :func:`sweep.model.cost.reference`) and,
-    for a file's derived outputs, a NumPy interpreter of their checked expressions."""
-
-    name = "numpy"
-    device = "cpu"
-
-    def compute(self, inputs: ChunkInputs, codes: np.ndarray, dtype: np.dtype,
-                out: np.ndarray | None = None) -> tuple[np.ndarray, ChunkStats]:
-        x = broadcast_inputs(inputs)
-        out = _output_array(out, (len(codes), *inputs.shape), dtype)
-        # Zero denominators are masked explicitly; what is left is IEEE arithmetic (overflow
-        # to inf on absurd inputs, as in the compiled kernels), so NumPy's warnings are off.
-        with np.errstate(all="ignore"):
-            nodes = inputs.model.reference_nodes(x)
-            for k, code in enumerate(codes):
-                values = nodes[inputs.model.outputs[int(code)]]()
-                out[k] = np.broadcast_to(values, inputs.shape)
-        return out, stats_of(out)
-
-    def warm_up(self, inputs: ChunkInputs, codes: np.ndarray, dtype: np.dtype) -> None:
-        pass
-
-
-# --------------------------------------------------------------------------- numba
-
-
-class NumbaBackend(_HostMemory):
-    """Fused Numba CPU kernel (``sweep.kernels.cpu``).
-
-    ``parallel=False`` (the engine's default) runs one thread per call and releases the
-    GIL, so Dask's threaded scheduler supplies the parallelism; ``parallel=True`` uses
-    Numba's own threads for in-memory use outside Dask. One level, never both.
-    """
-
-    device = "cpu"
-
-    def __init__(self, parallel: bool = False):
-        from sweep.kernels import cpu  # lazy: compiling needs numba only when used
-
-        self._cpu = cpu
-        self.parallel = parallel
-        self.name = "numba"
-
-    def compute(self, inputs: ChunkInputs, codes: np.ndarray, dtype: np.dtype,
-                out: np.ndarray | None = None) -> tuple[np.ndarray, ChunkStats]:
-        shape = inputs.shape
-        inner = shape[-1]
-        rows = int(np.prod(shape[:-1], dtype=np.int64)) if len(shape) > 1 else 1
-        out = _output_array(out, (len(codes), rows, inner), dtype)
-        # the kernel also folds the extremes of the stored values, row by row while each
-        # row is in cache (integer keys: see sweep.kernels.cpu.row_keys)
-        counts, lo, hi = self._cpu.materialize(
-            inputs.model, inputs.table, inputs.bind, np.asarray(shape, dtype=np.int64),
-            np.ascontiguousarray(codes, dtype=np.int64), out, parallel=self.parallel,
-        )
-        return out.reshape((len(codes), *shape)), ChunkStats(counts, lo, hi)
-
-    def warm_up(self, inputs: ChunkInputs, codes: np.ndarray, dtype: np.dtype) -> None:
-        # the kernel is specialized on which inputs vary along the innermost axis and on the
-        # set of outputs: a one-point chunk with the same bindings compiles the same kernel
-        tiny = inputs.one_point()
-        self.compute(tiny, codes, np.dtype(dtype))
+    def ratio(self, inputs_a: ChunkInputs, inputs_b: ChunkInputs, weights: np.ndarray,
+              code: int, bins) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One comparison's partials over a block: ``(stats, hist counts, hist weights)``
+        of ``code`` under ``inputs_a`` over ``inputs_b``."""
+        ...
 
 
 # --------------------------------------------------------------------------- factory
@@ -173,6 +106,52 @@ def choose_auto(points: int | None = None) -> str:
         return "numba"
     log.info("backend auto -> %s (%s)", choice, why)
     return choice
+
+
+#: Up to this many points, ``auto`` reduces with the NumPy engine: compiling the fold
+#: kernel would take longer than folding. Measured on the 2-core CPU machine with whole
+#: ``sweep run`` processes of the shipped ``best:`` study (bench/reduce_crossover.py,
+#: bench/RESULTS.md): NumPy even with Numba's cache warm up to 10^6 points, 0.6 s behind
+#: it near 5 x 10^6 and 1.4 s at 10^7, where an empty cache costs numba 22 s more.
+AUTO_NUMPY_REDUCE_POINTS = 5_000_000
+#: The backends that have a reduce engine.
+REDUCE_ENGINES = ("numpy", "numba", "cuda")
+
+
+def choose_reduce(name: str | None, points: int) -> str:
+    """The reduce engine ``name`` means here for a grid of ``points`` points: ``auto`` (or
+    None) takes ``numpy`` up to :data:`AUTO_NUMPY_REDUCE_POINTS` points, else ``cuda`` on a
+    real GPU, else ``numba``; the reason is logged at INFO. ``numpy``, ``numba`` and
+    ``cuda`` are taken as they are (``cuda`` checked: also Numba's simulator).
+
+    Raises
+    ------
+    BackendUnavailable
+        for a backend with no reduce engine (``cupy``), or ``cuda`` where it cannot run.
+    """
+    if name in (None, "auto"):
+        if points <= AUTO_NUMPY_REDUCE_POINTS:
+            log.info("reduce engine auto -> numpy (%s point(s), at most %s: compiling the "
+                     "fold kernel would take longer than folding them)", f"{points:,}",
+                     f"{AUTO_NUMPY_REDUCE_POINTS:,}")
+            return "numpy"
+        from sweep.backends import gpu
+
+        problem = gpu.cuda_problem(allow_simulator=False)
+        choice = "numba" if problem else "cuda"
+        log.info("reduce engine auto -> %s (%s point(s); %s)", choice, f"{points:,}",
+                 problem or "a GPU is usable")
+        return choice
+    if name == "cuda":
+        from sweep.backends import gpu
+
+        problem = gpu.cuda_problem()
+        if problem:
+            raise BackendUnavailable(f"backend 'cuda' is not available: {problem}")
+    if name not in REDUCE_ENGINES:
+        raise BackendUnavailable(f"reduce mode runs on the numpy, numba or cuda backend, not "
+                                 f"{name!r}")
+    return name
 
 
 def get_backend(name: str = "auto", *, parallel: bool = False,

@@ -23,7 +23,7 @@ import threading
 import numpy as np
 
 from sweep.backends.base import BackendUnavailable, ChunkStats, _output_array
-from sweep.planning.planner import ChunkInputs
+from sweep.chunks import ChunkInputs
 from sweep.quiet import quiet
 
 log = logging.getLogger(__name__)
@@ -263,7 +263,7 @@ class CudaBackend:
         thread sharing a device, would pass ``fraction`` of that device's free memory."""
         if self.simulated:
             return
-        from sweep.planning.planner import PlanError, human_bytes
+        from sweep.planning.preflight import PlanError, human_bytes
 
         per_thread = len(plan.outputs) * math.prod(plan.chunk_shape) * plan.dtype.itemsize
         threads = -(-workers // max(1, self.n_devices))
@@ -368,6 +368,25 @@ class CudaBackend:
         # one compilation per kind of sweep and output dtype; the one-point launch is small
         # on purpose, and launch() silences Numba's low-occupancy warning for it
         self.compute(inputs.one_point(), codes, np.dtype(dtype))
+
+    def launch(self, configured, args, *, small: bool = False) -> None:
+        """Launch ``configured`` (a kernel with its grid, block and stream) on ``args``
+        (see :func:`launch`: serialized in the simulator)."""
+        launch(configured, args, simulated=self.simulated, small=small)
+
+    def fold(self, inputs: ChunkInputs, start: tuple[int, ...], folding):
+        """The reduce partials of one block, on the GPU (:func:`sweep.backends.gpu_reduce.fold`)."""
+        from sweep.backends import gpu_reduce
+
+        return gpu_reduce.fold(self, inputs, start, folding)
+
+    def ratio(self, inputs_a: ChunkInputs, inputs_b: ChunkInputs, weights: np.ndarray,
+              code: int, bins):
+        """A comparison's partials over one block: on the CPU, by the numba engine (the
+        comparisons are a second, small pass)."""
+        from sweep.backends.cpu import NumbaBackend
+
+        return NumbaBackend().ratio(inputs_a, inputs_b, weights, code, bins)
 
 
 # --------------------------------------------------------------------------- cupy

@@ -1,10 +1,12 @@
-"""Reduce mode on the GPU: the ``cuda`` backend of ``sweep.engine.reduce`` (Numba CUDA).
+"""Reduce mode on the GPU: the reduce engine of the ``cuda`` backend
+(:meth:`sweep.backends.gpu.CudaBackend.fold`, Numba CUDA).
 
 Each reduce block is split into its groups (the kept dims fixed, so that every point of a
 launch belongs to one group); each group and output is one launch of
 ``sweep.kernels.cuda_reduce.reduce_kernel``, which leaves one partial per CUDA block. The
 host merges those partials (Chan's formula, exact counts and extremes) into the block's
-:class:`~sweep.engine.reduce.Partials`, which the Dask tree reduction then merges like the CPU's.
+:class:`~sweep.backends.partials.Partials`, which the engine's tree reduction then merges like
+the CPU's.
 Each Dask thread uses its own device (round-robin) and stream, as in materialize mode.
 """
 
@@ -14,8 +16,8 @@ import itertools
 
 import numpy as np
 
-from sweep.engine.partials import Partials, concat, merge, take
-from sweep.planning.planner import ChunkKey, Plan
+from sweep.backends.partials import Folding, Partials, concat, merge, take
+from sweep.chunks import ChunkInputs
 
 
 def partials_of_rows(rows: np.ndarray, n_below: int = 0, n_above: int = 0) -> Partials:
@@ -39,7 +41,7 @@ def partials_of_rows(rows: np.ndarray, n_below: int = 0, n_above: int = 0) -> Pa
 
 def merge_rows(rows: np.ndarray, n_below: int = 0, n_above: int = 0) -> Partials:
     """The kernel's per-block rows merged into one partial (one group, one output) by the
-    same exact merge as every other partial (:func:`sweep.engine.partials.merge`), pairwise."""
+    same exact merge as every other partial (:func:`sweep.backends.partials.merge`), pairwise."""
     p = partials_of_rows(rows, n_below, n_above)
     while p.n.shape[0] > 1:
         if p.n.shape[0] % 2:
@@ -48,92 +50,79 @@ def merge_rows(rows: np.ndarray, n_below: int = 0, n_above: int = 0) -> Partials
     return p
 
 
-class CudaReducer:
-    """Per-thread device state and the block task of the cuda reduce backend."""
+#: Launch shape of the reduce kernel: threads per CUDA block and rows per thread, on a GPU
+#: and in Numba's simulator (whose cost grows with the number of blocks and their size).
+REDUCE_ROWS_PER_THREAD = 64
+SIMULATOR_BLOCK_THREADS = 32
+SIMULATOR_ROWS_PER_THREAD = 16
 
-    def __init__(self):
-        from numba import cuda
 
-        from sweep.kernels import cuda as kc
-        from sweep.kernels import cuda_reduce as kr
+def fold(backend, inputs: ChunkInputs, start: tuple[int, ...], folding: Folding) -> Partials:
+    """The :class:`~sweep.backends.partials.Partials` of one reduce block (``inputs`` at grid
+    offset ``start``), computed on the GPU by ``backend`` (a
+    :class:`~sweep.backends.gpu.CudaBackend`: its devices, round-robin, and per-thread
+    streams)."""
+    from sweep.kernels import cuda as kc
+    from sweep.kernels import cuda_reduce as kr
 
-        self._cuda = cuda
-        self._kc = kc
-        self._kr = kr
-        self.simulated = bool(cuda.config.ENABLE_CUDASIM)
-        if self.simulated:
-            from sweep.backends.gpu import lock_simulator_shared_arrays
-
-            lock_simulator_shared_arrays()
-        self.block_threads = 32 if self.simulated else kr.BLOCK_THREADS
-        self.rows_per_thread = 16 if self.simulated else 64
-        from sweep.backends.gpu import _SlotsPerThread
-
-        # the device round-robin and per-thread streams of the materialize backend
-        self._slots = _SlotsPerThread(len(cuda.gpus), cuda.stream)
-
-    def block_task(self, plan: Plan, key: ChunkKey, ctx):
-        """The :class:`~sweep.engine.reduce.Partials` of one reduce block, computed on the GPU."""
-        from sweep.backends.gpu import launch
-
-        cuda = self._cuda
-        kr = self._kr
-        p = Partials.empty(ctx.n_groups, len(ctx.codes), ctx.nb, ctx.below.shape[1],
-                           ctx.above.shape[1])
-        kept = [d for d in range(len(plan.shape)) if ctx.kept_stride[d] != 0]
-        with cuda.gpus[self._slots.device_for_thread()]:
-            stream = self._slots.get().stream
-            for combo in itertools.product(*(range(key.start[d], key.stop[d]) for d in kept)):
-                start = list(key.start)
-                stop = list(key.stop)
-                for d, i in zip(kept, combo, strict=True):
-                    start[d], stop[d] = i, i + 1
-                sub = ChunkKey(key.index, tuple(start), tuple(stop))
-                g = int(sum(i * ctx.kept_stride[d] for d, i in zip(kept, combo, strict=True)))
-                inputs = plan.chunk_inputs(sub)
-                shape = inputs.shape
-                outer = self._kc.outer_leaves(inputs.model, inputs.bind, len(shape))
-                rows = int(np.prod(shape[:-1], dtype=np.int64)) if len(shape) > 1 else 1
-                inner = shape[-1]
-                grid, block, per_thread = self._kc.launch_config(
-                    rows, inner, self.block_threads, self.rows_per_thread)
-                n_blocks = grid[0] * grid[1]
-                weights = np.ones((len(shape), max(shape)))
-                for d in range(len(shape)):
-                    weights[d, : shape[d]] = ctx.weights[d][start[d]:stop[d]]
-                args = [cuda.to_device(np.ascontiguousarray(a), stream=stream) for a in (
-                    inputs.table, inputs.bind, np.asarray(shape, np.int64),
-                    np.asarray(start, np.int64), ctx.grid_stride, weights)]
-                for k, code in enumerate(ctx.codes):
-                    below = np.full(kr.MAX_THRESHOLDS, np.nan)
-                    above = np.full(kr.MAX_THRESHOLDS, np.nan)
-                    below[: ctx.below.shape[1]] = ctx.below[k]
-                    above[: ctx.above.shape[1]] = ctx.above[k]
-                    d_part = cuda.device_array((n_blocks, kr.N_FIELDS), np.float64,
-                                               stream=stream)
-                    nbins = ctx.nb + 2 if ctx.nb else 1
-                    d_hn = cuda.to_device(np.zeros(nbins, np.int64), stream=stream)
-                    d_hw = cuda.to_device(np.zeros(nbins), stream=stream)
-                    kernel = kr.kernel_for(inputs.model, inputs.model.outputs[int(code)],
-                                           outer)
-                    call = (*args, per_thread, float(ctx.edges_lo[k]),
-                            float(ctx.edges_inv[k]),
-                            cuda.to_device(np.ascontiguousarray(ctx.edges[k]), stream=stream),
-                            int(ctx.nb), bool(ctx.log_scale[k]),
-                            cuda.to_device(below, stream=stream),
-                            cuda.to_device(above, stream=stream), d_part, d_hn, d_hw)
-                    # one group per launch: small grids on purpose
-                    launch(kernel[grid, block, stream], call, simulated=self.simulated,
-                           small=True)
-                    part = d_part.copy_to_host(stream=stream)
-                    hn = d_hn.copy_to_host(stream=stream)
-                    hw = d_hw.copy_to_host(stream=stream)
-                    stream.synchronize()
-                    merged = merge_rows(part, ctx.below.shape[1], ctx.above.shape[1])
-                    for f in ("n", "nan", "w", "mean", "m2", "lo", "ilo", "hi", "ihi",
-                              "tb", "ta"):
-                        getattr(p, f)[g, k] = getattr(merged, f)[0, 0]
-                    if ctx.nb:
-                        p.hn[g, k] = hn
-                        p.hw[g, k] = hw
-        return p
+    cuda = backend._cuda
+    simulated = backend.simulated
+    block_threads = SIMULATOR_BLOCK_THREADS if simulated else kr.BLOCK_THREADS
+    rows_per_thread = SIMULATOR_ROWS_PER_THREAD if simulated else REDUCE_ROWS_PER_THREAD
+    ctx = folding
+    p = folding.empty()
+    ndim = len(inputs.shape)
+    kept = [d for d in range(ndim) if ctx.kept_stride[d] != 0]
+    with cuda.gpus[backend._slots.device_for_thread()]:
+        stream = backend._slots.get().stream
+        for combo in itertools.product(*(range(inputs.shape[d]) for d in kept)):
+            offset = [0] * ndim
+            shape = list(inputs.shape)
+            for d, i in zip(kept, combo, strict=True):
+                offset[d], shape[d] = i, 1
+            sub_start = tuple(a + o for a, o in zip(start, offset, strict=True))
+            g = int(sum((start[d] + i) * ctx.kept_stride[d]
+                        for d, i in zip(kept, combo, strict=True)))
+            sub = inputs.window(tuple(offset), tuple(shape))
+            shape = sub.shape
+            outer = kc.outer_leaves(sub.model, sub.bind, len(shape))
+            rows = int(np.prod(shape[:-1], dtype=np.int64)) if len(shape) > 1 else 1
+            inner = shape[-1]
+            grid, block, per_thread = kc.launch_config(
+                rows, inner, block_threads, rows_per_thread)
+            n_blocks = grid[0] * grid[1]
+            weights = ctx.block_weights(sub_start, shape)
+            args = [cuda.to_device(np.ascontiguousarray(a), stream=stream) for a in (
+                sub.table, sub.bind, np.asarray(shape, np.int64),
+                np.asarray(sub_start, np.int64), ctx.grid_stride, weights)]
+            for k, code in enumerate(ctx.codes):
+                below = np.full(kr.MAX_THRESHOLDS, np.nan)
+                above = np.full(kr.MAX_THRESHOLDS, np.nan)
+                below[: ctx.below.shape[1]] = ctx.below[k]
+                above[: ctx.above.shape[1]] = ctx.above[k]
+                d_part = cuda.device_array((n_blocks, kr.N_FIELDS), np.float64,
+                                           stream=stream)
+                nbins = ctx.nb + 2 if ctx.nb else 1
+                d_hn = cuda.to_device(np.zeros(nbins, np.int64), stream=stream)
+                d_hw = cuda.to_device(np.zeros(nbins), stream=stream)
+                kernel = kr.kernel_for(sub.model, sub.model.outputs[int(code)], outer)
+                call = (*args, per_thread, float(ctx.edges_lo[k]),
+                        float(ctx.edges_inv[k]),
+                        cuda.to_device(np.ascontiguousarray(ctx.edges[k]), stream=stream),
+                        int(ctx.nb), bool(ctx.log_scale[k]),
+                        cuda.to_device(below, stream=stream),
+                        cuda.to_device(above, stream=stream), d_part, d_hn, d_hw)
+                # one group per launch: small grids on purpose
+                backend.launch(kernel[grid, block, stream], call, small=True)
+                part = d_part.copy_to_host(stream=stream)
+                hn = d_hn.copy_to_host(stream=stream)
+                hw = d_hw.copy_to_host(stream=stream)
+                stream.synchronize()
+                merged = merge_rows(part, ctx.below.shape[1], ctx.above.shape[1])
+                for f in ("n", "nan", "w", "mean", "m2", "lo", "ilo", "hi", "ihi",
+                          "tb", "ta"):
+                    getattr(p, f)[g, k] = getattr(merged, f)[0, 0]
+                if ctx.nb:
+                    p.hn[g, k] = hn
+                    p.hw[g, k] = hw
+    return p

@@ -134,3 +134,22 @@ def figure(report: dict):
     ax.legend(fontsize=7, loc="best", ncol=2)
     fig.tight_layout()
     return fig
+
+
+def bench_chart(report: dict):
+    """A ``sweep bench`` report's chart for ``sweep plot`` (points/s against grid size, the
+    ceilings as lines), with its rows as the numbers drawn: a
+    :class:`sweep.plots.charts.Chart`."""
+    import numpy as np
+    import xarray as xr
+
+    from sweep.plots.charts import Chart
+
+    rows = report["results"]
+    keys = ("backend", "mode", "points", "points_per_s")
+    data = xr.Dataset({k: ("row", np.asarray([r[k] for r in rows])) for k in keys})
+    best = max(rows, key=lambda r: r["points_per_s"]) if rows else None
+    reading = (f"the fastest row: {best['backend']} {best['mode']} at {best['points']:,} "
+               f"points, {best['points_per_s'] / 1e6:,.1f} M points/s") if best else "no rows"
+    fig = figure(report)
+    return Chart("bench", fig.axes[0].get_title(), reading, fig, data)

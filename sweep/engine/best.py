@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from sweep.engine.partials import Partials
+from sweep.backends.partials import Partials
 from sweep.planning.planner import Plan
 
 
@@ -38,25 +38,26 @@ def _positions(plan: Plan, flat: np.ndarray) -> np.ndarray:
     return out
 
 
-def outputs_at(plan: Plan, flat: np.ndarray) -> np.ndarray:
+def outputs_at(plan: Plan, flat: np.ndarray, backend: str = "numba") -> np.ndarray:
     """The requested outputs at the points of flat grid index ``flat`` (``-1``: NaN),
-    float64, shape (n_outputs, n), evaluated by the numba backend."""
+    float64, shape (n_outputs, n), evaluated by ``backend`` (``numpy`` or ``numba``)."""
     from sweep.backends import get_backend
 
     out = np.full((len(plan.outputs), len(flat)), np.nan)
     ok = np.flatnonzero(flat >= 0)
     if ok.size:
         inputs = plan.point_inputs(_positions(plan, flat[ok]))
-        values, _ = get_backend("numba").compute(inputs, plan.output_codes,
+        values, _ = get_backend(backend).compute(inputs, plan.output_codes,
                                                  np.dtype(np.float64))
         out[:, ok] = values.reshape(len(plan.outputs), -1)
     return out
 
 
-def best_variables(plan: Plan, p: Partials, k: int, coords: dict) -> dict:
+def best_variables(plan: Plan, p: Partials, k: int, coords: dict,
+                   backend: str = "numba") -> dict:
     """The ``best_*`` variables of a reduce result (see the module docstring) from the
     merged partials ``p``, whose column ``k`` is the best node; ``coords`` gets the pair
-    coordinates of a comparison."""
+    coordinates of a comparison; the outputs at the optimum are evaluated by ``backend``."""
     red = plan.spec.reduce
     best = red.best
     kept = [d for d, name in enumerate(plan.dims) if name not in red.over]
@@ -94,7 +95,7 @@ def best_variables(plan: Plan, p: Partials, k: int, coords: dict) -> dict:
             unit_d = spec.unit if spec is not None else "1"
         data[f"best_{a.name}"] = (kdims, vals.reshape(kshape),
                                   {"units": unit_d, "long_name": f"{a.name} at the best point"})
-    at = outputs_at(plan, flat)
+    at = outputs_at(plan, flat, backend)
     for j, o in enumerate(plan.outputs):
         meta = plan.model.output_specs[o]
         data[f"best_{o}"] = (kdims, at[j].reshape(kshape),

@@ -16,12 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dask
-import dask.threaded
 import numpy as np
 
 from sweep.backends import Backend, ChunkStats, default_workers, get_backend
 from sweep.engine import faults
-from sweep.engine.progress import ChunkProgress
 from sweep.planning import preflight
 from sweep.planning.planner import ChunkKey, Plan
 from sweep.storage import store as zstore
@@ -179,6 +177,16 @@ def check_same_config(plan: Plan, attrs: dict) -> None:
         "to start again, or write to another --store")
 
 
+def check_resumable(plan: Plan) -> None:
+    """Refuse to resume into something at ``plan.store`` that is not a Zarr store (nothing
+    there is a fresh run)."""
+    if zstore.exists(plan.store) and not zstore.is_store(plan.store):
+        raise zstore.StoreError(
+            f"{plan.store} exists and is not a Zarr store; nothing to resume"
+            + ("; its creation was interrupted: rerun with --overwrite"
+               if zstore.interrupted_creation(plan.store) else ""))
+
+
 def check_cluster_memory(plan: Plan, client, fraction: float = 0.6) -> None:
     """Refuse chunks whose tasks, one per worker thread, would pass ``fraction`` (Dask's
     default target) of a worker's memory limit."""
@@ -198,6 +206,9 @@ def run_plan(
     client=None,
     disk_budget: int | None = None,
     max_chunks: int | None = None,
+    executor=None,
+    callbacks: list | None = None,
+    checked: bool = False,
 ) -> RunResult:
     """Run a :class:`~sweep.planning.planner.Plan`: materialize every output into ``plan.store``.
 
@@ -216,17 +227,42 @@ def run_plan(
     :class:`ChunkError` naming it; the chunks already written keep their markers, so the run
     can be resumed.
 
-    ``progress``: ``True``/``False`` to force the progress bar; ``None`` shows it on a terminal.
+    ``executor``: an :class:`~sweep.executors.Executor` or its name (see
+    :func:`sweep.executors.create_executor`; ``client`` is the same as a
+    ``DistributedExecutor`` of it). ``progress``: ``True``/``False`` to force the progress
+    bar; ``None`` shows it on a terminal; ``callbacks`` replace it
+    (:class:`sweep.executors.Callback`). ``checked``: the caller has made the pre-flight
+    checks already (a mode's :meth:`~sweep.modes.base.Mode.checks`, run once by
+    :func:`sweep.modes.base.preflight`): they are not repeated.
     """
+    from sweep.executors import DistributedExecutor, create_executor
+
     wall0 = time.perf_counter()
     workers = num_workers or default_workers()
-    plan.check_chunk_count(max_chunks)
+    owned = isinstance(executor, str)
+    if owned:
+        executor = create_executor(executor, workers=workers)
+    elif executor is None:
+        executor = (DistributedExecutor(client) if client is not None
+                    else create_executor(workers=workers))
+    client = executor.client
+    try:
+        return _run(plan, executor, backend, overwrite, resume, redo, progress, callbacks,
+                    workers, disk_budget, max_chunks, wall0, checked)
+    finally:
+        if owned:
+            executor.close()
+
+
+def _run(plan: Plan, executor, backend, overwrite: bool, resume: bool, redo, progress,
+         callbacks, workers: int, disk_budget, max_chunks, wall0: float,
+         checked: bool = False) -> RunResult:
+    client = executor.client
+    if not checked:
+        plan.check_chunk_count(max_chunks)
     resuming = resume and zstore.is_store(plan.store)
-    if resume and not resuming and zstore.exists(plan.store):
-        raise zstore.StoreError(
-            f"{plan.store} exists and is not a Zarr store; nothing to resume"
-            + ("; its creation was interrupted: rerun with --overwrite"
-               if zstore.interrupted_creation(plan.store) else ""))
+    if resume and not resuming:
+        check_resumable(plan)
     if resuming:
         attrs = zstore.store_attrs(plan.store)
         check_same_config(plan, attrs)
@@ -236,15 +272,18 @@ def run_plan(
                                     "created completely; rerun with --overwrite")
         backend = _resume_backend(plan, attrs, backend)
         todo = zstore.todo(plan, redo=redo)
-        plan.check_disk(disk_budget, points=sum(k.size for k in todo))
+        if not checked:
+            plan.check_disk(disk_budget, points=sum(k.size for k in todo))
     else:
-        plan.check_disk(disk_budget)
-        zstore.check_target(plan.store, overwrite)
+        if not checked:
+            plan.check_disk(disk_budget)
+            zstore.check_target(plan.store, overwrite)
         todo = list(plan.keys())
-    if client is not None:
-        check_cluster_memory(plan, client)
-    else:
-        plan.check_memory(workers)
+    if not checked:
+        if client is not None:
+            check_cluster_memory(plan, client)
+        else:
+            plan.check_memory(workers)
     be = (get_backend(backend, points=sum(k.size for k in todo))
           if isinstance(backend, str) else backend)
     if hasattr(be, "check_memory") and client is None:
@@ -262,10 +301,14 @@ def run_plan(
         zstore.create(plan, be.name, be.device, overwrite=overwrite)
 
     t0 = time.perf_counter()
-    if client is None:
-        _run_local(plan, todo, be, workers, progress)
-    else:
-        _run_distributed(plan, todo, be.name, client, progress)
+    from sweep.executors import tracker
+
+    sizes = {f"chunk-{key.name}": key.size for key in todo}
+    with tracker(plan.spec.name, sizes, progress, callbacks) as track:
+        if client is None:
+            _run_local(plan, todo, be, executor, track)
+        else:
+            _run_distributed(plan, todo, be.name, client, track)
     seconds = time.perf_counter() - t0
     return _finish(plan, be.name, seconds, todo, wall0)
 
@@ -286,8 +329,7 @@ def _resume_backend(plan: Plan, attrs: dict, backend: str | Backend) -> str | Ba
     return backend
 
 
-def _run_local(plan: Plan, keys: list[ChunkKey], be: Backend, workers: int,
-               progress: bool | None) -> None:
+def _run_local(plan: Plan, keys: list[ChunkKey], be: Backend, executor, track) -> None:
     arrays = zstore.open_outputs(plan)
     buffers = BufferPool(len(plan.outputs) * math.prod(plan.chunk_shape), plan.dtype, be)
     tasks = [
@@ -295,13 +337,11 @@ def _run_local(plan: Plan, keys: list[ChunkKey], be: Backend, workers: int,
                                               dask_key_name=f"chunk-{key.name}")
         for key in keys
     ]
-    sizes = {f"chunk-{key.name}": key.size for key in keys}
-    with ChunkProgress(sizes, enabled=progress, label=plan.spec.name):
-        dask.compute(*tasks, scheduler=dask.threaded.get, num_workers=workers)
+    executor.compute(tasks, track)
 
 
 def _run_distributed(plan: Plan, keys: list[ChunkKey], backend_name: str, client,
-                     progress: bool | None) -> None:
+                     bar) -> None:
     """Every chunk as a future on the cluster; waits for all of them, so that a failing
     chunk (even one that keeps killing workers) leaves every other chunk recorded."""
     import dataclasses
@@ -314,35 +354,33 @@ def _run_distributed(plan: Plan, keys: list[ChunkKey], backend_name: str, client
     if isinstance(plan.store, Path):
         plan = dataclasses.replace(plan, store=plan.store.absolute())
     tag = plan.config_hash[:12]
-    sizes = {f"chunk-{key.name}": key.size for key in keys}
     failed: list[tuple[ChunkKey, BaseException]] = []
-    with ChunkProgress(sizes, enabled=progress, label=plan.spec.name) as bar:
-        futures = {
-            client.submit(_remote_chunk_task, plan, key, backend_name, pure=False,
-                          key=f"chunk-{key.name}-{tag}"): key
-            for key in keys
-        }
-        for future in as_completed(futures):
-            key = futures[future]
-            if future.status == "error":
-                failed.append((key, future.exception()))
-            elif future.status == "cancelled":
-                failed.append((key, RuntimeError("the task was cancelled on the cluster")))
-            else:
-                bar.done(f"chunk-{key.name}")
-        # When a worker dies, every task assigned to it counts as suspect, so a chunk that
-        # kills workers can take innocent chunks down with it. Chunks lost that way get one
-        # more try each, alone on the cluster: only the culprit fails again.
-        killed = [key for key, exc in failed if _is_killed_worker(exc)]
-        failed = [(key, exc) for key, exc in failed if not _is_killed_worker(exc)]
-        for attempt, key in enumerate(sorted(killed)):
-            future = client.submit(_remote_chunk_task, plan, key, backend_name, pure=False,
-                                   key=f"chunk-{key.name}-{tag}-alone{attempt}")
-            try:
-                future.result()
-                bar.done(f"chunk-{key.name}")
-            except Exception as exc:  # noqa: BLE001 - collected and reported below
-                failed.append((key, exc))
+    futures = {
+        client.submit(_remote_chunk_task, plan, key, backend_name, pure=False,
+                      key=f"chunk-{key.name}-{tag}"): key
+        for key in keys
+    }
+    for future in as_completed(futures):
+        key = futures[future]
+        if future.status == "error":
+            failed.append((key, future.exception()))
+        elif future.status == "cancelled":
+            failed.append((key, RuntimeError("the task was cancelled on the cluster")))
+        else:
+            bar.done(f"chunk-{key.name}")
+    # When a worker dies, every task assigned to it counts as suspect, so a chunk that
+    # kills workers can take innocent chunks down with it. Chunks lost that way get one
+    # more try each, alone on the cluster: only the culprit fails again.
+    killed = [key for key, exc in failed if _is_killed_worker(exc)]
+    failed = [(key, exc) for key, exc in failed if not _is_killed_worker(exc)]
+    for attempt, key in enumerate(sorted(killed)):
+        future = client.submit(_remote_chunk_task, plan, key, backend_name, pure=False,
+                               key=f"chunk-{key.name}-{tag}-alone{attempt}")
+        try:
+            future.result()
+            bar.done(f"chunk-{key.name}")
+        except Exception as exc:  # noqa: BLE001 - collected and reported below
+            failed.append((key, exc))
     if failed:
         key, exc = min(failed, key=lambda kv: kv[0])
         if _is_killed_worker(exc):

@@ -25,20 +25,23 @@ def morris(spec, trajectories: int = 20, levels: int = 4, backend: str | None = 
     """Elementary effects of every output on every input of ``spec.distributions`` from
     ``trajectories`` Morris trajectories (``trajectories * (D + 1)`` evaluations per label
     of the categorical axes). ``seed`` defaults to the file's ``sample.seed``."""
+    from sweep.planning.sensitivity_plan import make_morris_plan
+
+    return screen(make_morris_plan(spec, trajectories, levels=levels), backend, seed)
+
+
+def screen(mplan, backend: str | None = None, seed: int | None = None) -> xr.Dataset:
+    """The elementary effects of a resolved Morris plan
+    (:func:`sweep.planning.sensitivity_plan.make_morris_plan`)."""
     from SALib.analyze import morris as analyze
     from SALib.sample import morris as sample
 
     from sweep._version import __version__
     from sweep.backends import get_backend
-    from sweep.engine.sensitivity import make_sensitivity_plan
-    from sweep.planning.planner import PlanError
     from sweep.planning.sampling import draw
 
-    if trajectories < 2:
-        raise PlanError(f"--morris: {trajectories}; expected at least 2 trajectories")
-    if levels < 2:
-        raise PlanError(f"levels: {levels}; expected at least 2")
-    plan = make_sensitivity_plan(spec, require_saltelli=False)
+    spec, plan = mplan.spec, mplan.base
+    trajectories, levels = mplan.trajectories, mplan.levels
     seed = spec.sample.seed if seed is None else seed
     names = list(plan.names)
     problem = {"num_vars": len(names), "names": names, "bounds": [[0.0, 1.0]] * len(names)}

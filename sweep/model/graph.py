@@ -1,5 +1,5 @@
 """A model as a graph: the registered families, a sweep file's own inputs and derived
-outputs, and what the sweep binds. Everything the engine used to keep by hand (``needs``,
+outputs, and what the sweep binds. What the engine needs to know of a model (``needs``,
 evaluation order, input and output order and codes, which outputs exist) is read from here.
 
 Nodes are inputs (leaves, with units and ranges) and formulas (functions of other nodes,

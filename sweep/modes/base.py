@@ -21,6 +21,10 @@ class RunOptions:
     progress: bool | None = None
     workers: int | None = None
     client: Any = None
+    #: the executor the tasks run on (:mod:`sweep.executors`; None: local threads)
+    executor: Any = None
+    #: progress callbacks (:class:`sweep.executors.Callback`) instead of ``progress``
+    callbacks: Any = None
     disk_budget: int | None = None
     max_chunks: int | None = None
     #: sensitivity: where the charts go (default: beside the store)
@@ -71,3 +75,15 @@ def target_check(store, overwrite: bool) -> Check:
         zstore.check_target(store, overwrite)
 
     return Check("target", check, str(store))
+
+
+def preflight(mode: Mode, plan, opts: RunOptions, *, skip: tuple[str, ...] = (),
+              only: tuple[str, ...] | None = None) -> None:
+    """Run ``mode``'s pre-flight checks of ``plan`` (all, or those named in ``only``, less
+    those in ``skip``), in order: the first refusal raises, before anything is written.
+    The one caller of the checks before a run (``sweep run`` and :func:`sweep.run`); the
+    engines do not check again."""
+    for check in mode.checks(plan, opts):
+        if check.name in skip or (only is not None and check.name not in only):
+            continue
+        check.run()

@@ -37,8 +37,7 @@ class Materialize:
                   f"{human_bytes(plan.bytes_total + plan.coordinate_bytes)} uncompressed at "
                   "most" + ("; an object store: no free space to check, only --disk-budget"
                             if not isinstance(plan.store, Path) else "")),
-            Check("memory", lambda: plan.check_memory(workers),
-                  f"{workers} task(s) of {human_bytes(plan.bytes_per_task())} at once"),
+            _memory_check(plan, opts, workers),
         ]
         if opts.resume and _is_store(plan.store):
             from sweep.engine.execute import check_same_config
@@ -46,6 +45,11 @@ class Materialize:
 
             out.append(Check("resume", lambda: check_same_config(
                 plan, zstore.store_attrs(plan.store)), f"{plan.store} has the same config"))
+        elif opts.resume:
+            from sweep.engine.execute import check_resumable
+
+            out.append(Check("resume", lambda: check_resumable(plan),
+                             f"nothing at {plan.store} yet: a fresh run"))
         else:
             out.append(target_check(plan.store, opts.overwrite))
         return out
@@ -56,7 +60,8 @@ class Materialize:
         return run_plan(plan, backend=opts.backend or plan.spec.backend,
                         overwrite=opts.overwrite, resume=opts.resume, progress=opts.progress,
                         num_workers=opts.workers, client=opts.client,
-                        disk_budget=opts.disk_budget, max_chunks=opts.max_chunks)
+                        disk_budget=opts.disk_budget, max_chunks=opts.max_chunks,
+                        executor=opts.executor, callbacks=opts.callbacks, checked=True)
 
     def report(self, result, opts: RunOptions) -> str:
         from sweep.report.summary import describe
@@ -68,6 +73,18 @@ class Materialize:
                          f"chunk(s), {result.n_skipped} were already complete")
         lines.append(f"wrote {result.store}")
         return "\n".join(lines)
+
+
+def _memory_check(plan, opts: RunOptions, workers: int) -> Check:
+    """Memory per task: against this machine's memory for local threads, against each
+    worker's memory limit on a cluster (``opts.client``)."""
+    if opts.client is not None:
+        from sweep.engine.execute import check_cluster_memory
+
+        return Check("memory", lambda: check_cluster_memory(plan, opts.client),
+                     f"tasks of {human_bytes(plan.bytes_per_task())} per worker thread")
+    return Check("memory", lambda: plan.check_memory(workers),
+                 f"{workers} task(s) of {human_bytes(plan.bytes_per_task())} at once")
 
 
 def _is_store(path) -> bool:

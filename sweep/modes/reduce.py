@@ -33,11 +33,11 @@ class Reduce:
                 target_check(plan.store, opts.overwrite)]
 
     def run(self, plan, opts: RunOptions):
-        from sweep.engine.reduce import run_reduce
+        from sweep.engine.reduce import run_reduce_plan
 
-        return run_reduce(plan.spec, store=plan.store, overwrite=opts.overwrite,
-                          progress=opts.progress, num_workers=opts.workers,
-                          backend=opts.backend)
+        return run_reduce_plan(plan, overwrite=opts.overwrite, progress=opts.progress,
+                               num_workers=opts.workers, backend=opts.backend,
+                               executor=opts.executor, callbacks=opts.callbacks)
 
     def report(self, result, opts: RunOptions) -> str:
         from sweep.report.summary import describe_reduce

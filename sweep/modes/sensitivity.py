@@ -17,12 +17,12 @@ class Sensitivity:
     words = ("sample mode", "a sensitivity run")
 
     def plan(self, spec, opts: RunOptions):
-        from sweep.engine.sensitivity import make_sensitivity_plan
+        from sweep.planning.sensitivity_plan import make_sensitivity_plan
 
         return make_sensitivity_plan(spec, opts.store)
 
     def describe(self, plan) -> str:
-        from sweep.engine.sensitivity import describe_plan
+        from sweep.planning.sensitivity_plan import describe_plan
 
         return describe_plan(plan)
 
@@ -30,11 +30,11 @@ class Sensitivity:
         return [target_check(plan.store, opts.overwrite)]
 
     def run(self, plan, opts: RunOptions):
-        from sweep.engine.sensitivity import run_sensitivity
+        from sweep.engine.sensitivity import run_sensitivity_plan
 
-        return run_sensitivity(plan.spec, store=plan.store, overwrite=opts.overwrite,
-                               backend=opts.backend, num_workers=opts.workers,
-                               progress=opts.progress)
+        return run_sensitivity_plan(plan, overwrite=opts.overwrite, backend=opts.backend,
+                                    num_workers=opts.workers, progress=opts.progress,
+                                    executor=opts.executor, callbacks=opts.callbacks)
 
     def report(self, result, opts: RunOptions) -> str:
         from sweep.report.sensitivity_report import charts, describe
@@ -54,16 +54,9 @@ class Screening:
     words = ("sample mode", "a screening run")
 
     def plan(self, spec, opts: RunOptions):
-        from sweep.engine.sensitivity import make_sensitivity_plan
-        from sweep.planning.planner import PlanError
+        from sweep.planning.sensitivity_plan import make_morris_plan
 
-        if spec.sample is None:
-            raise PlanError("`sweep sensitivity --morris` needs a sweep file with "
-                            "`distributions` and a `sample` section")
-        if opts.trajectories < 2:
-            raise PlanError(f"--morris: {opts.trajectories}; expected at least 2 trajectories")
-        return MorrisPlan(make_sensitivity_plan(spec, opts.store, require_saltelli=False),
-                          opts.trajectories)
+        return make_morris_plan(spec, opts.trajectories, opts.store)
 
     def describe(self, plan) -> str:
         d, r = len(plan.names), plan.trajectories
@@ -75,11 +68,10 @@ class Screening:
         return [target_check(plan.store, opts.overwrite)]
 
     def run(self, plan, opts: RunOptions):
-        from sweep.engine.screening import morris
+        from sweep.engine.screening import screen
         from sweep.storage import store as zstore
 
-        zstore.check_target(plan.store, opts.overwrite)
-        ds = morris(plan.spec, plan.trajectories, backend=opts.backend)
+        ds = screen(plan, backend=opts.backend)
         zstore.write_small(plan.store, ds, opts.overwrite)
         return _Written(ds, plan.store)
 
@@ -87,15 +79,6 @@ class Screening:
         from sweep.engine.screening import describe
 
         return f"{describe(result.dataset)}\nwrote {result.store}"
-
-
-class MorrisPlan:
-    """A screening plan: the sample-mode plan and the number of trajectories."""
-
-    def __init__(self, plan, trajectories: int):
-        self.spec, self.store, self.names = plan.spec, plan.store, plan.names
-        self.defaults = plan.defaults
-        self.trajectories = trajectories
 
 
 class _Written:

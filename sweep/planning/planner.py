@@ -15,16 +15,16 @@ from pathlib import Path
 import numpy as np
 
 from sweep._version import __version__
-from sweep.model import Model, default_model, model_for
+from sweep.chunks import ChunkInputs, ChunkKey, fill_inputs  # noqa: F401 - re-exported
+from sweep.model import Model, model_for
 from sweep.planning import preflight
-from sweep.planning.preflight import (  # noqa: F401 - part of this module's API since issue 2
+from sweep.planning.preflight import (  # noqa: F401 - re-exported
     DEFAULT_MAX_CHUNKS,
     PlanError,
     human_bytes,
     nearest_existing,
 )
 from sweep.spec.config import Axis, SweepSpec, drop_unused_keys
-from sweep.storage import provenance
 from sweep.storage.location import StoreURL
 
 #: Default target size of one Zarr chunk of one output variable.
@@ -36,91 +36,6 @@ MIN_CHUNKS = 8
 MIN_CHUNK_BYTES = 2**20
 
 
-@dataclass(frozen=True, order=True)
-class ChunkKey:
-    """One chunk of the grid: its block index and, per axis, the ``[start, stop)`` range.
-
-    One task owns exactly one key, and a key is exactly one Zarr chunk of every output.
-    """
-
-    index: tuple[int, ...]
-    start: tuple[int, ...]
-    stop: tuple[int, ...]
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        """The chunk's shape."""
-        return tuple(b - a for a, b in zip(self.start, self.stop, strict=True))
-
-    @property
-    def size(self) -> int:
-        """Number of points in the chunk."""
-        return math.prod(self.shape)
-
-    @property
-    def slices(self) -> tuple[slice, ...]:
-        """Per-axis slices, for indexing a full-grid array."""
-        return tuple(slice(a, b) for a, b in zip(self.start, self.stop, strict=True))
-
-    def region(self, dims: tuple[str, ...]) -> dict[str, slice]:
-        """The xarray/Zarr ``region`` of this chunk."""
-        return dict(zip(dims, self.slices, strict=True))
-
-    @property
-    def name(self) -> str:
-        """A file-name-safe id, e.g. ``'0.3.1'``."""
-        return ".".join(map(str, self.index))
-
-
-@dataclass(frozen=True)
-class ChunkInputs:
-    """The kernel's view of one chunk: every leaf of ``model`` (its inputs, in
-    ``model.leaves`` order) as a row of ``table``.
-
-    ``bind[i]`` is the axis (dimension number) leaf ``i`` varies along, or -1 for a
-    constant held in ``table[i, 0]`` (the rest of a constant's row is never read, and is
-    left unwritten by :func:`fill_inputs`); along an axis, ``table[i, :n]`` holds the values
-    for the chunk's ``n`` positions on that axis. Inputs nobody set and no output needs
-    are NaN constants.
-    """
-
-    table: np.ndarray
-    bind: np.ndarray
-    shape: tuple[int, ...]
-    model: Model = field(default_factory=default_model, compare=False)
-
-    def row(self, name: str) -> int:
-        """The table row of leaf ``name``."""
-        return self.model.leaves.index(name)
-
-    def one_point(self) -> ChunkInputs:
-        """A one-point chunk with the same bindings: it compiles the same kernels."""
-        return ChunkInputs(table=self.table[:, :1].copy(), bind=self.bind,
-                           shape=(1,) * len(self.shape), model=self.model)
-
-
-def fill_inputs(constants: dict[str, float], along: list[tuple[int, dict[str, np.ndarray]]],
-                shape: tuple[int, ...], model: Model | None = None) -> ChunkInputs:
-    """Kernel inputs of ``shape``: ``constants`` held in column 0, and per ``(dim, values)``
-    of ``along`` each named leaf's values along that dim (later entries win)."""
-    model = model or default_model()
-    leaves = model.leaves
-    # only column 0 of a constant's row is read: the rest stays unwritten (a model has
-    # dozens of leaves, most of them constants, and the table is made for every chunk)
-    table = np.empty((len(leaves), max(shape)), dtype=np.float64)
-    table[:, 0] = np.nan
-    bind = np.full(len(leaves), -1, dtype=np.int64)
-    for name, value in constants.items():
-        table[leaves.index(name), 0] = value
-    for d, values_of in along:
-        for name, values in values_of.items():
-            i = leaves.index(name)
-            bind[i] = d
-            table[i, : len(values)] = values
-            table[i, len(values):] = np.nan
-    return ChunkInputs(table=table, bind=bind, shape=tuple(shape), model=model)
-
-
 @dataclass(frozen=True)
 class Plan:
     """Everything decided before computing: grid, chunking, sizes, identity."""
@@ -130,6 +45,8 @@ class Plan:
     chunk_shape: tuple[int, ...]
     store: Path | StoreURL
     constants: dict[str, float] = field(default_factory=dict)
+    #: a reduce plan's resolved folding (:func:`sweep.planning.folding.resolve_folding`)
+    folding: object = field(default=None, compare=False, repr=False)
 
     # ---------------------------------------------------------------- sizes
     @property
@@ -356,9 +273,10 @@ class Plan:
                 vals = ", ".join(map(str, a.coord))
                 sets = ", ".join(a.shown_binds)
                 if a.frontier:
+                    from sweep.model.frontier import READS
+
                     sets += (", " if sets else "") + (
-                        "tokens_per_s_per_gpu and output_tokens_per_s_per_gpu from frontiers "
-                        + ", ".join(a.frontier))
+                        f"{' and '.join(READS)} from frontiers " + ", ".join(a.frontier))
                 lines.append(f"  axis {a.name}: [{vals}] sets {sets}")
             elif a.name == SAMPLE_DIM and self.sampled:
                 smp = self.spec.sample
@@ -372,7 +290,7 @@ class Plan:
         if own:
             consts = ", ".join(f"{k}={v:g}" for k, v in own.items())
             lines.append(f"  inputs fixed {consts}")
-        defaults = provenance.defaults_line(self.defaults)
+        defaults = defaults_line(self.defaults)
         if defaults:
             lines.append(f"  {defaults}")
         report = self.spec.frontier_report()
@@ -422,6 +340,17 @@ def defaults_used(spec: SweepSpec, constants: dict[str, float],
     specs = model.input_specs
     return {name: {"value": float(v), "unit": specs[name].unit if name in specs else ""}
             for name, v in constants.items() if name not in spec.constants}
+
+
+def defaults_line(defaults: dict[str, dict] | None) -> str:
+    """``defaults (not set by the file; ...): kw_per_gpu=1 kW, pue=1.2, ...``: the inputs
+    a run left at their defaults (``{name: {"value", "unit"}}``), one line; empty when
+    there are none."""
+    if not defaults:
+        return ""
+    parts = [f"{n}={d['value']:g}" + (f" {d['unit']}" if d["unit"] not in ("", "1") else "")
+             for n, d in defaults.items()]
+    return "defaults (not set by the file; set them to change): " + ", ".join(parts)
 
 
 def histogram_scales(spec: SweepSpec, model: Model) -> dict[str, str]:

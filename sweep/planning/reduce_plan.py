@@ -9,10 +9,9 @@ import dataclasses
 import math
 from pathlib import Path
 
-from sweep.model.user import BEST_NODE
-from sweep.planning.planner import Plan, auto_chunks, human_bytes, make_plan
+from sweep.planning.folding import folded
+from sweep.planning.planner import Plan, auto_chunks, defaults_line, human_bytes, make_plan
 from sweep.spec.config import SweepSpec
-from sweep.storage import provenance
 
 #: Target points per reduce task, and the most tasks a reduce plan may have.
 BLOCK_POINTS = 2**26
@@ -27,8 +26,11 @@ PARTIAL_BYTES_MAX = 64 * 2**20
 
 def make_reduce_plan(spec: SweepSpec, store: str | Path | None = None,
                      block_points: int = BLOCK_POINTS) -> Plan:
-    """The plan of a reduce sweep: the grid in blocks of about ``block_points`` points, kept
-    dims whole, at most :data:`MAX_TASKS` blocks. Computes nothing."""
+    """The plan of a reduce sweep, resolved: the grid in blocks of about ``block_points``
+    points, kept dims whole, at most :data:`MAX_TASKS` blocks, and its folding (strides,
+    weights, thresholds, histogram edges: :func:`sweep.planning.folding.resolve_folding`,
+    whose first pass over a subsampled grid runs here, on the NumPy backend). Writes
+    nothing."""
     if spec.reduce is None:
         raise ValueError("the sweep has no reduce section")
     base = make_plan(spec, store)
@@ -64,13 +66,9 @@ def make_reduce_plan(spec: SweepSpec, store: str | Path | None = None,
             f"reduce partials of {human_bytes(partial)} per task ({n_groups:,} kept "
             f"coordinate(s) x {len(spec.outputs)} output(s) x {bins} histogram bins), over "
             f"{human_bytes(PARTIAL_BYTES_MAX)}; fold more dims (reduce.over) or use fewer bins")
-    return plan
+    from sweep.planning.folding import resolve_folding
 
-
-def folded(plan: Plan) -> tuple[str, ...]:
-    """The nodes the kernels fold: the outputs, then ``best:``'s node (see
-    :mod:`sweep.engine.best`)."""
-    return (*plan.outputs, *((BEST_NODE,) if plan.spec.reduce.best is not None else ()))
+    return dataclasses.replace(plan, folding=resolve_folding(plan))
 
 
 def partial_bytes(plan: Plan) -> int:
@@ -115,9 +113,26 @@ def describe_plan(plan: Plan) -> str:
         f"  result      {plan.store} (a small Dataset; nothing of size "
         f"{human_bytes(plan.bytes_total)} is materialized)",
     ]
+    lines += _histogram_lines(plan)
     if red.question:
         lines.insert(1, f"  question    {red.question}")
-    defaults = provenance.defaults_line(plan.defaults)
+    defaults = defaults_line(plan.defaults)
     if defaults:
         lines.append(f"  {defaults}")
     return "\n".join(lines)
+
+
+def _histogram_lines(plan: Plan) -> list[str]:
+    """The resolved histogram edges, one line per output."""
+    hist = plan.spec.reduce.histogram
+    f = plan.folding
+    if not hist or f is None:
+        return []
+    lines = []
+    for k, name in enumerate(plan.outputs):
+        edges = f.edges[k]
+        how = "given" if name in hist.range else "first pass"
+        scale = "log" if f.log_scale[k] else "linear"
+        lines.append(f"  {'histogram' if not lines else '':<11} {name}: {hist.bins} {scale} "
+                     f"bins over [{edges[0]:.4g}, {edges[-1]:.4g}] ({how})")
+    return lines

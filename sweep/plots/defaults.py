@@ -405,7 +405,7 @@ def _compare(ds, i) -> C.Chart:
 
 def _analysis_charts(ds: xr.Dataset, opts: Options, kind: str, draw, var: str) -> list:
     """A sensitivity or screening result's charts: one per output (or ``opts.output``)."""
-    from sweep.report.sensitivity_report import groups
+    from sweep.stored import groups
 
     outputs = [str(o) for o in ds["output"].values]
     return [(kind, lambda o=o: draw(ds, o, groups(ds, var), _name(kind, o)))
@@ -429,21 +429,6 @@ def _analysed(outputs: list[str], opts: Options) -> list[str]:
         raise PlotError(f"--output {opts.output!r}: not in this store (outputs: "
                         f"{', '.join(outputs)})")
     return [opts.output]
-
-
-def bench_chart(report: dict) -> C.Chart:
-    """A ``sweep bench`` report's chart (points/s against grid size, the ceilings as
-    lines), with its rows as the numbers drawn."""
-    from sweep.benchmark.report import figure
-
-    rows = report["results"]
-    keys = ("backend", "mode", "points", "points_per_s")
-    data = xr.Dataset({k: ("row", np.asarray([r[k] for r in rows])) for k in keys})
-    best = max(rows, key=lambda r: r["points_per_s"]) if rows else None
-    reading = (f"the fastest row: {best['backend']} {best['mode']} at {best['points']:,} "
-               f"points, {best['points_per_s'] / 1e6:,.1f} M points/s") if best else "no rows"
-    fig = figure(report)
-    return C.Chart("bench", fig.axes[0].get_title(), reading, fig, data)
 
 
 # --------------------------------------------------------------------------- files

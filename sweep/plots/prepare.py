@@ -35,8 +35,8 @@ def kind_of(ds: xr.Dataset) -> str:
 
 
 def outputs_of(ds: xr.Dataset) -> list[str]:
-    """The outputs, in the file's order (:func:`sweep.report.slices.outputs`)."""
-    from sweep.report.slices import outputs
+    """The outputs, in the file's order (:func:`sweep.stored.outputs`)."""
+    from sweep.stored import outputs
 
     return outputs(ds)
 
@@ -66,7 +66,7 @@ def axis_label(ds: xr.Dataset, name: str) -> str:
 
 def output_label(ds: xr.Dataset, output: str) -> str:
     """An output's short name and unit for an axis: ``usd_per_mtok [USD/Mtok]``."""
-    from sweep.report.summary import _model
+    from sweep.stored import model_of as _model
 
     specs = _model(ds).output_specs
     unit = specs[output].unit if output in specs else ds[output].attrs.get("units", "")
@@ -75,14 +75,14 @@ def output_label(ds: xr.Dataset, output: str) -> str:
 
 def model_outputs(ds: xr.Dataset) -> list[str]:
     """Every output of the store's model (those it could compute, stored or not)."""
-    from sweep.report.summary import _model
+    from sweep.stored import model_of as _model
 
     return list(_model(ds).output_specs)
 
 
 def better(ds: xr.Dataset, output: str) -> str:
     """``lower``, ``higher`` or ``""`` (the model's :attr:`~sweep.model.Output.better`)."""
-    from sweep.report.summary import _model
+    from sweep.stored import model_of as _model
 
     specs = _model(ds).output_specs
     return specs[output].better if output in specs else ""
@@ -111,7 +111,7 @@ def check_dims(ds: xr.Dataset, var: str, *dims: str | None) -> None:
 def positions(ds: xr.Dataset, sel: dict[str, list[str]]) -> dict[str, list[int]]:
     """``--sel`` values (text) as positions on their dims; :class:`PlotError` for an
     unknown dim or value."""
-    from sweep.report import slices
+    from sweep import stored
 
     out = {}
     for dim, texts in sel.items():
@@ -119,8 +119,8 @@ def positions(ds: xr.Dataset, sel: dict[str, list[str]]) -> dict[str, list[int]]
             raise PlotError(f"--sel {dim}: not a dim of this store (dims: "
                             f"{', '.join(map(str, ds.dims))})")
         try:
-            out[dim] = slices.positions(ds, dim, texts)
-        except slices.SliceError as exc:
+            out[dim] = stored.positions(ds, dim, texts)
+        except stored.SliceError as exc:
             raise PlotError(str(exc)) from None
     return out
 
@@ -128,8 +128,8 @@ def positions(ds: xr.Dataset, sel: dict[str, list[str]]) -> dict[str, list[int]]
 def headline_index(ds: xr.Dataset, var: str, sel: dict[str, list[int]]) -> dict[str, int]:
     """For every dim of ``var``: the position ``--sel`` gives (its first value), else the
     headline point's (the file's ``headline``, else each input's default, else the middle;
-    see :func:`sweep.report.summary.reference_point`), else the first label."""
-    from sweep.report.summary import reference_point
+    see :func:`sweep.stored.reference_point`), else the first label."""
+    from sweep.stored import reference_point
 
     cats = [d for d in ds[var].dims if is_categorical(ds, d)]
     point = reference_point(ds, cats[0] if cats else "") if var in ds.data_vars else {}

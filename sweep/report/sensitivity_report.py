@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from sweep.storage.provenance import defaults_line, stored_defaults
-
-
-def groups(ds: xr.Dataset, var: str = "S1") -> list[dict]:
-    """Every combination of the categorical dims' labels of an analysis result's ``var``
-    (``S1``, or ``mu`` for a screening), one empty dict if there are none."""
-    gdims = [d for d in ds[var].dims if d not in ("output", "input")]
-    labels = [list(ds[d].values) for d in gdims]
-    return [dict(zip(gdims, combo, strict=True)) for combo in itertools.product(*labels)]
+from sweep.stored import groups  # noqa: F401 - part of this module's API
 
 
 def _num(x: float, width: int = 0) -> str:

@@ -22,6 +22,14 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from sweep.stored import (  # noqa: F401 - part of this module's API
+    ANALYSES,
+    SliceError,
+    cell,
+    outputs,
+    positions,
+)
+
 #: Rows printed on the terminal (a CSV file gets them all).
 PRINT_ROWS = 200
 #: Rows a CSV slice may have: more is refused (narrow the slice with ``--sel``).
@@ -31,10 +39,6 @@ MAX_ROWS = 10_000_000
 TURN_ROWS, TURN_COLUMNS = 12, 8
 #: A variable's further dim is spread over columns up to this many values.
 MAX_SPREAD = 64
-
-
-class SliceError(ValueError):
-    """A slice that cannot be taken (an unknown dim, value or output): one line."""
 
 
 def parse_sel(items: list[str] | None) -> dict[str, list[str]]:
@@ -53,11 +57,6 @@ def parse_sel(items: list[str] | None) -> dict[str, list[str]]:
     return out
 
 
-#: The results whose variables are indices over ``output x labels x input`` (one of them
-#: gives the row dims).
-ANALYSES = {"sensitivity": "S1", "morris": "mu"}
-
-
 def _row_dims(ds: xr.Dataset, outputs: list[str]) -> tuple[str, ...]:
     mode = ds.attrs.get("sweep_mode")
     if mode in ANALYSES:
@@ -65,19 +64,6 @@ def _row_dims(ds: xr.Dataset, outputs: list[str]) -> tuple[str, ...]:
     if mode == "reduce":
         return tuple(ds[f"{outputs[0]}_count"].dims) if outputs else ()
     return tuple(ds[outputs[0]].dims) if outputs else ()
-
-
-def outputs(ds: xr.Dataset) -> list[str]:
-    """The outputs of a stored result in the file's order: a grid's variables, a reduce
-    result's outputs (those with statistics), an analysis result's ``output`` labels."""
-    import json
-
-    if ds.attrs.get("sweep_mode") in ANALYSES:
-        return [str(o) for o in ds["output"].values]
-    listed = json.loads(ds.attrs.get("sweep_spec", "{}")).get("outputs", [])
-    if ds.attrs.get("sweep_mode") == "reduce":
-        return [o for o in listed if f"{o}_count" in ds]
-    return [o for o in listed if o in ds.data_vars] or sorted(ds.data_vars)
 
 
 def _owner(name: str, outputs: list[str]) -> str | None:
@@ -123,28 +109,6 @@ def variables(ds: xr.Dataset, output: str | None) -> list[str]:
                     and set(ds[v].dims) >= rows and len(extra) <= 1
                     and (not extra or ds.sizes[extra[0]] <= MAX_SPREAD)):
                 out.append(v)
-    return out
-
-
-def positions(ds: xr.Dataset, dim: str, texts: list[str]) -> list[int]:
-    """The positions of the values ``texts`` (labels or numbers) on ``dim``."""
-    coord = ds[dim].values
-    out = []
-    for text in texts:
-        if coord.dtype.kind in "OUST":
-            hits = np.flatnonzero([str(c) == text for c in coord])
-        else:
-            try:
-                value = float(text)
-            except ValueError:
-                raise SliceError(f"--sel {dim}={text}: not a number ({dim} is numeric)") \
-                    from None
-            hits = np.flatnonzero(np.isclose(coord.astype(np.float64), value, rtol=1e-6,
-                                             atol=0.0))
-        if not len(hits):
-            shown = ", ".join(map(_cell, coord[:12])) + (", ..." if len(coord) > 12 else "")
-            raise SliceError(f"--sel {dim}={text}: not a value of {dim} (values: {shown})")
-        out.append(int(hits[0]))
     return out
 
 
@@ -208,12 +172,6 @@ def _columns(sub: xr.Dataset, rows: tuple[str, ...]) -> list[tuple[str, np.ndarr
     return cols
 
 
-def _cell(x) -> str:
-    if isinstance(x, (float, np.floating)):
-        return "nan" if math.isnan(x) else f"{float(x):.10g}"
-    return str(x.item() if isinstance(x, np.generic) else x)
-
-
 def records(sub: xr.Dataset, rows: tuple[str, ...]) -> tuple[list[str], list[list[str]]]:
     """The slice's header and its rows of text (the coordinates, then the values)."""
     sub = sub.compute()
@@ -222,8 +180,8 @@ def records(sub: xr.Dataset, rows: tuple[str, ...]) -> tuple[list[str], list[lis
     coords = [sub[d].values for d in rows]
     out = []
     for i, idx in enumerate(np.ndindex(*[len(c) for c in coords])):
-        out.append([_cell(c[k]) for c, k in zip(coords, idx, strict=True)]
-                   + [_cell(vals[i]) for _, vals in cols])
+        out.append([cell(c[k]) for c, k in zip(coords, idx, strict=True)]
+                   + [cell(vals[i]) for _, vals in cols])
     return header, out
 
 

@@ -9,8 +9,10 @@ import numpy as np
 import xarray as xr
 
 from sweep.model.cost import INPUT_METRIC, OUTPUT_METRIC
-from sweep.model.user import bound_names, user_model
 from sweep.storage.provenance import defaults_line, stored_defaults
+from sweep.stored import model_of as _model
+from sweep.stored import output_names, reference_point  # noqa: F401 - part of this API
+from sweep.stored import spec_of as _spec
 
 
 def _num(x: float | None) -> str:
@@ -42,47 +44,6 @@ def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
         if j == 0:
             out.append(indent + "  ".join("-" * w for w in widths))
     return out
-
-
-def _spec(ds: xr.Dataset) -> dict:
-    """The sweep file as validated, from the store's ``sweep_spec`` attribute."""
-    return json.loads(ds.attrs.get("sweep_spec", "{}"))
-
-
-def _model(ds: xr.Dataset):
-    """The model the store's sweep file evaluated."""
-    spec = _spec(ds)
-    return user_model(spec.get("inputs") or {}, spec.get("derived") or {}, bound_names(spec))
-
-
-def reference_point(ds: xr.Dataset, categorical: str) -> dict[str, float]:
-    """For the headline table: on each numeric axis, the coordinate nearest the sweep file's
-    ``headline`` value for it, else nearest the input's default (the middle value for inputs
-    without one)."""
-    wanted = _spec(ds).get("headline", {}) or {}
-    point = {}
-    sampled = bool(_spec(ds).get("sample"))
-    for dim in ds[output_names(ds)[0]].dims:
-        if dim == categorical or (sampled and dim == "sample"):   # samples: averaged
-            continue
-        coord = ds[dim].values
-        if coord.dtype.kind in "OUST":
-            point[dim] = coord[0]
-            continue
-        specs = _model(ds).input_specs
-        default = specs[dim].default if dim in specs else None
-        default = wanted.get(dim, default)
-        if default is None:
-            point[dim] = float(coord[len(coord) // 2])
-        else:
-            point[dim] = float(coord[int(np.argmin(np.abs(coord - default)))])
-    return point
-
-
-def output_names(ds: xr.Dataset) -> list[str]:
-    """The outputs in the order the sweep file listed them."""
-    listed = _spec(ds).get("outputs", [])
-    return [o for o in listed if o in ds.data_vars] or sorted(ds.data_vars)
 
 
 #: Grids of at most this many points are printed whole (every point a row).

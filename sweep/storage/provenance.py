@@ -17,6 +17,7 @@ import platform
 from datetime import UTC, datetime
 
 from sweep._version import __version__
+from sweep.planning.planner import defaults_line  # noqa: F401 - part of this module's API
 
 #: the keys every result carries
 KEYS = ("sweep_mode", "sweep_name", "sweep_spec", "sweep_config_hash", "sweep_version",
@@ -64,17 +65,6 @@ def spec_hash(spec) -> str:
         dump["calibration_data"] = fitted
     blob = json.dumps(dump, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def defaults_line(defaults: dict[str, dict] | None) -> str:
-    """``defaults (not set by the file; ...): kw_per_gpu=1 kW, pue=1.2, ...``: the inputs
-    a run left at their defaults (``{name: {"value", "unit"}}``), one line; empty when
-    there are none."""
-    if not defaults:
-        return ""
-    parts = [f"{n}={d['value']:g}" + (f" {d['unit']}" if d["unit"] not in ("", "1") else "")
-             for n, d in defaults.items()]
-    return "defaults (not set by the file; set them to change): " + ", ".join(parts)
 
 
 def stored_defaults(attrs: dict) -> dict[str, dict] | None:

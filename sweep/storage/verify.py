@@ -5,7 +5,7 @@ Every chunk task writes its data, then a marker holding a digest of each output'
 no marker, a marker whose chunk file is gone (Zarr would read it as NaN without a word), a
 chunk that cannot be decoded (torn by a killed write) and a chunk whose values no longer
 match their digest (a flipped byte) are each reported with the variable and the chunk.
-Repairing recomputes exactly the chunks verify flagged.
+Repairing (:mod:`sweep.engine.repair`) recomputes exactly the chunks verify flagged.
 """
 
 from __future__ import annotations
@@ -14,11 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dask
-import dask.threaded
 import numpy as np
 import zarr
 
-from sweep.engine.progress import ChunkProgress
 from sweep.planning.planner import ChunkKey, Plan, make_plan
 from sweep.spec.config import stored_spec
 from sweep.storage import objects
@@ -235,12 +233,15 @@ def _read(group: zarr.Group, name: str, where: slice, found: list[Finding]):
 
 
 def verify_store(store: str | Path, *, progress: bool | None = None,
-                 num_workers: int | None = None) -> VerifyReport:
+                 num_workers: int | None = None, executor=None,
+                 callbacks: list | None = None) -> VerifyReport:
     """Check every chunk of ``store`` against its marker (see the module docstring).
 
-    Reads every chunk (in parallel on Dask's threads, with a progress bar on terminals).
+    Reads every chunk in parallel on ``executor`` (default: ``threads``, ``num_workers`` of
+    them; see :func:`sweep.executors.create_executor`), with a progress bar on terminals
+    (``progress``) or ``callbacks``.
     """
-    from sweep.backends import default_workers
+    from sweep.executors import create_executor, tracker
 
     store = parse(store)
     attrs = zstore.store_attrs(store)
@@ -268,39 +269,9 @@ def verify_store(store: str | Path, *, progress: bool | None = None,
                                                     dask_key_name=f"verify-{key.name}")
              for key in keys]
     sizes = {f"verify-{key.name}": key.size for key in keys}
-    with ChunkProgress(sizes, enabled=progress, label=f"verify {store.name}"):
-        results = dask.compute(*tasks, scheduler=dask.threaded.get,
-                               num_workers=num_workers or default_workers())
+    executor = executor or create_executor(workers=num_workers)
+    with tracker(f"verify {store.name}", sizes, progress, callbacks) as track:
+        results = executor.compute(tasks, track)
     findings = structural + [f for chunk in results for f in chunk]
     return VerifyReport(store=store, status=str(attrs.get("sweep_status")),
                         n_chunks=len(keys), findings=findings)
-
-
-def repair_store(store: str | Path, *, backend: str | None = None,
-                 progress: bool | None = None,
-                 num_workers: int | None = None) -> tuple[VerifyReport, VerifyReport]:
-    """Verify ``store``, recompute exactly the flagged chunks (and finish a run that did not
-    finish), then verify again. Returns the reports before and after.
-
-    The flagged chunks' markers are removed before they are rewritten, so an interrupted
-    repair leaves them flagged. ``backend`` defaults to the one that wrote the store.
-    """
-    from sweep.engine.execute import run_plan
-
-    store = parse(store)
-    before = verify_store(store, progress=progress, num_workers=num_workers)
-    if before.ok and before.status == zstore.STATUS_COMPLETE:
-        return before, before
-    missing = [f.variable for f in before.structural if f.problem == MISSING_ARRAY]
-    if missing:
-        raise zstore.StoreError(f"{store}: array(s) {', '.join(map(str, missing))} are missing; "
-                                "the store cannot be repaired: rerun the sweep with --overwrite")
-    attrs = zstore.store_attrs(store)
-    plan = plan_of_store(store, attrs)
-    if before.structural:
-        zstore.set_status(store, zstore.STATUS_RUNNING)
-        zstore.write_coords(plan)
-    run_plan(plan, backend=backend or "auto", resume=True,
-             redo=frozenset(before.flagged), progress=progress, num_workers=num_workers)
-    after = verify_store(store, progress=progress, num_workers=num_workers)
-    return before, after
