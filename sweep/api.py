@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sweep.modes import RunOptions, for_spec
-from sweep.modes.base import preflight
+from sweep.modes.base import cluster_flag_refusal, preflight
 from sweep.spec.config import SweepSpec
 
 
@@ -44,7 +44,7 @@ def run(
     """
     mode = for_spec(spec)
     owned = isinstance(executor, str)
-    if owned and (executor != "threads" and not mode.cluster_flags):
+    if owned and executor != "threads":
         _refuse_cluster(mode)
     if owned:
         from sweep.executors import create_executor
@@ -56,7 +56,7 @@ def run(
                           progress=progress, workers=num_workers, client=client,
                           disk_budget=disk_budget, max_chunks=max_chunks, executor=executor,
                           callbacks=callbacks)
-        if not mode.cluster_flags and (resume or client is not None):
+        if resume or client is not None:
             _refuse_cluster(mode)
         plan = mode.plan(spec, opts)
         preflight(mode, plan, opts)
@@ -67,7 +67,10 @@ def run(
 
 
 def _refuse_cluster(mode) -> None:
-    from sweep.planning.preflight import PlanError
+    """Refuse resume, a client or a cluster where ``mode`` takes none of them
+    (:func:`~sweep.modes.base.cluster_flag_refusal`)."""
+    refusal = cluster_flag_refusal(mode, ("resume", "client"))
+    if refusal:
+        from sweep.planning.preflight import PlanError
 
-    raise PlanError(f"resume and client apply to materialize runs, not to {mode.name} "
-                    "mode (it writes only its small result)")
+        raise PlanError(refusal)

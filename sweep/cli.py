@@ -1,4 +1,11 @@
-"""The ``sweep`` command line: a thin layer over the Python API."""
+"""The ``sweep`` command line: a thin layer over the Python API.
+
+Each command is a handler (``_cmd_run``, ``_cmd_plan``, ...) registered by :func:`_command`
+beside the small function that adds its arguments (``_run_options``, ...); the options that
+several commands share are added by one helper each (``_add_backend``, ``_add_workers``,
+``_add_progress``, ...). :func:`_parser` builds the parser from that registry. Every library
+beyond the standard one is imported where a command needs it (``sweep --help`` stays light).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +13,9 @@ import argparse
 import logging
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from sweep._version import __version__
 
@@ -17,6 +25,8 @@ EXIT_USAGE = 2
 #: ``--cluster local-cuda``: dask-cuda's LocalCUDACluster, one worker per visible GPU.
 LOCAL_CUDA = "local-cuda"
 
+
+# -- argument types ----------------------------------------------------------------------------
 
 def _positive_int(text: str) -> int:
     try:
@@ -67,205 +77,6 @@ def _cluster(text: str) -> int:
     return int(n)
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="sweep",
-        description="Cost-per-token scenario sweeps: evaluate the token-economics model over a "
-        "grid from a sweep file and store every output in a Zarr store.",
-    )
-    p.add_argument("--version", action="version", version=f"token-sweep {__version__}")
-    p.add_argument("-v", "--verbose", action="store_true", help="log what the engine decides")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    run = sub.add_parser("run", help="run a sweep file into a Zarr store and print a summary")
-    run.add_argument("file", help="sweep file (.yaml, .yml or .toml)")
-    run.add_argument("--store", type=_store,
-                     help="Zarr store to write: a path or a URL such as s3://BUCKET/PREFIX/"
-                          "NAME.zarr (default: the file's 'store', else results/<name>.zarr)")
-    run.add_argument("--backend", choices=("auto", "numpy", "numba", "cuda", "cupy"),
-                     help="compute backend (default: the file's 'backend', else auto)")
-    mode = run.add_mutually_exclusive_group()
-    mode.add_argument("--overwrite", action="store_true", help="replace an existing store")
-    mode.add_argument("--resume", action="store_true",
-                      help="continue an interrupted run: compute only the chunks without a "
-                      "completion marker (refused if the file's config differs from the store's)")
-    run.add_argument("--dry-run", action="store_true",
-                     help="print the plan and the pre-flight checks; write nothing")
-    run.add_argument("--workers", type=_positive_int, default=None,
-                     help="Dask threads (default: one per core)")
-    run.add_argument("--disk-budget", type=_size, default=None, metavar="SIZE",
-                     help="refuse outputs larger than SIZE uncompressed (e.g. 500GB)")
-    run.add_argument("--max-chunks", type=_positive_int, default=None, metavar="N",
-                     help="refuse plans of more than N chunks (default 100000)")
-    where = run.add_mutually_exclusive_group()
-    where.add_argument("--scheduler", metavar="ADDRESS",
-                       help="run on a running dask.distributed scheduler (tcp://HOST:PORT, "
-                       "tls://HOST:PORT with Dask's TLS settings)")
-    where.add_argument("--scheduler-file", metavar="FILE",
-                       help="run on the dask.distributed scheduler that FILE describes "
-                       "(dask scheduler --scheduler-file FILE)")
-    where.add_argument("--cluster", type=_cluster, metavar="local:N|local-cuda",
-                       help="start a local cluster for this run: N worker processes, or "
-                       "one worker per visible GPU (dask-cuda; `auto` then runs chunks on "
-                       "the cuda backend, runs of up to 10^6 points on NumPy)")
-    bar = run.add_mutually_exclusive_group()
-    bar.add_argument("--progress", dest="progress", action="store_true", default=None,
-                     help="always show the progress bar")
-    bar.add_argument("--no-progress", dest="progress", action="store_false",
-                     help="never show the progress bar (default: only on a terminal)")
-
-    plan = sub.add_parser("plan", help="validate a sweep file and print its plan; computes nothing")
-    plan.add_argument("file")
-    plan.add_argument("--store", type=_store, help="target store, for the disk-space check")
-
-    show = sub.add_parser("show", help="describe a store: dims, outputs with units and "
-                          "extremes, provenance")
-    show.add_argument("store", type=_store)
-    show.add_argument("--sel", action="append", metavar="DIM=VALUE[,VALUE]",
-                      help="print only this slice, as a table of every point (repeatable; "
-                      "labels or numbers)")
-    show.add_argument("--output", metavar="NAME",
-                      help="only this output (of a reduce result: its statistics, or one "
-                      "variable)")
-    show.add_argument("--csv", metavar="FILE",
-                      help="write the slice (every row) to FILE as CSV instead of printing it")
-
-    plot = sub.add_parser("plot", help="draw a store's charts (PNG or SVG, each with the "
-                          "CSV of the numbers it draws)")
-    plot.add_argument("store", type=_store)
-    plot.add_argument("--out", metavar="DIR", help="folder for the charts (default: "
-                      "<store>-charts beside the store)")
-    plot.add_argument("--x", metavar="DIM", help="numeric dim on the x axis")
-    plot.add_argument("--y", metavar="DIM", help="numeric dim on the y axis")
-    plot.add_argument("--sel", action="append", metavar="DIM=VALUE[,VALUE]",
-                      help="hold a dim at a value, or draw only some labels (repeatable)")
-    plot.add_argument("--output", metavar="NAME", help="the output to draw (default: the "
-                      "file's first)")
-    plot.add_argument("--kind", metavar="KIND", help="only this chart: heatmap, lines, "
-                      "winner, breakeven, breakdown, frontier, distribution, compare, "
-                      "sensitivity, screening (default: every one the store can draw)")
-    plot.add_argument("--format", choices=("png", "svg"), default="png")
-
-    report = sub.add_parser("report", help="one self-contained HTML file of stores: "
-                            "question, summary, charts, provenance")
-    report.add_argument("stores", nargs="+", metavar="STORE", type=_store)
-    report.add_argument("--out", metavar="FILE.html", required=True)
-
-    verify = sub.add_parser("verify", help="check every chunk of a store against its "
-                            "completion marker; exit 1 naming each bad chunk")
-    verify.add_argument("store", type=_store)
-    verify.add_argument("--no-progress", dest="progress", action="store_false", default=None)
-
-    repair = sub.add_parser("repair", help="recompute exactly the chunks `sweep verify` flags, "
-                            "then verify again")
-    repair.add_argument("store", type=_store)
-    repair.add_argument("--backend", choices=("auto", "numpy", "numba", "cuda", "cupy"),
-                        help="compute backend (default: the one that wrote the store)")
-    repair.add_argument("--workers", type=_positive_int, default=None)
-    repair.add_argument("--no-progress", dest="progress", action="store_false", default=None)
-
-    sub.add_parser("presets", help="list the platform, LLM and calibration presets "
-                   "with their sources")
-
-    frontier = sub.add_parser("frontier", help="measured throughput frontiers: import "
-                              "benchmark results, list what is there")
-    fsub = frontier.add_subparsers(dest="frontier_command", required=True, metavar="ACTION")
-    fimport = fsub.add_parser("import", help="read an InferenceX CSV export or agg_bmk.json "
-                              "into one Pareto front per configuration")
-    fimport.add_argument("file", nargs="?", help="a .csv (the InferenceX dashboard's export) "
-                         "or .json (the harness's agg_bmk.json) file")
-    fimport.add_argument("--shipped", action="store_true",
-                         help="import the measured points shipped with token-sweep "
-                         "(sweep/data/inferencex-measured.csv) instead of FILE")
-    fimport.add_argument("--out", default="frontiers", metavar="DIR",
-                         help="folder of frontiers (default: frontiers)")
-    fimport.add_argument("--name", help="key of the frontier, for a file that gives one")
-    flist = fsub.add_parser("list", help="list the frontiers of a folder")
-    flist.add_argument("dir", nargs="?", default="frontiers",
-                       help="folder of frontiers (default: frontiers)")
-
-    cal = sub.add_parser("calibrate", help="fit the roofline's mbu and step_overhead_ms "
-                         "(and mfu_prefill) to a measured frontier; write a calibration")
-    cal.add_argument("frontier", help="the frontier's key (see `sweep frontier list`)")
-    cal.add_argument("--model", required=True, help="LLM preset (see `sweep presets`)")
-    cal.add_argument("--hardware", required=True, help="platform preset (see `sweep presets`)")
-    cal.add_argument("--weights", choices=("bf16", "fp8", "nvfp4", "mxfp4"),
-                     help="weight format (default: the LLM preset's)")
-    cal.add_argument("--kv", choices=("bf16", "fp8"), default="fp8",
-                     help="KV-cache dtype (default: fp8)")
-    cal.add_argument("--gpus-per-replica", type=_positive_int, metavar="N",
-                     help="GPUs per replica (default: each point's TP)")
-    cal.add_argument("--fit-prefill", action="store_true", help="fit mfu_prefill too")
-    cal.add_argument("--mfu-prefill", type=float, default=1.0,
-                     help="mfu_prefill when not fitted (default: 1)")
-    cal.add_argument("--length-factor", type=float, default=0.9,
-                     help="mean lengths / nominal ISL and OSL (default: 0.9, InferenceX "
-                     "draws lengths uniformly in [0.8 L, L])")
-    cal.add_argument("--tokens-per-step", type=float, default=1.0,
-                     help="tokens accepted per step (speculative decoding; default: 1)")
-    cal.add_argument("--frontiers", default="frontiers", metavar="DIR",
-                     help="folder of frontiers; the calibration goes to DIR/calibrations/ "
-                     "(default: frontiers)")
-    cal.add_argument("--name", help="name of the calibration preset (default: "
-                     "fit-<frontier>)")
-
-    sens = sub.add_parser(
-        "sensitivity", help="Sobol' indices, tornado swings and elasticities of a sample-mode "
-        "file: a ranked table, a Dataset and PNG charts",
-        description="Evaluate a sample-mode sweep file (distributions + sample: {method: "
-        "saltelli}) chunk by chunk without storing the samples, and report first- and "
-        "total-order Sobol' indices with 95 % intervals, one-at-a-time swings (P5 to P95) "
-        "and elasticities at the base case (medians), per label of any categorical axis.")
-    sens.add_argument("file", help="sweep file (.yaml, .yml or .toml) with a sample section")
-    sens.add_argument("--store", type=_store, help="Zarr store for the result (default: the file's "
-                      "'store', else results/<name>.zarr)")
-    sens.add_argument("--overwrite", action="store_true", help="replace an existing result")
-    sens.add_argument("--backend", choices=("auto", "numpy", "numba", "cuda", "cupy"),
-                      help="compute backend (default: the file's 'backend', else auto)")
-    sens.add_argument("--workers", type=_positive_int, default=None,
-                      help="Dask threads (default: one per core)")
-    sens.add_argument("--charts", metavar="DIR", help="folder for the PNG charts (default: "
-                      "next to the store)")
-    sens.add_argument("--dry-run", action="store_true",
-                      help="print the plan and check the target; compute nothing")
-    sens.add_argument("--morris", type=_positive_int, metavar="R", default=None,
-                      help="Morris screening instead (SALib): R trajectories of D + 1 "
-                      "points each, elementary effects ranked by mu*; any sample method")
-    sbar = sens.add_mutually_exclusive_group()
-    sbar.add_argument("--progress", dest="progress", action="store_true", default=None)
-    sbar.add_argument("--no-progress", dest="progress", action="store_false")
-
-    bench = sub.add_parser(
-        "bench", help="benchmark every available backend on this machine against the "
-        "hardware ceilings: JSON, markdown and a PNG chart",
-        description="Time every available backend (numpy, numba, cuda, cupy) in each mode "
-        "(kernel: compute into memory; materialize: sweep run into Zarr; reduce: statistics "
-        "only) at each grid size, with the ceilings that bound them measured in the same run "
-        "(host memory write fill, Zarr encode-and-write, on a GPU device copies), and how "
-        "time scales with chunk size and workers. Writes bench.json, bench.md and bench.png.")
-    bench.add_argument("--backends", type=_names, default=None, metavar="LIST",
-                       help="comma-separated (default: numpy,numba,cuda,cupy; unavailable "
-                       "ones are listed with the reason)")
-    bench.add_argument("--sizes", type=_sizes, default=None, metavar="LIST",
-                       help="grid points per size, comma-separated (default: 1e6,1e7,1e8)")
-    bench.add_argument("--modes", type=_names, default=None, metavar="LIST",
-                       help="comma-separated: kernel, materialize, reduce (default: all)")
-    bench.add_argument("--repeat", type=_positive_int, default=3,
-                       help="timed runs per row after one warm-up; the median is reported")
-    bench.add_argument("--workers", type=_positive_int, default=None,
-                       help="Dask threads (default: one per core)")
-    bench.add_argument("--grid", default="cost", choices=("cost", "throughput"),
-                       help="cost: the cost model over given throughput (default); "
-                       "throughput: the roofline over concurrency (derived tokens/s; reduce "
-                       "rows add best:)")
-    bench.add_argument("--no-scaling", dest="scaling", action="store_false",
-                       help="skip the chunk-size and workers study")
-    bench.add_argument("--out", default="bench-report", help="folder for the report "
-                       "(default: bench-report)")
-    bench.add_argument("--no-progress", dest="progress", action="store_false", default=None)
-    return p
-
-
 def _names(text: str) -> tuple[str, ...]:
     names = tuple(t.strip() for t in text.split(",") if t.strip())
     if not names:
@@ -281,10 +92,155 @@ def _sizes(text: str) -> tuple[float, ...]:
             f"expected comma-separated point counts such as 1e6,1e7, got {text!r}") from None
 
 
+# -- options that several commands share -------------------------------------------------------
+
+_BACKENDS = ("auto", "numpy", "numba", "cuda", "cupy")
+_SWEEP_FILE = "sweep file (.yaml, .yml or .toml)"
+_FILE_BACKEND = "the file's 'backend', else auto"
+_FRONTIERS = "frontiers"
+_FRONTIERS_HELP = f"folder of frontiers (default: {_FRONTIERS})"
+
+
+def _add_store(p: argparse.ArgumentParser, what: str, *, default: bool = True) -> None:
+    """``--store``: the Zarr store (a path or a URL) ``what`` says; with ``default``, the
+    help ends with the file's fallback."""
+    fallback = " (default: the file's 'store', else results/<name>.zarr)" if default else ""
+    p.add_argument("--store", type=_store, help=what + fallback)
+
+
+def _add_backend(p: argparse.ArgumentParser, default: str) -> None:
+    """``--backend``: the compute backend, ``default`` when not given."""
+    p.add_argument("--backend", choices=_BACKENDS, help=f"compute backend (default: {default})")
+
+
+def _add_workers(p: argparse.ArgumentParser) -> None:
+    """``--workers N``: Dask threads."""
+    p.add_argument("--workers", type=_positive_int, default=None,
+                   help="Dask threads (default: one per core)")
+
+
+def _add_overwrite(p, what: str) -> None:
+    """``--overwrite`` (on a parser or a mutually exclusive group): replace ``what``."""
+    p.add_argument("--overwrite", action="store_true", help=f"replace an existing {what}")
+
+
+def _add_progress(p: argparse.ArgumentParser) -> None:
+    """``--progress`` or ``--no-progress`` (one of them): the progress bar, by default only
+    on a terminal."""
+    bar = p.add_mutually_exclusive_group()
+    bar.add_argument("--progress", dest="progress", action="store_true", default=None,
+                     help="always show the progress bar")
+    _add_no_progress(bar, default=True)
+
+
+def _add_no_progress(p, *, default: bool | None = None) -> None:
+    """``--no-progress`` (on a parser or in :func:`_add_progress`'s group)."""
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=default,
+                   help="never show the progress bar (default: only on a terminal)")
+
+
+def _add_where(p: argparse.ArgumentParser) -> None:
+    """Where a run runs (one of them; default: local threads): ``--scheduler``,
+    ``--scheduler-file`` or ``--cluster``."""
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run on a running dask.distributed scheduler (tcp://HOST:PORT, "
+                       "tls://HOST:PORT with Dask's TLS settings)")
+    where.add_argument("--scheduler-file", metavar="FILE",
+                       help="run on the dask.distributed scheduler that FILE describes "
+                       "(dask scheduler --scheduler-file FILE)")
+    where.add_argument("--cluster", type=_cluster, metavar=f"local:N|{LOCAL_CUDA}",
+                       help="start a local cluster for this run: N worker processes, or "
+                       "one worker per visible GPU (dask-cuda; `auto` then runs chunks on "
+                       "the cuda backend, runs of up to 10^6 points on NumPy)")
+
+
+#: the destinations of :func:`_add_where`'s options (where a run runs)
+_CLUSTER_FLAGS = ("scheduler", "scheduler_file", "cluster")
+
+
+# -- the commands ------------------------------------------------------------------------------
+
+_Options = Callable[[argparse.ArgumentParser], None]
+_Handler = Callable[[argparse.Namespace], int]
+
+
+class _Command(NamedTuple):
+    add_options: _Options | None
+    handler: _Handler
+    summary: str
+    description: str | None
+
+
+#: every command by name, in the order ``sweep --help`` lists them: that of the handlers below
+_COMMANDS: dict[str, _Command] = {}
+
+
+def _command(name: str, add_options: _Options | None, summary: str,
+             description: str | None = None) -> Callable[[_Handler], _Handler]:
+    """Register the decorated handler as the command ``name``: ``add_options`` adds its
+    arguments to its subparser, ``summary`` is its line in ``sweep --help`` and
+    ``description`` (default: none) heads its own ``--help``."""
+
+    def register(handler: _Handler) -> _Handler:
+        _COMMANDS[name] = _Command(add_options, handler, summary, description)
+        return handler
+
+    return register
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The parser of every registered command."""
+    p = argparse.ArgumentParser(
+        prog="sweep",
+        description="Cost-per-token scenario sweeps: evaluate the token-economics model over a "
+        "grid from a sweep file and store every output in a Zarr store.",
+    )
+    p.add_argument("--version", action="version", version=f"token-sweep {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what the engine decides")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, command in _COMMANDS.items():
+        cp = sub.add_parser(name, help=command.summary, description=command.description)
+        if command.add_options is not None:
+            command.add_options(cp)
+    return p
+
+
+# -- sweep run ---------------------------------------------------------------------------------
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    """``sweep run FILE``: the store, the backend, resuming, the limits, where to run."""
+    p.add_argument("file", help=_SWEEP_FILE)
+    _add_store(p, "Zarr store to write: a path or a URL such as s3://BUCKET/PREFIX/NAME.zarr")
+    _add_backend(p, _FILE_BACKEND)
+    mode = p.add_mutually_exclusive_group()
+    _add_overwrite(mode, "store")
+    mode.add_argument("--resume", action="store_true",
+                      help="continue an interrupted run: compute only the chunks without a "
+                      "completion marker (refused if the file's config differs from the store's)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan and the pre-flight checks; write nothing")
+    _add_workers(p)
+    p.add_argument("--disk-budget", type=_size, default=None, metavar="SIZE",
+                   help="refuse outputs larger than SIZE uncompressed (e.g. 500GB)")
+    p.add_argument("--max-chunks", type=_positive_int, default=None, metavar="N",
+                   help="refuse plans of more than N chunks (default 100000)")
+    _add_where(p)
+    _add_progress(p)
+
+
+@_command("run", _run_options, "run a sweep file into a Zarr store and print a summary")
+def _cmd_run(args: argparse.Namespace) -> int:
+    from sweep.modes import for_spec
+    from sweep.spec.config import load_config
+
+    spec = load_config(args.file)
+    return _run_mode(for_spec(spec), spec, args)
+
+
 def _wants_cluster(args: argparse.Namespace) -> bool:
     """Whether ``--scheduler``, ``--scheduler-file`` or ``--cluster`` was given."""
-    return any(getattr(args, flag, None) is not None
-               for flag in ("scheduler", "scheduler_file", "cluster"))
+    return any(getattr(args, flag, None) is not None for flag in _CLUSTER_FLAGS)
 
 
 def _client(args: argparse.Namespace):
@@ -298,14 +254,6 @@ def _client(args: argparse.Namespace):
         executor = create_executor(LOCAL_CUDA if args.cluster == LOCAL_CUDA
                                    else f"local:{args.cluster}")
     return executor.client, [executor]
-
-
-def _cmd_run(args: argparse.Namespace) -> int:
-    from sweep.modes import for_spec
-    from sweep.spec.config import load_config
-
-    spec = load_config(args.file)
-    return _run_mode(for_spec(spec), spec, args)
 
 
 def _options(args: argparse.Namespace):
@@ -326,15 +274,14 @@ def _options(args: argparse.Namespace):
 def _run_mode(mode, spec, args: argparse.Namespace) -> int:
     """``sweep run`` (and ``sweep sensitivity``) of ``spec`` in ``mode``: the plan, the
     pre-flight checks (all of them with ``--dry-run``), the run, the report."""
-    from sweep.modes.base import preflight
+    from sweep.modes.base import cluster_flag_refusal, preflight
 
-    if not mode.cluster_flags:
-        for flag in ("resume", "scheduler", "scheduler_file", "cluster"):
-            if getattr(args, flag, None):
-                what, run = mode.words
-                print(f"error: --{flag.replace('_', '-')} applies to materialize runs, not "
-                      f"to {what} ({run} writes only its small result)", file=sys.stderr)
-                return EXIT_USAGE
+    given = [f"--{flag.replace('_', '-')}" for flag in ("resume", *_CLUSTER_FLAGS)
+             if getattr(args, flag, None)]
+    refusal = cluster_flag_refusal(mode, given[:1])
+    if refusal:
+        print(f"error: {refusal}", file=sys.stderr)
+        return EXIT_USAGE
     opts = _options(args)
     if opts.charts is not None:
         try:
@@ -380,6 +327,15 @@ def _preflight(mode, plan, opts, with_target: bool) -> int:
     return EXIT_OK
 
 
+# -- sweep plan --------------------------------------------------------------------------------
+
+def _plan_options(p: argparse.ArgumentParser) -> None:
+    """``sweep plan FILE``: the target store, for the disk-space check."""
+    p.add_argument("file")
+    _add_store(p, "target store, for the disk-space check", default=False)
+
+
+@_command("plan", _plan_options, "validate a sweep file and print its plan; computes nothing")
 def _cmd_plan(args: argparse.Namespace) -> int:
     from sweep.modes import for_spec
     from sweep.spec.config import load_config
@@ -390,40 +346,22 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return _preflight(mode, mode.plan(spec, opts), opts, with_target=False)
 
 
-def _cmd_verify(args: argparse.Namespace) -> int:
-    from sweep.storage.verify import verify_store
+# -- sweep show --------------------------------------------------------------------------------
 
-    report = verify_store(args.store, progress=args.progress)
-    print(report.describe())
-    if report.findings:
-        print(f"run `sweep repair {args.store}` to recompute the {len(report.flagged)} "
-              "flagged chunk(s)", file=sys.stderr)
-        return EXIT_FAILED
-    if report.status != "complete":
-        print(f"every chunk verifies, but the store is marked {report.status!r}: the run "
-              "that wrote it did not finish", file=sys.stderr)
-        return EXIT_FAILED
-    print("ok: every chunk matches its marker")
-    return EXIT_OK
+def _show_options(p: argparse.ArgumentParser) -> None:
+    """``sweep show STORE``: a slice of it, as a table or a CSV file."""
+    p.add_argument("store", type=_store)
+    p.add_argument("--sel", action="append", metavar="DIM=VALUE[,VALUE]",
+                   help="print only this slice, as a table of every point (repeatable; "
+                   "labels or numbers)")
+    p.add_argument("--output", metavar="NAME",
+                   help="only this output (of a reduce result: its statistics, or one variable)")
+    p.add_argument("--csv", metavar="FILE",
+                   help="write the slice (every row) to FILE as CSV instead of printing it")
 
 
-def _cmd_repair(args: argparse.Namespace) -> int:
-    from sweep.engine.repair import repair_store
-
-    before, after = repair_store(args.store, backend=args.backend, progress=args.progress,
-                                 num_workers=args.workers)
-    print(before.describe())
-    if before.ok and before.status == "complete":
-        print("nothing to repair")
-        return EXIT_OK
-    print(f"recomputed {len(before.flagged)} chunk(s): {', '.join(before.flagged) or '-'}")
-    print(after.describe())
-    if after.findings or after.status != "complete":
-        return EXIT_FAILED
-    print("ok: every chunk matches its marker")
-    return EXIT_OK
-
-
+@_command("show", _show_options,
+          "describe a store: dims, outputs with units and extremes, provenance")
 def _cmd_show(args: argparse.Namespace) -> int:
     from sweep import open_result
     from sweep.report.summary import describe, describe_reduce
@@ -486,6 +424,27 @@ def _complete_result(path):
     return ds
 
 
+# -- sweep plot --------------------------------------------------------------------------------
+
+def _plot_options(p: argparse.ArgumentParser) -> None:
+    """``sweep plot STORE``: which charts, of what, where."""
+    p.add_argument("store", type=_store)
+    p.add_argument("--out", metavar="DIR",
+                   help="folder for the charts (default: <store>-charts beside the store)")
+    p.add_argument("--x", metavar="DIM", help="numeric dim on the x axis")
+    p.add_argument("--y", metavar="DIM", help="numeric dim on the y axis")
+    p.add_argument("--sel", action="append", metavar="DIM=VALUE[,VALUE]",
+                   help="hold a dim at a value, or draw only some labels (repeatable)")
+    p.add_argument("--output", metavar="NAME",
+                   help="the output to draw (default: the file's first)")
+    p.add_argument("--kind", metavar="KIND", help="only this chart: heatmap, lines, winner, "
+                   "breakeven, breakdown, frontier, distribution, compare, sensitivity, "
+                   "screening (default: every one the store can draw)")
+    p.add_argument("--format", choices=("png", "svg"), default="png")
+
+
+@_command("plot", _plot_options,
+          "draw a store's charts (PNG or SVG, each with the CSV of the numbers it draws)")
 def _cmd_plot(args: argparse.Namespace) -> int:
     from sweep.plots import defaults
     from sweep.plots.prepare import PlotError
@@ -521,6 +480,16 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- sweep report ------------------------------------------------------------------------------
+
+def _report_options(p: argparse.ArgumentParser) -> None:
+    """``sweep report STORE... --out FILE.html``."""
+    p.add_argument("stores", nargs="+", metavar="STORE", type=_store)
+    p.add_argument("--out", metavar="FILE.html", required=True)
+
+
+@_command("report", _report_options,
+          "one self-contained HTML file of stores: question, summary, charts, provenance")
 def _cmd_report(args: argparse.Namespace) -> int:
     from sweep.plots import defaults
     from sweep.plots.prepare import PlotError
@@ -548,6 +517,64 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- sweep verify, sweep repair ----------------------------------------------------------------
+
+def _verify_options(p: argparse.ArgumentParser) -> None:
+    """``sweep verify STORE``."""
+    p.add_argument("store", type=_store)
+    _add_no_progress(p)
+
+
+@_command("verify", _verify_options,
+          "check every chunk of a store against its completion marker; exit 1 naming each bad "
+          "chunk")
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from sweep.storage.verify import verify_store
+
+    report = verify_store(args.store, progress=args.progress)
+    print(report.describe())
+    if report.findings:
+        print(f"run `sweep repair {args.store}` to recompute the {len(report.flagged)} "
+              "flagged chunk(s)", file=sys.stderr)
+        return EXIT_FAILED
+    if report.status != "complete":
+        print(f"every chunk verifies, but the store is marked {report.status!r}: the run "
+              "that wrote it did not finish", file=sys.stderr)
+        return EXIT_FAILED
+    print("ok: every chunk matches its marker")
+    return EXIT_OK
+
+
+def _repair_options(p: argparse.ArgumentParser) -> None:
+    """``sweep repair STORE``: how to recompute the flagged chunks."""
+    p.add_argument("store", type=_store)
+    _add_backend(p, "the one that wrote the store")
+    _add_workers(p)
+    _add_no_progress(p)
+
+
+@_command("repair", _repair_options,
+          "recompute exactly the chunks `sweep verify` flags, then verify again")
+def _cmd_repair(args: argparse.Namespace) -> int:
+    from sweep.engine.repair import repair_store
+
+    before, after = repair_store(args.store, backend=args.backend, progress=args.progress,
+                                 num_workers=args.workers)
+    print(before.describe())
+    if before.ok and before.status == "complete":
+        print("nothing to repair")
+        return EXIT_OK
+    print(f"recomputed {len(before.flagged)} chunk(s): {', '.join(before.flagged) or '-'}")
+    print(after.describe())
+    if after.findings or after.status != "complete":
+        return EXIT_FAILED
+    print("ok: every chunk matches its marker")
+    return EXIT_OK
+
+
+# -- sweep presets -----------------------------------------------------------------------------
+
+@_command("presets", None, "list the platform, LLM and calibration presets with their sources")
 def _cmd_presets(args: argparse.Namespace) -> int:
     from sweep.spec.presets import (
         PRECISIONS,
@@ -591,6 +618,26 @@ def _cmd_presets(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- sweep frontier ----------------------------------------------------------------------------
+
+def _frontier_options(p: argparse.ArgumentParser) -> None:
+    """``sweep frontier import|list``."""
+    actions = p.add_subparsers(dest="frontier_command", required=True, metavar="ACTION")
+    imp = actions.add_parser("import", help="read an InferenceX CSV export or agg_bmk.json "
+                             "into one Pareto front per configuration")
+    imp.add_argument("file", nargs="?", help="a .csv (the InferenceX dashboard's export) "
+                     "or .json (the harness's agg_bmk.json) file")
+    imp.add_argument("--shipped", action="store_true",
+                     help="import the measured points shipped with token-sweep "
+                     "(sweep/data/inferencex-measured.csv) instead of FILE")
+    imp.add_argument("--out", default=_FRONTIERS, metavar="DIR", help=_FRONTIERS_HELP)
+    imp.add_argument("--name", help="key of the frontier, for a file that gives one")
+    listing = actions.add_parser("list", help="list the frontiers of a folder")
+    listing.add_argument("dir", nargs="?", default=_FRONTIERS, help=_FRONTIERS_HELP)
+
+
+@_command("frontier", _frontier_options,
+          "measured throughput frontiers: import benchmark results, list what is there")
 def _cmd_frontier(args: argparse.Namespace) -> int:
     from sweep.frontiers import front
 
@@ -634,6 +681,36 @@ def _cmd_frontier(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- sweep calibrate ---------------------------------------------------------------------------
+
+def _calibrate_options(p: argparse.ArgumentParser) -> None:
+    """``sweep calibrate FRONTIER --model --hardware``: the fit's inputs and its output."""
+    p.add_argument("frontier", help="the frontier's key (see `sweep frontier list`)")
+    p.add_argument("--model", required=True, help="LLM preset (see `sweep presets`)")
+    p.add_argument("--hardware", required=True, help="platform preset (see `sweep presets`)")
+    p.add_argument("--weights", choices=("bf16", "fp8", "nvfp4", "mxfp4"),
+                   help="weight format (default: the LLM preset's)")
+    p.add_argument("--kv", choices=("bf16", "fp8"), default="fp8",
+                   help="KV-cache dtype (default: fp8)")
+    p.add_argument("--gpus-per-replica", type=_positive_int, metavar="N",
+                   help="GPUs per replica (default: each point's TP)")
+    p.add_argument("--fit-prefill", action="store_true", help="fit mfu_prefill too")
+    p.add_argument("--mfu-prefill", type=float, default=1.0,
+                   help="mfu_prefill when not fitted (default: 1)")
+    p.add_argument("--length-factor", type=float, default=0.9,
+                   help="mean lengths / nominal ISL and OSL (default: 0.9, InferenceX "
+                   "draws lengths uniformly in [0.8 L, L])")
+    p.add_argument("--tokens-per-step", type=float, default=1.0,
+                   help="tokens accepted per step (speculative decoding; default: 1)")
+    p.add_argument("--frontiers", default=_FRONTIERS, metavar="DIR",
+                   help="folder of frontiers; the calibration goes to DIR/calibrations/ "
+                   f"(default: {_FRONTIERS})")
+    p.add_argument("--name", help="name of the calibration preset (default: fit-<frontier>)")
+
+
+@_command("calibrate", _calibrate_options,
+          "fit the roofline's mbu and step_overhead_ms (and mfu_prefill) to a measured frontier; "
+          "write a calibration")
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from sweep.frontiers import calibrate, front
 
@@ -665,6 +742,37 @@ def _writable_folder(option: str, path: Path) -> None:
             break
 
 
+# -- sweep sensitivity -------------------------------------------------------------------------
+
+#: its line in ``sweep --help``, and the description that heads its own ``--help``
+_SENSITIVITY = (
+    "Sobol' indices, tornado swings and elasticities of a sample-mode file: a ranked table, "
+    "a Dataset and PNG charts",
+    "Evaluate a sample-mode sweep file (distributions + sample: {method: saltelli}) chunk by "
+    "chunk without storing the samples, and report first- and total-order Sobol' indices "
+    "with 95 % intervals, one-at-a-time swings (P5 to P95) and elasticities at the base case "
+    "(medians), per label of any categorical axis.",
+)
+
+
+def _sensitivity_options(p: argparse.ArgumentParser) -> None:
+    """``sweep sensitivity FILE``: the store, the backend, the charts, Morris screening."""
+    p.add_argument("file", help=f"{_SWEEP_FILE} with a sample section")
+    _add_store(p, "Zarr store for the result")
+    _add_overwrite(p, "result")
+    _add_backend(p, _FILE_BACKEND)
+    _add_workers(p)
+    p.add_argument("--charts", metavar="DIR",
+                   help="folder for the PNG charts (default: next to the store)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan and check the target; compute nothing")
+    p.add_argument("--morris", type=_positive_int, metavar="R", default=None,
+                   help="Morris screening instead (SALib): R trajectories of D + 1 "
+                   "points each, elementary effects ranked by mu*; any sample method")
+    _add_progress(p)
+
+
+@_command("sensitivity", _sensitivity_options, *_SENSITIVITY)
 def _cmd_sensitivity(args: argparse.Namespace) -> int:
     from sweep.modes import get
     from sweep.spec.config import load_config
@@ -673,6 +781,44 @@ def _cmd_sensitivity(args: argparse.Namespace) -> int:
     return _run_mode(get("screening" if args.morris else "sensitivity"), spec, args)
 
 
+# -- sweep bench -------------------------------------------------------------------------------
+
+#: its line in ``sweep --help``, and the description that heads its own ``--help``
+_BENCH = (
+    "benchmark every available backend on this machine against the hardware ceilings: "
+    "JSON, markdown and a PNG chart",
+    "Time every available backend (numpy, numba, cuda, cupy) in each mode (kernel: compute "
+    "into memory; materialize: sweep run into Zarr; reduce: statistics only) at each grid "
+    "size, with the ceilings that bound them measured in the same run (host memory write "
+    "fill, Zarr encode-and-write, on a GPU device copies), and how time scales with chunk "
+    "size and workers. Writes bench.json, bench.md and bench.png.",
+)
+
+
+def _bench_options(p: argparse.ArgumentParser) -> None:
+    """``sweep bench``: which backends, sizes and modes, how often, where the report goes."""
+    p.add_argument("--backends", type=_names, default=None, metavar="LIST",
+                   help="comma-separated (default: numpy,numba,cuda,cupy; unavailable "
+                   "ones are listed with the reason)")
+    p.add_argument("--sizes", type=_sizes, default=None, metavar="LIST",
+                   help="grid points per size, comma-separated (default: 1e6,1e7,1e8)")
+    p.add_argument("--modes", type=_names, default=None, metavar="LIST",
+                   help="comma-separated: kernel, materialize, reduce (default: all)")
+    p.add_argument("--repeat", type=_positive_int, default=3,
+                   help="timed runs per row after one warm-up; the median is reported")
+    _add_workers(p)
+    p.add_argument("--grid", default="cost", choices=("cost", "throughput"),
+                   help="cost: the cost model over given throughput (default); "
+                   "throughput: the roofline over concurrency (derived tokens/s; reduce "
+                   "rows add best:)")
+    p.add_argument("--no-scaling", dest="scaling", action="store_false",
+                   help="skip the chunk-size and workers study")
+    p.add_argument("--out", default="bench-report",
+                   help="folder for the report (default: bench-report)")
+    _add_no_progress(p)
+
+
+@_command("bench", _bench_options, *_BENCH)
 def _cmd_bench(args: argparse.Namespace) -> int:
     import shlex
 
@@ -702,12 +848,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    commands = {"run": _cmd_run, "plan": _cmd_plan, "show": _cmd_show, "presets": _cmd_presets,
-                "verify": _cmd_verify, "repair": _cmd_repair, "bench": _cmd_bench,
-                "sensitivity": _cmd_sensitivity, "frontier": _cmd_frontier,
-                "calibrate": _cmd_calibrate, "plot": _cmd_plot, "report": _cmd_report}
     try:
-        return commands[args.command](args)
+        return _COMMANDS[args.command].handler(args)
     except Exception as exc:
         if isinstance(exc, _loaded(_CONFIG_ERROR)):
             print(f"error: invalid sweep file ({len(exc.problems)} problem(s)):",

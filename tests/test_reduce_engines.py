@@ -30,7 +30,8 @@ def grid_dict(weighted: bool, inner_kept: bool, best: bool, compare: bool) -> di
     over = ["platform", "utilization"] if inner_kept else ["utilization",
                                                              "electricity_usd_per_kwh"]
     reduce: dict = {"over": over, "quantiles": [0.1, 0.5, 0.9],
-                    "histogram": {"bins": 12, "scale": {"usd_per_mtok": "log", "gross_margin": "linear"}},
+                    "histogram": {"bins": 12, "scale": {"usd_per_mtok": "log",
+                                                        "gross_margin": "linear"}},
                     "below": {"usd_per_mtok": [0.5, 5.0]}, "above": {"gross_margin": [0.0]}}
     if weighted:
         reduce["weights"] = {"utilization": [0.0, 1.0, 2.0, 3.0, 4.0]}

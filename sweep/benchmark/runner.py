@@ -167,14 +167,12 @@ def run_bench(opts: BenchOptions, progress: bool | None = None,
     """Run the benchmark described by ``opts`` and return the report (see the README's
     "Benchmarking this machine" for what each row and ceiling means)."""
     from sweep.backends import default_workers
-    from sweep.planning.planner import make_plan
 
     opts.check()
     workers = opts.workers or default_workers()
     problems = backend_problems(opts.backends, opts.explicit_backends)
     usable = [b for b in opts.backends if problems[b] is None]
     skipped = {b: p for b, p in problems.items() if p is not None}
-    gpu_usable = any(b in ("cuda", "cupy") for b in usable)
     sizes = sorted({int(s) for s in opts.sizes})
 
     steps: list[tuple[str, Callable[[], None]]] = []
@@ -185,74 +183,14 @@ def run_bench(opts: BenchOptions, progress: bool | None = None,
     tmp = Path(tempfile.mkdtemp(prefix="sweep-bench-", dir=opts.tmp_dir))
 
     for size in sizes:
-        plan = make_plan(cases.make_spec(size, grid=opts.grid), tmp / "plan.zarr")
-        n, nbytes = plan.n_points, plan.bytes_total
-        bpp = nbytes // n
-
-        def add_ceilings(plan=plan, nbytes=nbytes, bpp=bpp, size=size) -> None:
-            t = cases.host_fill(plan, opts.repeat, workers)
-            ceilings.append(_ceiling("host_fill", size, nbytes, t, bpp,
-                                     f"write-only fill of the kernel rows' buffers, chunk by "
-                                     f"chunk, {workers} Dask thread(s)"))
-            if "materialize" in opts.modes:
-                t, pts, stored = cases.zarr_write(plan, opts.repeat, workers, tmp)
-                ceilings.append(_ceiling("zarr_write", size, pts * bpp, t, bpp,
-                                         f"Zarr encode + write, codec {plan.spec.codec}, "
-                                         f"{workers} thread(s)", stored_bytes=stored,
-                                         points_written=pts))
-            if gpu_usable:
-                from sweep.benchmark.device import copy_ceilings
-
-                for name, t in copy_ceilings(nbytes, opts.repeat).items():
-                    traffic = 2 * nbytes if name == "d2d_copy" else nbytes
-                    ceilings.append(_ceiling(name, size, traffic, t, bpp,
-                                             "device-to-device copy (read + write)"
-                                             if name == "d2d_copy" else
-                                             "device-to-host copy into pinned memory"))
-
-        steps.append((f"{size:.0e} points: ceilings", add_ceilings))
-        for backend in usable:
-            for mode in opts.modes:
-                steps.append((f"{size:.0e} points: {backend} {mode}",
-                              _mode_step(mode, backend, size, plan, opts, workers, tmp,
-                                         results, skipped_rows=notes)))
-            if backend == "cuda" and "kernel" in opts.modes:
-                def device_row(plan=plan, n=n, nbytes=nbytes, size=size) -> None:
-                    from sweep.benchmark.device import cuda_device_kernel
-
-                    t = cuda_device_kernel(plan, opts.repeat)
-                    results.append(_row("device", "cuda", n, nbytes, t, size=size,
-                                        what="one launch over the whole grid into device "
-                                             "memory, no copy back (CUDA events)"))
-
-                steps.append((f"{size:.0e} points: cuda device", device_row))
-
+        steps += _size_steps(size, opts, usable, workers, tmp, results, ceilings, notes)
     if opts.scaling and "numba" in usable:
-        from sweep.benchmark import scaling as sc
-
-        at = int(max(s for s in sizes if s <= SCALING_MAX_POINTS) if
-                 any(s <= SCALING_MAX_POINTS for s in sizes) else min(sizes))
-        for chunk_bytes in SCALING_CHUNK_BYTES:
-            steps.append((f"scaling: chunks of {chunk_bytes >> 20} MiB",
-                          lambda cb=chunk_bytes: scaling.append(
-                              sc.chunk_size(at, cb, opts.repeat, workers, tmp))))
-        for threads in sorted({1, workers}):
-            steps.append((f"scaling: {threads} thread(s)",
-                          lambda k=threads: scaling.append(
-                              sc.threads(at, k, opts.repeat, tmp))))
-        for procs in (1, 2):
-            steps.append((f"scaling: {procs} process(es)",
-                          lambda k=procs: scaling.append(
-                              sc.processes(at, k, opts.repeat, tmp))))
+        steps += _scaling_steps(sizes, opts, workers, tmp, scaling)
 
     started = dt.datetime.now(dt.UTC)
     machine = describe()   # before the steps: the load average is the machine's, not ours
     try:
-        with _Steps(len(steps), progress) as bar:
-            for text, fn in steps:
-                log(text)
-                with bar.step(text):
-                    fn()
+        _run_steps(steps, progress, log)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     _annotate(results, ceilings)
@@ -276,6 +214,109 @@ def run_bench(opts: BenchOptions, progress: bool | None = None,
         "scaling": scaling,
         "notes": notes,
     }
+
+
+def _run_steps(steps: list[tuple[str, Callable[[], None]]], progress: bool | None,
+               log: Callable[[str], None]) -> None:
+    """Run each step in turn, logging its text and advancing the progress bar."""
+    with _Steps(len(steps), progress) as bar:
+        for text, fn in steps:
+            log(text)
+            with bar.step(text):
+                fn()
+
+
+def _size_steps(size: int, opts: BenchOptions, usable: list[str], workers: int, tmp: Path,
+                results: list[dict], ceilings: list[dict],
+                notes: list[str]) -> list[tuple[str, Callable[[], None]]]:
+    """The steps of one grid size: its ceilings, then each usable backend in each mode (and
+    the CUDA device-only kernel)."""
+    from sweep.planning.planner import make_plan
+
+    plan = make_plan(cases.make_spec(size, grid=opts.grid), tmp / "plan.zarr")
+    gpu_usable = any(b in ("cuda", "cupy") for b in usable)
+    steps = [(f"{size:.0e} points: ceilings",
+              _ceilings_step(size, plan, opts, workers, tmp, gpu_usable, ceilings))]
+    for backend in usable:
+        for mode in opts.modes:
+            steps.append((f"{size:.0e} points: {backend} {mode}",
+                          _mode_step(mode, backend, size, plan, opts, workers, tmp,
+                                     results, skipped_rows=notes)))
+        if backend == "cuda" and "kernel" in opts.modes:
+            steps.append((f"{size:.0e} points: cuda device",
+                          _device_step(size, plan, opts, results)))
+    return steps
+
+
+def _ceilings_step(size: int, plan, opts: BenchOptions, workers: int, tmp: Path,
+                   gpu_usable: bool, ceilings: list[dict]) -> Callable[[], None]:
+    """The step that measures the ceilings of one size: the host fill, the Zarr write (with
+    materialize mode) and the device copies (with a usable GPU backend)."""
+    nbytes = plan.bytes_total
+    bpp = nbytes // plan.n_points
+
+    def add_ceilings() -> None:
+        t = cases.host_fill(plan, opts.repeat, workers)
+        ceilings.append(_ceiling("host_fill", size, nbytes, t, bpp,
+                                 f"write-only fill of the kernel rows' buffers, chunk by "
+                                 f"chunk, {workers} Dask thread(s)"))
+        if "materialize" in opts.modes:
+            t, pts, stored = cases.zarr_write(plan, opts.repeat, workers, tmp)
+            ceilings.append(_ceiling("zarr_write", size, pts * bpp, t, bpp,
+                                     f"Zarr encode + write, codec {plan.spec.codec}, "
+                                     f"{workers} thread(s)", stored_bytes=stored,
+                                     points_written=pts))
+        if gpu_usable:
+            from sweep.benchmark.device import copy_ceilings
+
+            for name, t in copy_ceilings(nbytes, opts.repeat).items():
+                traffic = 2 * nbytes if name == "d2d_copy" else nbytes
+                ceilings.append(_ceiling(name, size, traffic, t, bpp,
+                                         "device-to-device copy (read + write)"
+                                         if name == "d2d_copy" else
+                                         "device-to-host copy into pinned memory"))
+
+    return add_ceilings
+
+
+def _device_step(size: int, plan, opts: BenchOptions,
+                 results: list[dict]) -> Callable[[], None]:
+    """The step that times the CUDA kernel into device memory, with no copy back."""
+    n, nbytes = plan.n_points, plan.bytes_total
+
+    def device_row() -> None:
+        from sweep.benchmark.device import cuda_device_kernel
+
+        t = cuda_device_kernel(plan, opts.repeat)
+        results.append(_row("device", "cuda", n, nbytes, t, size=size,
+                            what="one launch over the whole grid into device "
+                                 "memory, no copy back (CUDA events)"))
+
+    return device_row
+
+
+def _scaling_steps(sizes: list[int], opts: BenchOptions, workers: int, tmp: Path,
+                   scaling: list[dict]) -> list[tuple[str, Callable[[], None]]]:
+    """The steps of the scaling study (numba, at the largest size up to
+    :data:`SCALING_MAX_POINTS`, else the smallest): chunk sizes, threads, processes."""
+    from sweep.benchmark import scaling as sc
+
+    at = int(max(s for s in sizes if s <= SCALING_MAX_POINTS) if
+             any(s <= SCALING_MAX_POINTS for s in sizes) else min(sizes))
+    steps: list[tuple[str, Callable[[], None]]] = []
+    for chunk_bytes in SCALING_CHUNK_BYTES:
+        steps.append((f"scaling: chunks of {chunk_bytes >> 20} MiB",
+                      lambda cb=chunk_bytes: scaling.append(
+                          sc.chunk_size(at, cb, opts.repeat, workers, tmp))))
+    for threads in sorted({1, workers}):
+        steps.append((f"scaling: {threads} thread(s)",
+                      lambda k=threads: scaling.append(
+                          sc.threads(at, k, opts.repeat, tmp))))
+    for procs in (1, 2):
+        steps.append((f"scaling: {procs} process(es)",
+                      lambda k=procs: scaling.append(
+                          sc.processes(at, k, opts.repeat, tmp))))
+    return steps
 
 
 def _simulated() -> bool:

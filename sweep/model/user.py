@@ -167,15 +167,34 @@ def _input_problems(i: Input) -> list[ModelError]:
 def _build(inputs: dict, derived: dict, bound: frozenset[str] = frozenset(),
            internal: dict[str, str] | None = None,
            internal_inputs: list[Input] | None = None) -> tuple[Model, list[ModelError]]:
-    from sweep.model.expr import ExprError, formula, reserved
     from sweep.model.registry import FAMILIES, default_model
 
     base = default_model()
-    problems: list[ModelError] = []
-    extra = []
+    extra, problems = _checked_inputs(inputs, base)
+    extra += list(internal_inputs or [])
+    names = set(base.input_specs) | set(base.formulas) | {i.name for i in extra}
+    names |= set(derived)
+    formulas, found = _derived_formulas(inputs, derived, base, names)
+    problems += found
+    problems += _add_internal_formulas(internal or {}, base, names, formulas)
+    nodes = {f.name for f in formulas} | set(base.formulas)
+    leaves = frozenset(n for n in bound if n in nodes)
+    try:
+        model = Model(FAMILIES.values(), extra, formulas, leaves)
+    except ModelError as exc:   # a cycle, or a name read by a refused derived output
+        problems.append(exc)
+        model = Model(FAMILIES.values(), extra, bound=leaves & set(base.formulas))
+    return model, problems
+
+
+def _checked_inputs(inputs: dict, base: Model) -> tuple[list[Input], list[ModelError]]:
+    """The file's inputs that have no problem, and the problems of the others (a name of
+    the model among them)."""
+    from sweep.model.registry import FAMILIES
+
     core = {i.name for fam in FAMILIES.values() if fam.defaults_always for i in fam.inputs}
-    core_nodes = {f.name for fam in FAMILIES.values() if fam.defaults_always
-                  for f in fam.formulas}
+    extra: list[Input] = []
+    problems: list[ModelError] = []
     for i in user_inputs(inputs):
         found = _input_problems(i)
         # an input of a later family may be redeclared (its declaration is the file's then):
@@ -186,35 +205,26 @@ def _build(inputs: dict, derived: dict, bound: frozenset[str] = frozenset(),
         problems += found
         if not found:
             extra.append(i)
-    extra += list(internal_inputs or [])
-    names = set(base.input_specs) | set(base.formulas) | {i.name for i in extra}
-    names |= set(derived)
+    return extra, problems
+
+
+def _derived_formulas(inputs: dict, derived: dict, base: Model,
+                      names: set[str]) -> tuple[list, list[ModelError]]:
+    """The formulas of the file's derived outputs that have no problem (their expressions
+    read ``names``), and the problems of the others."""
+    from sweep.model.expr import ExprError, formula
+    from sweep.model.registry import FAMILIES
+
+    core_nodes = {f.name for fam in FAMILIES.values() if fam.defaults_always
+                  for f in fam.formulas}
     formulas = []
+    problems: list[ModelError] = []
     for name, d in derived.items():
         path = f"derived.{name}"
-        replace = bool(_get(d, "replace", False))
-        if not _NAME.match(name) or reserved(name) or name.endswith(ORIGINAL):
-            problems.append(ModelError(path, name, "a derived name of letters, digits and _, "
-                                       "starting with a letter, that is no keyword or "
-                                       "function of the expression language"))
-            continue
-        if name in base.input_specs or name in inputs:
-            problems.append(ModelError(path, name, "a derived name that is not an input"))
-            continue
-        if name in base.formulas and not replace and name not in core_nodes:
-            # a node of a later family: files written before it joined used such names for
-            # outputs of their own, which now replace that node (as with replace: true)
-            replace = True
-        if name in base.formulas and not replace:
-            problems.append(ModelError(path, name, "a name that is not already a node of the "
-                                       "model, or `replace: true` to replace that node "
-                                       "(inside its expr the name then means the model's "
-                                       "original)"))
-            continue
-        if replace and name not in base.formulas:
-            problems.append(ModelError(f"{path}.replace", True, "replace: true only for a "
-                                       "name the model computes, one of "
-                                       + ", ".join(base.formulas)))
+        replace = _replaces(name, d, base, core_nodes)
+        problem = _derived_problem(name, replace, inputs, base)
+        if problem is not None:
+            problems.append(problem)
             continue
         # a replacing formula keeps the node's unit and long name unless it gives its own
         original = base.formulas.get(name) if replace else None
@@ -226,7 +236,49 @@ def _build(inputs: dict, derived: dict, bound: frozenset[str] = frozenset(),
                                     long_name))
         except ExprError as exc:
             problems.append(ModelError(f"{path}.expr", exc.token, exc.expected))
-    for name, text in (internal or {}).items():
+    return formulas, problems
+
+
+def _replaces(name: str, d, base: Model, core_nodes: set[str]) -> bool:
+    """Whether derived output ``name`` replaces a node of the model: with ``replace: true``,
+    or as a node of a later family (files written before it joined used such names for
+    outputs of their own, which now replace that node)."""
+    replace = bool(_get(d, "replace", False))
+    return replace or (name in base.formulas and name not in core_nodes)
+
+
+def _derived_problem(name: str, replace: bool, inputs: dict,
+                     base: Model) -> ModelError | None:
+    """The problem with the name of derived output ``name`` (None: it has none)."""
+    from sweep.model.expr import reserved
+
+    path = f"derived.{name}"
+    if not _NAME.match(name) or reserved(name) or name.endswith(ORIGINAL):
+        return ModelError(path, name, "a derived name of letters, digits and _, "
+                          "starting with a letter, that is no keyword or "
+                          "function of the expression language")
+    if name in base.input_specs or name in inputs:
+        return ModelError(path, name, "a derived name that is not an input")
+    if name in base.formulas and not replace:
+        return ModelError(path, name, "a name that is not already a node of the "
+                          "model, or `replace: true` to replace that node "
+                          "(inside its expr the name then means the model's "
+                          "original)")
+    if replace and name not in base.formulas:
+        return ModelError(f"{path}.replace", True, "replace: true only for a "
+                          "name the model computes, one of "
+                          + ", ".join(base.formulas))
+    return None
+
+
+def _add_internal_formulas(internal: dict[str, str], base: Model, names: set[str],
+                           formulas: list) -> list[ModelError]:
+    """Append the formulas of the engine's ``internal`` nodes to ``formulas`` (each may read
+    ``names`` and the formulas before it); the problems of those that do not compile."""
+    from sweep.model.expr import ExprError, formula
+
+    problems: list[ModelError] = []
+    for name, text in internal.items():
         try:
             # the engine's own text: longer than a file's expressions may be
             original = base.formulas.get(name)
@@ -237,11 +289,4 @@ def _build(inputs: dict, derived: dict, bound: frozenset[str] = frozenset(),
         except ExprError as exc:
             problems.append(ModelError("reduce.best" if name == BEST_NODE else name,
                                        exc.token, exc.expected))
-    nodes = {f.name for f in formulas} | set(base.formulas)
-    leaves = frozenset(n for n in bound if n in nodes)
-    try:
-        model = Model(FAMILIES.values(), extra, formulas, leaves)
-    except ModelError as exc:   # a cycle, or a name read by a refused derived output
-        problems.append(exc)
-        model = Model(FAMILIES.values(), extra, bound=leaves & set(base.formulas))
-    return model, problems
+    return problems

@@ -3,6 +3,7 @@ the CLI and :func:`sweep.run` dispatch to once, by :attr:`SweepSpec.mode`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,7 +39,8 @@ class Mode(Protocol):
 
     #: the mode's name (``SweepSpec.mode``)
     name: str
-    #: whether ``--resume``, ``--scheduler`` and ``--cluster`` apply (materialize runs)
+    #: whether ``--resume``, ``--scheduler`` and ``--cluster`` apply (materialize runs; see
+    #: :func:`cluster_flag_refusal`)
     cluster_flags: bool
     #: how a refusal of those flags names this mode and its run, e.g. ("reduce mode",
     #: "a reduce run"); unused where they apply
@@ -87,3 +89,17 @@ def preflight(mode: Mode, plan, opts: RunOptions, *, skip: tuple[str, ...] = (),
         if check.name in skip or (only is not None and check.name not in only):
             continue
         check.run()
+
+
+def cluster_flag_refusal(mode: Mode, flags: Sequence[str]) -> str | None:
+    """The one rule of resuming and of clusters: they apply to materialize runs only.
+
+    The refusal of ``flags`` (the options given, as the caller names them: ``["--resume"]``
+    on the command line, ``["resume", "client"]`` in :func:`sweep.run`) in ``mode``, one
+    line; None where ``mode`` takes them (:attr:`Mode.cluster_flags`) or none is given."""
+    if mode.cluster_flags or not flags:
+        return None
+    what, run = mode.words
+    verb = "applies" if len(flags) == 1 else "apply"
+    return (f"{' and '.join(flags)} {verb} to materialize runs, not to {what} ({run} writes "
+            "only its small result)")

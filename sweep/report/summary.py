@@ -243,6 +243,27 @@ def describe_reduce(ds: xr.Dataset) -> str:
     fractions, and the label comparisons."""
     spec = _spec(ds)
     over = ds.attrs.get("sweep_over", [])
+    lines = _reduce_header(ds, over)
+    outputs = spec.get("outputs", [])
+    kept = [d for d in ds[f"{outputs[0]}_count"].dims] if outputs else []
+    points = [dict(zip(kept, idx, strict=True))
+              for idx in np.ndindex(*[ds.sizes[d] for d in kept])] if kept else [{}]
+    for o in outputs:
+        lines.extend(_reduce_output_lines(ds, o, kept, points, over))
+    if "best_value" in ds:
+        lines.extend(_describe_best(ds, outputs, over))
+    if "pair" in ds.dims:
+        lines.extend(_comparison_lines(ds))
+    lines.append("")
+    lines += declared_defaults(ds)
+    lines.append(f"{ds.attrs.get('sweep_n_blocks')} block(s) in "
+                 f"{ds.attrs.get('sweep_elapsed_s')} s "
+                 f"({rate(ds.attrs.get('sweep_points_per_s') or 0)})")
+    return "\n".join(lines)
+
+
+def _reduce_header(ds: xr.Dataset, over: list[str]) -> list[str]:
+    """The title and size of a reduce result, its question, frontiers and weighted dims."""
     lines = [f"{ds.attrs.get('title', 'token-sweep reduce')}: "
              f"{int(ds.attrs.get('sweep_n_points', 0)):,} points folded over "
              f"{', '.join(over)}"]
@@ -252,74 +273,91 @@ def describe_reduce(ds: xr.Dataset) -> str:
     if ds.attrs.get("sweep_weighted"):
         lines.append("weighted over: " + ", ".join(ds.attrs["sweep_weighted"])
                      + " (statistics are expectations)")
-    outputs = spec.get("outputs", [])
-    kept = [d for d in ds[f"{outputs[0]}_count"].dims] if outputs else []
-    for o in outputs:
-        unit = ds[f"{o}_min"].attrs.get("units", "")
-        lines.append("")
-        lines.append(f"{o} [{unit}]")
-        qs = list(ds["quantile"].values) if f"{o}_quantile" in ds else []
-        head = [" ".join(kept) or "all", "count", "NaN", "min", "mean", "std"]
-        head += [f"q{q:g}" for q in qs] + ["max"]
-        rows = [head]
-        where_lines = []
-        stacked = ds[[v for v in ds.data_vars if v.startswith(f"{o}_")]]
-        points = [dict(zip(kept, idx, strict=True))
-                  for idx in np.ndindex(*[ds.sizes[d] for d in kept])] if kept else [{}]
-        for pt in points:
-            sel = stacked.isel(pt)
-            label = " ".join(str(ds[d].values[i]) for d, i in pt.items()) or "all"
-            row = [label, f"{int(sel[f'{o}_count']):,}", f"{int(sel[f'{o}_nan_count']):,}",
-                   _num(float(sel[f"{o}_min"])), _num(float(sel[f"{o}_mean"])),
-                   _num(float(sel[f"{o}_std"]))]
-            for i in range(len(qs)):
-                row.append(f"{_num(float(sel[f'{o}_quantile'][i]))} "
-                           f"[{_num(float(sel[f'{o}_quantile_low'][i]))}, "
-                           f"{_num(float(sel[f'{o}_quantile_high'][i]))}]")
-            row.append(_num(float(sel[f"{o}_max"])))
-            rows.append(row)
-            where = []
-            for which in ("argmin", "argmax"):
-                coords = [f"{d}={_fmt(sel[f'{o}_{which}_{d}'].values)}" for d in over
-                          if f"{o}_{which}_{d}" in sel]
-                where.append(f"{which[3:]} at " + ", ".join(coords))
-            where_lines.append(f"    {label}: " + "; ".join(where))
-        lines.extend(_table(rows))
-        lines.extend(where_lines)
-        for section in ("below", "above"):
-            var = f"{o}_frac_{section}"
-            if var in ds:
-                for pt in points:
-                    sel = ds[var].isel(pt)
-                    label = " ".join(str(ds[d].values[i]) for d, i in pt.items()) or "all"
-                    fr = ", ".join(f"{section} {_num(float(t))}: {float(f):.1%}" for t, f in
-                                   zip(ds[f"{o}_{section}"].values, sel.values, strict=True))
-                    share = "weight share" if ds.attrs.get("sweep_weighted") else "share"
-                    lines.append(f"  {label}: {share} of the points {fr}")
-    if "best_value" in ds:
-        lines.extend(_describe_best(ds, outputs, over))
-    if "pair" in ds.dims:
-        out = ds["compare_frac_first_lower"].attrs.get("output", "")
-        lines.append("")
-        lines.append(f"comparisons of {out} over every other dim")
-        for i, pair in enumerate(ds["pair"].values):
-            first = (str(ds["pair_first"].values[i]) if "pair_first" in ds.coords
-                     else pair.split(" vs ")[0])   # stores written before the labels were kept
-            text = (f"  {pair}: {first} lower at {float(ds.compare_frac_first_lower[i]):.1%} "
-                    f"of points; ratio min {_num(float(ds.compare_ratio_min[i]))}, geometric "
-                    f"mean {_num(float(ds.compare_ratio_geomean[i]))}, max "
-                    f"{_num(float(ds.compare_ratio_max[i]))}")
-            if "compare_ratio_quantile" in ds:
-                text += "; quantiles " + ", ".join(
-                    f"q{q:g} {_num(float(v))}" for q, v in
-                    zip(ds["quantile"].values, ds.compare_ratio_quantile[i].values, strict=True))
-            lines.append(text)
-    lines.append("")
-    lines += declared_defaults(ds)
-    lines.append(f"{ds.attrs.get('sweep_n_blocks')} block(s) in "
-                 f"{ds.attrs.get('sweep_elapsed_s')} s "
-                 f"({rate(ds.attrs.get('sweep_points_per_s') or 0)})")
-    return "\n".join(lines)
+    return lines
+
+
+def _point_label(ds: xr.Dataset, pt: dict) -> str:
+    """The kept coordinates of a point of a reduce result (``all`` with none kept)."""
+    return " ".join(str(ds[d].values[i]) for d, i in pt.items()) or "all"
+
+
+def _reduce_output_lines(ds: xr.Dataset, o: str, kept: list[str], points: list[dict],
+                         over: list[str]) -> list[str]:
+    """One output of a reduce result: its statistics per kept point as a table, where its
+    extremes are, and its threshold fractions."""
+    unit = ds[f"{o}_min"].attrs.get("units", "")
+    lines = ["", f"{o} [{unit}]"]
+    qs = list(ds["quantile"].values) if f"{o}_quantile" in ds else []
+    head = [" ".join(kept) or "all", "count", "NaN", "min", "mean", "std"]
+    head += [f"q{q:g}" for q in qs] + ["max"]
+    rows = [head]
+    where_lines = []
+    stacked = ds[[v for v in ds.data_vars if v.startswith(f"{o}_")]]
+    for pt in points:
+        sel = stacked.isel(pt)
+        label = _point_label(ds, pt)
+        rows.append(_stat_row(sel, o, label, len(qs)))
+        where = []
+        for which in ("argmin", "argmax"):
+            coords = [f"{d}={_fmt(sel[f'{o}_{which}_{d}'].values)}" for d in over
+                      if f"{o}_{which}_{d}" in sel]
+            where.append(f"{which[3:]} at " + ", ".join(coords))
+        where_lines.append(f"    {label}: " + "; ".join(where))
+    lines.extend(_table(rows))
+    lines.extend(where_lines)
+    lines.extend(_fraction_lines(ds, o, points))
+    return lines
+
+
+def _stat_row(sel: xr.Dataset, o: str, label: str, n_quantiles: int) -> list[str]:
+    """The table row of output ``o`` at one kept point: count, NaN, min, mean, std, each
+    quantile with its bracket, max."""
+    row = [label, f"{int(sel[f'{o}_count']):,}", f"{int(sel[f'{o}_nan_count']):,}",
+           _num(float(sel[f"{o}_min"])), _num(float(sel[f"{o}_mean"])),
+           _num(float(sel[f"{o}_std"]))]
+    for i in range(n_quantiles):
+        row.append(f"{_num(float(sel[f'{o}_quantile'][i]))} "
+                   f"[{_num(float(sel[f'{o}_quantile_low'][i]))}, "
+                   f"{_num(float(sel[f'{o}_quantile_high'][i]))}]")
+    row.append(_num(float(sel[f"{o}_max"])))
+    return row
+
+
+def _fraction_lines(ds: xr.Dataset, o: str, points: list[dict]) -> list[str]:
+    """Per kept point, the share (weight share, when weighted) of the points below and
+    above each threshold of output ``o``."""
+    lines = []
+    for section in ("below", "above"):
+        var = f"{o}_frac_{section}"
+        if var in ds:
+            for pt in points:
+                sel = ds[var].isel(pt)
+                label = _point_label(ds, pt)
+                fr = ", ".join(f"{section} {_num(float(t))}: {float(f):.1%}" for t, f in
+                               zip(ds[f"{o}_{section}"].values, sel.values, strict=True))
+                share = "weight share" if ds.attrs.get("sweep_weighted") else "share"
+                lines.append(f"  {label}: {share} of the points {fr}")
+    return lines
+
+
+def _comparison_lines(ds: xr.Dataset) -> list[str]:
+    """The label comparisons of a reduce result: per pair, how often the first is lower and
+    the ratios' spread."""
+    out = ds["compare_frac_first_lower"].attrs.get("output", "")
+    lines = ["", f"comparisons of {out} over every other dim"]
+    for i, pair in enumerate(ds["pair"].values):
+        first = (str(ds["pair_first"].values[i]) if "pair_first" in ds.coords
+                 else pair.split(" vs ")[0])   # stores written before the labels were kept
+        text = (f"  {pair}: {first} lower at {float(ds.compare_frac_first_lower[i]):.1%} "
+                f"of points; ratio min {_num(float(ds.compare_ratio_min[i]))}, geometric "
+                f"mean {_num(float(ds.compare_ratio_geomean[i]))}, max "
+                f"{_num(float(ds.compare_ratio_max[i]))}")
+        if "compare_ratio_quantile" in ds:
+            text += "; quantiles " + ", ".join(
+                f"q{q:g} {_num(float(v))}" for q, v in
+                zip(ds["quantile"].values, ds.compare_ratio_quantile[i].values, strict=True))
+        lines.append(text)
+    return lines
 
 
 def _describe_best(ds: xr.Dataset, outputs: list[str], over: list[str]) -> list[str]:

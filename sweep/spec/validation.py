@@ -123,48 +123,60 @@ _AXIS_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
 def _axis_problems(name: str, spec: AxisSpec, needed: set[str]) -> list[Problem]:
-    out: list[Problem] = []
     base = f"axes.{name}"
+    head = _axis_head_problems(base, name, spec)
+    if head:
+        return head
+    kind = spec.kinds[0]
+    if not spec.categorical:
+        return _numeric_axis_spec_problems(base, name, kind, spec)
+    return _categorical_axis_problems(base, name, kind, spec, needed)
+
+
+def _axis_head_problems(base: str, name: str, spec: AxisSpec) -> list[Problem]:
+    """The first problem of an axis's name or kind, which makes its other checks moot."""
     if not _AXIS_NAME.match(name):
-        out.append(Problem(base, name, "an axis name of letters, digits and _, starting with "
-                           "a letter (it names a dimension and a Zarr array)"))
-        return out
+        return [Problem(base, name, "an axis name of letters, digits and _, starting with "
+                        "a letter (it names a dimension and a Zarr array)")]
     if name in _outputs() and spec.categorical:
-        out.append(Problem(base, name, "an axis name that is not an output name (the output "
-                           "is stored under that name)"))
-        return out
+        return [Problem(base, name, "an axis name that is not an output name (the output "
+                        "is stored under that name)")]
     kinds = spec.kinds
     if len(kinds) != 1:
-        out.append(Problem(base, kinds or "no values",
-                           "exactly one of values, linspace, geomspace, arange, labels, "
-                           "presets, models, calibrations"))
+        return [Problem(base, kinds or "no values",
+                        "exactly one of values, linspace, geomspace, arange, labels, "
+                        "presets, models, calibrations")]
+    return []
+
+
+def _numeric_axis_spec_problems(base: str, name: str, kind: str,
+                                spec: AxisSpec) -> list[Problem]:
+    """A numeric axis: no categorical fields, named after a bindable input, valid values."""
+    out: list[Problem] = []
+    if spec.set is not None:
+        out.append(Problem(f"{base}.set", spec.set,
+                           "no 'set' on a numeric axis: 'set' belongs to labels/presets axes"))
+    out.extend(_format_problems(base, spec))
+    if name not in _bindable():
+        inputs = list(_inputs())
+        out.append(Problem(base, name, "a numeric axis named after the input it sweeps, one of "
+                           + ", ".join(inputs) + _suggest(name, inputs)))
         return out
-    kind = kinds[0]
-    inputs = list(_inputs())
-    if not spec.categorical:
-        if spec.set is not None:
-            out.append(Problem(f"{base}.set", spec.set,
-                               "no 'set' on a numeric axis: 'set' belongs to labels/presets axes"))
-        out.extend(_format_problems(base, spec))
-        if name not in _bindable():
-            out.append(Problem(base, name, "a numeric axis named after the input it sweeps, one of "
-                               + ", ".join(inputs) + _suggest(name, inputs)))
-            return out
-        out.extend(_numeric_axis_problems(base, name, kind, spec))
-        return out
-    # categorical
+    out.extend(_numeric_axis_problems(base, name, kind, spec))
+    return out
+
+
+def _categorical_axis_problems(base: str, name: str, kind: str, spec: AxisSpec,
+                               needed: set[str]) -> list[Problem]:
+    """A categorical axis: its name, fields, frontier keys, labels and ``set`` values; for a
+    presets axis with none of these problems, its precision against what ``needed`` reads."""
+    out: list[Problem] = []
     if name in _bindable():
         out.append(Problem(base, name, "a categorical axis name that is not an input name "
                            "(e.g. 'platform'); put the input under 'set'"))
     labels = spec.label_list
     out.extend(_format_problems(base, spec))
-    if spec.frontier is not None:
-        if kind != "labels":
-            out.append(Problem(f"{base}.frontier", spec.frontier,
-                               "'frontier' only beside 'labels' (one frontier key per label)"))
-        elif len(spec.frontier) != len(labels):
-            out.append(Problem(f"{base}.frontier", spec.frontier,
-                               f"{len(labels)} frontier keys, one per label"))
+    out.extend(_axis_frontier_problems(base, kind, spec, labels))
     if kind == "labels":
         if not spec.set and spec.frontier is None:
             out.append(Problem(f"{base}.set", spec.set,
@@ -172,16 +184,47 @@ def _axis_problems(name: str, spec: AxisSpec, needed: set[str]) -> list[Problem]
                                "per label]} (or reads a measured frontier per label: "
                                "frontier: [KEY, ...])"))
     else:
-        table, what = _PRESET_TABLES[kind]()
-        damaged = damaged_calibrations(_FOLDER.get()) if kind == "calibrations" else {}
-        for i, label in enumerate(labels):
-            if label in damaged and label not in table:
-                out.append(Problem(f"{base}.{kind}[{i}]", label, f"{what}; "
-                                   f"{damaged[label]}"))
-            elif label not in table:
-                out.append(Problem(f"{base}.{kind}[{i}]", label,
-                                   f"{what}, one of " + ", ".join(table)
-                                   + _suggest(label, list(table))))
+        out.extend(_preset_label_problems(base, kind, labels))
+    out.extend(_label_problems(base, kind, labels))
+    out.extend(_axis_set_problems(base, spec, labels))
+    if kind == "presets" and not out:
+        out.extend(_precision_problems(base, spec, labels, needed))
+    return out
+
+
+def _axis_frontier_problems(base: str, kind: str, spec: AxisSpec,
+                            labels: list[str]) -> list[Problem]:
+    """``frontier`` only on a labels axis, one key per label."""
+    if spec.frontier is None:
+        return []
+    if kind != "labels":
+        return [Problem(f"{base}.frontier", spec.frontier,
+                        "'frontier' only beside 'labels' (one frontier key per label)")]
+    if len(spec.frontier) != len(labels):
+        return [Problem(f"{base}.frontier", spec.frontier,
+                        f"{len(labels)} frontier keys, one per label")]
+    return []
+
+
+def _preset_label_problems(base: str, kind: str, labels: list[str]) -> list[Problem]:
+    """Each label of a presets, models or calibrations axis names an entry of its table."""
+    out: list[Problem] = []
+    table, what = _PRESET_TABLES[kind]()
+    damaged = damaged_calibrations(_FOLDER.get()) if kind == "calibrations" else {}
+    for i, label in enumerate(labels):
+        if label in damaged and label not in table:
+            out.append(Problem(f"{base}.{kind}[{i}]", label, f"{what}; "
+                               f"{damaged[label]}"))
+        elif label not in table:
+            out.append(Problem(f"{base}.{kind}[{i}]", label,
+                               f"{what}, one of " + ", ".join(table)
+                               + _suggest(label, list(table))))
+    return out
+
+
+def _label_problems(base: str, kind: str, labels: list[str]) -> list[Problem]:
+    """At least one label; each non-empty and unique."""
+    out: list[Problem] = []
     if not labels:
         out.append(Problem(f"{base}.{kind}", labels, "at least one label"))
     seen: set[str] = set()
@@ -191,12 +234,19 @@ def _axis_problems(name: str, spec: AxisSpec, needed: set[str]) -> list[Problem]
         if label in seen:
             out.append(Problem(f"{base}.{kind}[{i}]", label, "unique labels (duplicate)"))
         seen.add(label)
+    return out
+
+
+def _axis_set_problems(base: str, spec: AxisSpec, labels: list[str]) -> list[Problem]:
+    """Each input under ``set``: a bindable name, with one valid value per label."""
+    out: list[Problem] = []
     for input_name, values in (spec.set or {}).items():
         path = f"{base}.set.{input_name}"
         if input_name.startswith("_"):
             out.append(Problem(path, input_name, ENGINE_NAME))
             continue
         if input_name not in _bindable():
+            inputs = list(_inputs())
             out.append(Problem(path, input_name, "an input name, one of " + ", ".join(inputs)
                                + _suggest(input_name, inputs)))
             continue
@@ -206,18 +256,24 @@ def _axis_problems(name: str, spec: AxisSpec, needed: set[str]) -> list[Problem]
             p = _check_value(f"{path}[{i}]", input_name, v)
             if p:
                 out.append(p)
-    if kind == "presets" and not out:
-        precision = spec.precision or "fp8"
-        table = load_presets()
-        for label in labels:
-            values = {**table[label].inputs(precision), **table[label].hardware()}
-            for input_name, value in values.items():
-                if input_name in (spec.set or {}):
-                    continue
-                if value is None and input_name in needed:
-                    out.append(Problem(f"{base}.precision", precision,
-                                       f"a precision that preset {label!r} supports for "
-                                       f"{input_name} (one of {', '.join(PRECISIONS)})"))
+    return out
+
+
+def _precision_problems(base: str, spec: AxisSpec, labels: list[str],
+                        needed: set[str]) -> list[Problem]:
+    """A presets axis's precision gives every ``needed`` input the axis does not ``set``."""
+    out: list[Problem] = []
+    precision = spec.precision or "fp8"
+    table = load_presets()
+    for label in labels:
+        values = {**table[label].inputs(precision), **table[label].hardware()}
+        for input_name, value in values.items():
+            if input_name in (spec.set or {}):
+                continue
+            if value is None and input_name in needed:
+                out.append(Problem(f"{base}.precision", precision,
+                                   f"a precision that preset {label!r} supports for "
+                                   f"{input_name} (one of {', '.join(PRECISIONS)})"))
     return out
 
 
@@ -298,17 +354,34 @@ def semantic_problems(spec: SweepSpec) -> list[Problem]:
 
 
 def _semantic_problems(spec: SweepSpec) -> list[Problem]:
-    out: list[Problem] = []
     bound_at: dict[str, str] = {}
+    out = _axes_binding_problems(spec, bound_at)
+    out.extend(_constant_problems(spec, bound_at))
+    out.extend(_distribution_entry_problems(spec, bound_at))
+    out.extend(_frontier_problems(spec, bound_at))
+    out.extend(_output_problems(spec, bound_at))
+    out.extend(_headline_problems(spec))
+    out.extend(_chunk_problems(spec))
+    if spec.reduce is not None:
+        out.extend(_reduce_problems(spec))
+    out.extend(_mode_problems(spec))
+    return out
 
-    def bind(input_name: str, where: str) -> None:
-        if input_name in bound_at:
-            out.append(Problem(where, input_name,
-                               f"each input bound once; {input_name} is already set by "
-                               f"{bound_at[input_name]}"))
-        else:
-            bound_at[input_name] = where
 
+def _bind(bound_at: dict[str, str], input_name: str, where: str) -> list[Problem]:
+    """Record in ``bound_at`` that ``where`` sets ``input_name``; a problem if it is set
+    already."""
+    if input_name in bound_at:
+        return [Problem(where, input_name,
+                        f"each input bound once; {input_name} is already set by "
+                        f"{bound_at[input_name]}")]
+    bound_at[input_name] = where
+    return []
+
+
+def _axes_binding_problems(spec: SweepSpec, bound_at: dict[str, str]) -> list[Problem]:
+    """Each axis's problems, and the inputs each axis sets bound (in ``bound_at``)."""
+    out: list[Problem] = []
     needed = {n for o in spec.wanted_nodes() if o in _outputs() for n in _outputs()[o].needs}
     order = list(_bindable())
     for name, axis in spec.axes.items():
@@ -316,21 +389,34 @@ def _semantic_problems(spec: SweepSpec) -> list[Problem]:
         # bind what the axis sets even when it has problems, so that no false "input not
         # set" follows from them
         if axis.categorical:
-            names = {n for n in (axis.set or {}) if n in _bindable()}
-            if axis.presets is not None:
-                names |= set(PRESET_INPUTS) | (set(HARDWARE_INPUTS) & needed)
-            elif axis.models is not None:
-                names |= set(MODEL_INPUTS)
-            elif axis.calibrations is not None:
-                names |= set(CALIBRATION_INPUTS)
-            first = next(n for n, a in spec.axes.items() if a.frontier is not None) \
-                if axis.frontier is not None else None
-            if first == name and spec.frontier_points:   # a second one is refused alone
-                names |= set(frontier_input_names(spec.frontier_points))
+            names = _names_set_by(spec, name, axis, needed)
             for input_name in sorted(names, key=order.index):
-                bind(input_name, f"axes.{name}")
+                out.extend(_bind(bound_at, input_name, f"axes.{name}"))
         elif name in _bindable():
-            bind(name, f"axes.{name}")
+            out.extend(_bind(bound_at, name, f"axes.{name}"))
+    return out
+
+
+def _names_set_by(spec: SweepSpec, name: str, axis: AxisSpec, needed: set[str]) -> set[str]:
+    """The inputs a categorical axis sets: those under ``set``, its presets' (of the
+    hardware inputs, the ``needed`` ones), and the first frontier axis's tables."""
+    names = {n for n in (axis.set or {}) if n in _bindable()}
+    if axis.presets is not None:
+        names |= set(PRESET_INPUTS) | (set(HARDWARE_INPUTS) & needed)
+    elif axis.models is not None:
+        names |= set(MODEL_INPUTS)
+    elif axis.calibrations is not None:
+        names |= set(CALIBRATION_INPUTS)
+    first = next(n for n, a in spec.axes.items() if a.frontier is not None) \
+        if axis.frontier is not None else None
+    if first == name and spec.frontier_points:   # a second one is refused alone
+        names |= set(frontier_input_names(spec.frontier_points))
+    return names
+
+
+def _constant_problems(spec: SweepSpec, bound_at: dict[str, str]) -> list[Problem]:
+    """Each constant: a bindable name with a valid value, bound (in ``bound_at``)."""
+    out: list[Problem] = []
     for name, value in spec.constants.items():
         path = f"constants.{name}"
         if name.startswith("_"):
@@ -342,7 +428,14 @@ def _semantic_problems(spec: SweepSpec) -> list[Problem]:
         p = _check_value(path, name, value)
         if p:
             out.append(p)
-        bind(name, path)
+        out.extend(_bind(bound_at, name, path))
+    return out
+
+
+def _distribution_entry_problems(spec: SweepSpec, bound_at: dict[str, str]) -> list[Problem]:
+    """Each entry of ``distributions``: a bindable name, a valid distribution, bound (in
+    ``bound_at``) unless it is a ``relative`` factor on a value set elsewhere."""
+    out: list[Problem] = []
     for name, dist in spec.distributions.items():
         path = f"distributions.{name}"
         if name.startswith("_"):
@@ -361,7 +454,13 @@ def _semantic_problems(spec: SweepSpec) -> list[Problem]:
                                "distribution a factor on it: {relative: {...}})"))
         else:
             bound_at[name] = path
-    out.extend(_frontier_problems(spec, bound_at))
+    return out
+
+
+def _output_problems(spec: SweepSpec, bound_at: dict[str, str]) -> list[Problem]:
+    """Each output: a unique output name the file does not set itself; then the inputs
+    without a default that the outputs and ``best:`` need, and nothing sets."""
+    out: list[Problem] = []
     outputs = list(_outputs())
     seen: set[str] = set()
     missing: dict[str, list[tuple[int, str]]] = {}
@@ -384,19 +483,34 @@ def _semantic_problems(spec: SweepSpec) -> list[Problem]:
         for needed in _outputs()[name].needs:
             if _bindable()[needed].default is None and needed not in bound_at:
                 missing.setdefault(needed, []).append((i, name))
-    best = spec.reduce.best if spec.reduce is not None else None
-    if best is not None:
-        objective = "reduce.best." + ("minimize" if best.minimize is not None else "maximize")
-        for name, path in [(best.objective, objective),
-                           *((n, f"reduce.best.subject_to.{n}") for n in best.subject_to)]:
-            if name not in _model().formulas or name in bound_at:
-                continue
-            unset = [leaf for leaf in _model().needs(name)
-                     if _bindable()[leaf].default is None and leaf not in bound_at]
-            if unset:
-                out.append(Problem(path, name, "inputs it needs, set (they have no "
-                                   "default): " + ", ".join(unset)))
+    out.extend(_best_input_problems(spec, bound_at))
     out.extend(_missing_problems(missing, spec.sample is not None))
+    return out
+
+
+def _best_input_problems(spec: SweepSpec, bound_at: dict[str, str]) -> list[Problem]:
+    """The objective and constraints of ``best:`` computed from inputs that are set (or
+    have a default)."""
+    best = spec.reduce.best if spec.reduce is not None else None
+    if best is None:
+        return []
+    out: list[Problem] = []
+    objective = "reduce.best." + ("minimize" if best.minimize is not None else "maximize")
+    for name, path in [(best.objective, objective),
+                       *((n, f"reduce.best.subject_to.{n}") for n in best.subject_to)]:
+        if name not in _model().formulas or name in bound_at:
+            continue
+        unset = [leaf for leaf in _model().needs(name)
+                 if _bindable()[leaf].default is None and leaf not in bound_at]
+        if unset:
+            out.append(Problem(path, name, "inputs it needs, set (they have no "
+                               "default): " + ", ".join(unset)))
+    return out
+
+
+def _headline_problems(spec: SweepSpec) -> list[Problem]:
+    """Each ``headline`` entry names a numeric axis."""
+    out: list[Problem] = []
     for axis_name in spec.headline:
         path = f"headline.{axis_name}"
         axis = spec.axes.get(axis_name)
@@ -404,6 +518,12 @@ def _semantic_problems(spec: SweepSpec) -> list[Problem]:
             numeric = [n for n, a in spec.axes.items() if not a.categorical]
             out.append(Problem(path, axis_name, "a numeric axis name, one of "
                                + ", ".join(numeric) + _suggest(axis_name, numeric)))
+    return out
+
+
+def _chunk_problems(spec: SweepSpec) -> list[Problem]:
+    """Per-axis ``chunks``: each an axis (or ``sample``) with a size >= 1."""
+    out: list[Problem] = []
     if isinstance(spec.chunks, dict):
         dims = [*spec.axes, *(["sample"] if spec.sample is not None else [])]
         for axis_name, size in spec.chunks.items():
@@ -413,9 +533,6 @@ def _semantic_problems(spec: SweepSpec) -> list[Problem]:
                                    + ", ".join(dims) + _suggest(axis_name, dims)))
             elif size < 1:
                 out.append(Problem(path, size, "a chunk size >= 1"))
-    if spec.reduce is not None:
-        out.extend(_reduce_problems(spec))
-    out.extend(_mode_problems(spec))
     return out
 
 
@@ -661,66 +778,100 @@ def _distribution_problems(name: str, dist: Distribution, ranged: bool = True,
     if len(kinds) != 1:
         return [Problem(base, kinds or "no distribution",
                         "exactly one of " + ", ".join(KINDS))]
-    kind, p = kinds[0], dist.params
+    kind = kinds[0]
     path = f"{base}.{kind}"
-    out: list[Problem] = []
-    meta = _bindable().get(name, name) if ranged else None
-
-    def in_range(*fields: str) -> None:
-        for field in fields:
-            value = getattr(p, field)
-            if value is None:
-                continue
-            if not ranged:
-                if not value >= 0:
-                    out.append(Problem(f"{path}.{field}", value, f"a factor >= 0 ({field})"))
-                continue
-            problem = _in_range(f"{path}.{field}", name, field, value)
-            if problem:
-                out.append(problem)
-
     if kind in ("uniform", "loguniform", "triangular"):
-        in_range(*(("low", "mode", "high") if kind == "triangular" else ("low", "high")))
-        if not p.low < p.high:
-            out.append(Problem(f"{path}.high", p.high, f"high > low ({p.low:g})"))
-        if kind == "loguniform" and not p.low > 0:
-            out.append(Problem(f"{path}.low", p.low,
-                               "low > 0 (a log-uniform distribution cannot reach zero)"))
-        if kind == "triangular" and not p.low <= p.mode <= p.high:
-            out.append(Problem(f"{path}.mode", p.mode,
-                               f"a mode in [low, high] = [{p.low:g}, {p.high:g}]"))
-        return out
+        return _bounded_problems(name, kind, dist.params, path, ranged)
     if kind in ("normal", "lognormal"):
-        scale, center = ("sd", "mean") if kind == "normal" else ("sigma", "median")
-        if not getattr(p, scale) > 0:
-            out.append(Problem(f"{path}.{scale}", getattr(p, scale), f"{scale} > 0"))
-        if kind == "lognormal" and not p.median > 0:
-            out.append(Problem(f"{path}.median", p.median, "median > 0 (ln median is the mean "
-                               "of ln X)"))
-        in_range("low", "high")
-        if out:
-            return out
-        low, high = truncation(dist, meta)
-        if not low < high:
-            field = "high" if p.high is not None else "low"
-            out.append(Problem(f"{path}.{field}", getattr(p, field),
-                               f"truncation bounds with low < high (they are [{low:g}, "
-                               f"{high:g}])"))
-        elif kind == "lognormal" and not high > 0:
-            out.append(Problem(f"{path}.high", p.high, "high > 0 (a lognormal is positive)"))
-        else:
-            value = getattr(p, center)
-            lo, hi = support(dist, meta)
-            if not lo <= value <= hi:
-                where = ("low/high" if p.low is not None or p.high is not None
-                         else f"the valid range of {name}")
-                out.append(Problem(f"{path}.{center}", value,
-                                   f"a {center} inside the truncation bounds [{lo:g}, {hi:g}] "
-                                   f"({where}); a {center} outside them piles the samples up "
-                                   "at one bound"))
+        return _normal_problems(name, kind, dist, path, ranged)
+    return _discrete_problems(name, dist.params, path, ranged)
+
+
+def _fields_in_range(name: str, params: Any, path: str, ranged: bool,
+                     *fields: str) -> list[Problem]:
+    """The given fields of a distribution's parameters (those set) inside the valid range
+    of ``name``; with ``ranged=False``, factors >= 0."""
+    out: list[Problem] = []
+    for field in fields:
+        value = getattr(params, field)
+        if value is None:
+            continue
+        if not ranged:
+            if not value >= 0:
+                out.append(Problem(f"{path}.{field}", value, f"a factor >= 0 ({field})"))
+            continue
+        problem = _in_range(f"{path}.{field}", name, field, value)
+        if problem:
+            out.append(problem)
+    return out
+
+
+def _bounded_problems(name: str, kind: str, p: Any, path: str, ranged: bool) -> list[Problem]:
+    """A uniform, log-uniform or triangular distribution: bounds in range, low < high
+    (low > 0 for a log-uniform one), a triangular mode between them."""
+    fields = ("low", "mode", "high") if kind == "triangular" else ("low", "high")
+    out = _fields_in_range(name, p, path, ranged, *fields)
+    if not p.low < p.high:
+        out.append(Problem(f"{path}.high", p.high, f"high > low ({p.low:g})"))
+    if kind == "loguniform" and not p.low > 0:
+        out.append(Problem(f"{path}.low", p.low,
+                           "low > 0 (a log-uniform distribution cannot reach zero)"))
+    if kind == "triangular" and not p.low <= p.mode <= p.high:
+        out.append(Problem(f"{path}.mode", p.mode,
+                           f"a mode in [low, high] = [{p.low:g}, {p.high:g}]"))
+    return out
+
+
+def _normal_problems(name: str, kind: str, dist: Distribution, path: str,
+                     ranged: bool) -> list[Problem]:
+    """A (log)normal distribution: a positive scale (and median), truncation bounds in
+    range; then, with none of these problems, its truncation and center."""
+    p = dist.params
+    out: list[Problem] = []
+    scale = "sd" if kind == "normal" else "sigma"
+    if not getattr(p, scale) > 0:
+        out.append(Problem(f"{path}.{scale}", getattr(p, scale), f"{scale} > 0"))
+    if kind == "lognormal" and not p.median > 0:
+        out.append(Problem(f"{path}.median", p.median, "median > 0 (ln median is the mean "
+                           "of ln X)"))
+    out.extend(_fields_in_range(name, p, path, ranged, "low", "high"))
+    if out:
         return out
-    # discrete
+    return _truncation_problems(name, kind, dist, path, ranged)
+
+
+def _truncation_problems(name: str, kind: str, dist: Distribution, path: str,
+                         ranged: bool) -> list[Problem]:
+    """A (log)normal distribution's truncation bounds (its own, else the valid range of
+    its input) with low < high (high > 0 for a lognormal), its center inside them."""
+    p = dist.params
+    meta = _bindable().get(name, name) if ranged else None
+    center = "mean" if kind == "normal" else "median"
+    low, high = truncation(dist, meta)
+    if not low < high:
+        field = "high" if p.high is not None else "low"
+        return [Problem(f"{path}.{field}", getattr(p, field),
+                        f"truncation bounds with low < high (they are [{low:g}, "
+                        f"{high:g}])")]
+    if kind == "lognormal" and not high > 0:
+        return [Problem(f"{path}.high", p.high, "high > 0 (a lognormal is positive)")]
+    value = getattr(p, center)
+    lo, hi = support(dist, meta)
+    if not lo <= value <= hi:
+        where = ("low/high" if p.low is not None or p.high is not None
+                 else f"the valid range of {name}")
+        return [Problem(f"{path}.{center}", value,
+                        f"a {center} inside the truncation bounds [{lo:g}, {hi:g}] "
+                        f"({where}); a {center} outside them piles the samples up "
+                        "at one bound")]
+    return []
+
+
+def _discrete_problems(name: str, p: Any, path: str, ranged: bool) -> list[Problem]:
+    """A discrete distribution: unique values in range (factors >= 0 with
+    ``ranged=False``), probabilities >= 0, one per value, that sum to 1."""
     values = p.values
+    out: list[Problem] = []
     if not values:
         out.append(Problem(f"{path}.values", values, "at least one value"))
     seen: set[float] = set()
@@ -750,29 +901,9 @@ def _distribution_problems(name: str, dist: Distribution, ranged: bool = True,
 def _reduce_problems(spec: SweepSpec) -> list[Problem]:
     """Checks of the ``reduce`` section against the axes and outputs."""
     red = spec.reduce
-    out: list[Problem] = []
-    # the dims reduce may fold: the axes, and in sample mode the samples
-    axes = [*spec.axes, *(["sample"] if spec.sample is not None else [])]
-    # the result's own dims: an axis of that name would collide with them
-    reserved = {"quantile", "pair", "ratio_bin", "ratio_edge"}
-    for name in spec.axes:
-        if name in reserved or name.endswith(("_bin", "_edge", "_below", "_above")):
-            out.append(Problem(f"axes.{name}", name, "in reduce mode, an axis name other than "
-                               "quantile, pair, ratio_bin, ratio_edge and *_bin, *_edge, "
-                               "*_below, *_above (names of the result's dims)"))
-    for i, name in enumerate(red.over):
-        if name not in axes:
-            out.append(Problem(f"reduce.over[{i}]", name, "an axis name, one of "
-                               + ", ".join(axes) + _suggest(name, axes)))
-        elif red.over.index(name) != i:
-            out.append(Problem(f"reduce.over[{i}]", name, "each axis once (duplicate)"))
-    for section in ("below", "above"):
-        for name, values in getattr(red, section).items():
-            if name not in spec.outputs:
-                out.append(Problem(f"reduce.{section}.{name}", name,
-                                   "one of the sweep's outputs: " + ", ".join(spec.outputs)))
-            if not values:
-                out.append(Problem(f"reduce.{section}.{name}", values, "at least one threshold"))
+    out = _reduce_axis_name_problems(spec)
+    out.extend(_over_problems(spec))
+    out.extend(_threshold_problems(spec))
     for i, q in enumerate(red.quantiles):
         if not 0.0 < q < 1.0:
             out.append(Problem(f"reduce.quantiles[{i}]", q, "a probability in (0, 1)"))
@@ -780,24 +911,86 @@ def _reduce_problems(spec: SweepSpec) -> list[Problem]:
         out.append(Problem("reduce.quantiles", red.quantiles,
                            "a `histogram` too: quantiles are read from it"))
     if red.histogram is not None:
-        scale = red.histogram.scale
-        per_output = scale if isinstance(scale, dict) else {}
-        for name in per_output:
+        out.extend(_histogram_problems(spec))
+    out.extend(_weight_problems(spec))
+    if red.best is not None:
+        out.extend(_best_problems(spec))
+    if red.compare is not None:
+        out.extend(_compare_problems(spec))
+    return out
+
+
+def _reduce_axis_name_problems(spec: SweepSpec) -> list[Problem]:
+    """No axis named as one of the result's own dims (an axis of that name would collide
+    with them)."""
+    out: list[Problem] = []
+    reserved = {"quantile", "pair", "ratio_bin", "ratio_edge"}
+    for name in spec.axes:
+        if name in reserved or name.endswith(("_bin", "_edge", "_below", "_above")):
+            out.append(Problem(f"axes.{name}", name, "in reduce mode, an axis name other than "
+                               "quantile, pair, ratio_bin, ratio_edge and *_bin, *_edge, "
+                               "*_below, *_above (names of the result's dims)"))
+    return out
+
+
+def _over_problems(spec: SweepSpec) -> list[Problem]:
+    """``reduce.over`` folds dims reduce may fold (the axes, and in sample mode the
+    samples), each once."""
+    over = spec.reduce.over
+    out: list[Problem] = []
+    axes = [*spec.axes, *(["sample"] if spec.sample is not None else [])]
+    for i, name in enumerate(over):
+        if name not in axes:
+            out.append(Problem(f"reduce.over[{i}]", name, "an axis name, one of "
+                               + ", ".join(axes) + _suggest(name, axes)))
+        elif over.index(name) != i:
+            out.append(Problem(f"reduce.over[{i}]", name, "each axis once (duplicate)"))
+    return out
+
+
+def _threshold_problems(spec: SweepSpec) -> list[Problem]:
+    """``reduce.below`` and ``reduce.above``: outputs of the sweep, each with a threshold."""
+    out: list[Problem] = []
+    for section in ("below", "above"):
+        for name, values in getattr(spec.reduce, section).items():
             if name not in spec.outputs:
-                out.append(Problem(f"reduce.histogram.scale.{name}", name, "one of the "
-                                   "sweep's outputs: " + ", ".join(spec.outputs)
-                                   + _suggest(name, spec.outputs)))
-        for name, bounds in red.histogram.range.items():
-            path = f"reduce.histogram.range.{name}"
-            log = per_output.get(name) == "log" or scale == "log"
-            if name not in spec.outputs:
-                out.append(Problem(path, name, "one of the sweep's outputs: "
-                                   + ", ".join(spec.outputs)))
-            elif len(bounds) != 2 or not bounds[0] < bounds[1]:
-                out.append(Problem(path, bounds, "[low, high] with low < high"))
-            elif log and not bounds[0] > 0:
-                out.append(Problem(path, bounds, "low > 0 on a log scale (or scale: "
-                                   f"{{{name}: linear}} for an output that can be <= 0)"))
+                out.append(Problem(f"reduce.{section}.{name}", name,
+                                   "one of the sweep's outputs: " + ", ".join(spec.outputs)))
+            if not values:
+                out.append(Problem(f"reduce.{section}.{name}", values, "at least one threshold"))
+    return out
+
+
+def _histogram_problems(spec: SweepSpec) -> list[Problem]:
+    """``reduce.histogram``: per-output scales and ranges name outputs; each range
+    [low, high] with low < high, and low > 0 on a log scale."""
+    histogram = spec.reduce.histogram
+    out: list[Problem] = []
+    scale = histogram.scale
+    per_output = scale if isinstance(scale, dict) else {}
+    for name in per_output:
+        if name not in spec.outputs:
+            out.append(Problem(f"reduce.histogram.scale.{name}", name, "one of the "
+                               "sweep's outputs: " + ", ".join(spec.outputs)
+                               + _suggest(name, spec.outputs)))
+    for name, bounds in histogram.range.items():
+        path = f"reduce.histogram.range.{name}"
+        log = per_output.get(name) == "log" or scale == "log"
+        if name not in spec.outputs:
+            out.append(Problem(path, name, "one of the sweep's outputs: "
+                               + ", ".join(spec.outputs)))
+        elif len(bounds) != 2 or not bounds[0] < bounds[1]:
+            out.append(Problem(path, bounds, "[low, high] with low < high"))
+        elif log and not bounds[0] > 0:
+            out.append(Problem(path, bounds, "low > 0 on a log scale (or scale: "
+                               f"{{{name}: linear}} for an output that can be <= 0)"))
+    return out
+
+
+def _weight_problems(spec: SweepSpec) -> list[Problem]:
+    """``reduce.weights``: on folded axes, one weight >= 0 per value, with a positive sum."""
+    red = spec.reduce
+    out: list[Problem] = []
     for name, probs in red.weights.items():
         path = f"reduce.weights.{name}"
         if name not in red.over:
@@ -812,25 +1005,29 @@ def _reduce_problems(spec: SweepSpec) -> list[Problem]:
             out.append(Problem(path, len(probs), f"{n} weights, one per value of the axis"))
         if any(p < 0 for p in probs) or not sum(probs) > 0:
             out.append(Problem(path, probs, "weights >= 0 with a positive sum"))
-    if red.best is not None:
-        out.extend(_best_problems(spec))
-    if red.compare is not None:
-        c = red.compare
-        axis = spec.axes.get(c.axis)
-        if axis is None or not axis.categorical:
-            cats = [n for n, a in spec.axes.items() if a.categorical]
-            out.append(Problem("reduce.compare.axis", c.axis, "a categorical axis, one of "
-                               + (", ".join(cats) or "(none in this sweep)")))
-        else:
-            labels = axis.label_list
-            for i, pair in enumerate(c.pairs):
-                if len(pair) != 2 or pair[0] == pair[1] or any(x not in labels for x in pair):
-                    out.append(Problem(f"reduce.compare.pairs[{i}]", pair,
-                                       "two different labels of axes." + c.axis + ": "
-                                       + ", ".join(labels)))
-        if c.output is not None and c.output not in spec.outputs:
-            out.append(Problem("reduce.compare.output", c.output,
-                               "one of the sweep's outputs: " + ", ".join(spec.outputs)))
+    return out
+
+
+def _compare_problems(spec: SweepSpec) -> list[Problem]:
+    """``reduce.compare``: a categorical axis, pairs of two different labels of it, and an
+    output of the sweep."""
+    c = spec.reduce.compare
+    out: list[Problem] = []
+    axis = spec.axes.get(c.axis)
+    if axis is None or not axis.categorical:
+        cats = [n for n, a in spec.axes.items() if a.categorical]
+        out.append(Problem("reduce.compare.axis", c.axis, "a categorical axis, one of "
+                           + (", ".join(cats) or "(none in this sweep)")))
+    else:
+        labels = axis.label_list
+        for i, pair in enumerate(c.pairs):
+            if len(pair) != 2 or pair[0] == pair[1] or any(x not in labels for x in pair):
+                out.append(Problem(f"reduce.compare.pairs[{i}]", pair,
+                                   "two different labels of axes." + c.axis + ": "
+                                   + ", ".join(labels)))
+    if c.output is not None and c.output not in spec.outputs:
+        out.append(Problem("reduce.compare.output", c.output,
+                           "one of the sweep's outputs: " + ", ".join(spec.outputs)))
     return out
 
 

@@ -1,2 +1,3 @@
-"""The Zarr stores: writing, markers and the completion ledger (store), verify and repair
-(verify), and the provenance every result carries (provenance)."""
+"""The Zarr stores: writing, markers and the completion ledger (store), verify (verify; the
+repair that recomputes is :mod:`sweep.engine.repair`), and the provenance every result
+carries (provenance)."""
