@@ -67,10 +67,11 @@ def spec_dict(points: float, folder: Path, k: int | None) -> dict:
 
 def timed(points: float, folder: Path, k: int | None, workers: int) -> tuple[float, int]:
     from sweep.engine.reduce import run_reduce
+    from sweep.planning.axes import resolved_axes
     from sweep.spec.config import spec_from_dict
 
     spec = spec_from_dict(spec_dict(points, folder, k))
-    n = math.prod(len(a) for a in spec.resolved_axes())
+    n = math.prod(len(a) for a in resolved_axes(spec))
     t0 = time.perf_counter()
     run_reduce(spec, write=False, progress=False, num_workers=workers, backend="numba")
     return time.perf_counter() - t0, n

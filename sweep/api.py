@@ -45,7 +45,7 @@ def run(
     mode = for_spec(spec)
     owned = isinstance(executor, str)
     if owned and executor != "threads":
-        _refuse_cluster(mode)
+        _refuse_cluster(mode, (f"executor {executor!r}",))
     if owned:
         from sweep.executors import create_executor
 
@@ -56,8 +56,10 @@ def run(
                           progress=progress, workers=num_workers, client=client,
                           disk_budget=disk_budget, max_chunks=max_chunks, executor=executor,
                           callbacks=callbacks)
-        if resume or client is not None:
-            _refuse_cluster(mode)
+        given = (*(("resume",) if resume else ()),
+                 *(("a cluster's client",) if client is not None else ()))
+        if given:
+            _refuse_cluster(mode, given)
         plan = mode.plan(spec, opts)
         preflight(mode, plan, opts)
         return mode.run(plan, opts)
@@ -66,10 +68,10 @@ def run(
             executor.close()
 
 
-def _refuse_cluster(mode) -> None:
-    """Refuse resume, a client or a cluster where ``mode`` takes none of them
-    (:func:`~sweep.modes.base.cluster_flag_refusal`)."""
-    refusal = cluster_flag_refusal(mode, ("resume", "client"))
+def _refuse_cluster(mode, given: tuple[str, ...]) -> None:
+    """Refuse what was ``given`` (resume, a cluster's client, a cluster executor) where
+    ``mode`` takes none of them (:func:`~sweep.modes.base.cluster_flag_refusal`)."""
+    refusal = cluster_flag_refusal(mode, given)
     if refusal:
         from sweep.planning.preflight import PlanError
 

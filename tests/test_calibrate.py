@@ -17,6 +17,7 @@ from sweep.cli import main
 from sweep.frontiers import calibrate, front
 from sweep.frontiers.front import Frontier
 from sweep.model import roofline_fit, throughput
+from sweep.planning.axes import resolved_axes
 from sweep.spec.config import ConfigError, spec_from_dict
 
 TRUTH = {"mbu": 0.62, "step_overhead_ms": 4.3, "mfu_prefill": 0.45}
@@ -165,7 +166,7 @@ def test_sweep_calibrate_writes_a_calibration_a_sweep_file_uses(tmp_path, capsys
                        "attn_flops_per_context_token": 1523712.0, "input_tokens": 7372.8,
                        "output_tokens": 921.6},
          "outputs": ["tokens_per_s_per_gpu"]}
-    axis = next(a for a in spec_from_dict(d).resolved_axes() if a.name == "cal")
+    axis = next(a for a in resolved_axes(spec_from_dict(d)) if a.name == "cal")
     assert axis.binds["mbu"][0] == pytest.approx(0.62, rel=1e-6)
     assert axis.binds["step_overhead_ms"][0] == pytest.approx(4.3, rel=1e-6)
     ds = sweep.run(spec_from_dict({**d, "store": str(tmp_path / "s.zarr")}), progress=False)

@@ -8,6 +8,7 @@ import pytest
 
 from conftest import small_spec_dict
 from sweep.cli import main
+from sweep.planning.axes import resolved_axes
 from sweep.planning.planner import make_plan
 from sweep.spec.config import ConfigError, load_config, spec_from_dict
 
@@ -63,7 +64,7 @@ def test_yaml_and_toml_give_the_same_spec_and_hash(write_file):
     pa, pb = make_plan(a), make_plan(b)
     assert pa.config_hash == pb.config_hash
     assert pa.shape == (2, 10, 3, 4, 4)
-    assert [len(x) for x in a.resolved_axes()] == [2, 10, 3, 4, 4]
+    assert [len(x) for x in resolved_axes(a)] == [2, 10, 3, 4, 4]
     assert pa.chunk_shape[1] == 5
 
 
@@ -190,7 +191,7 @@ def test_presets_axis_sets_price_power_and_peak_flops():
                                            "set": {"tokens_per_s_per_gpu": [100, 5000]}}},
         "outputs": ["usd_per_mtok", "pflops_per_usd_hour"],
     })
-    (axis,) = spec.resolved_axes()
+    (axis,) = resolved_axes(spec)
     assert set(axis.binds) == {"gpu_hour_usd", "kw_per_gpu", "peak_pflops",
                                "tokens_per_s_per_gpu"}
     assert axis.binds["gpu_hour_usd"][1] == 2.65

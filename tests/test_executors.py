@@ -100,6 +100,16 @@ def test_every_mode_reports_its_tasks_to_callbacks(tmp_path):
 def test_a_cluster_executor_is_refused_for_a_small_result_before_it_starts(tmp_path):
     d = small_spec_dict(store=str(tmp_path / "r.zarr"))
     d["reduce"] = {"over": [n for n in d["axes"] if n != "platform"]}
-    with pytest.raises(PlanError, match="apply to materialize runs, not to reduce"):
+    with pytest.raises(PlanError, match="executor 'local:1' applies to materialize runs, not "
+                                        "to reduce"):
         sweep.run(spec_from_dict(d), executor="local:1")
+    assert not (tmp_path / "r.zarr").exists()
+
+
+def test_run_plan_stores_grids_only(tmp_path):
+    d = small_spec_dict(store=str(tmp_path / "r.zarr"))
+    d["reduce"] = {"over": [n for n in d["axes"] if n != "platform"]}
+    spec = spec_from_dict(d)
+    with pytest.raises(PlanError, match="reduce-mode file .* run it with sweep.run"):
+        sweep.run_plan(sweep.plan(spec))
     assert not (tmp_path / "r.zarr").exists()

@@ -177,3 +177,21 @@ def test_plans_carry_their_edges_and_engines_never_plan_again(monkeypatch):
         plan.folding, edges=plan.folding.edges * 1.0))
     np.testing.assert_array_equal(fold(moved, "numpy")["usd_per_mtok_edge"].values,
                                   plan.folding.edges[0])
+
+
+def test_derived_formulas_are_parsed_once_for_every_thread():
+    # the NumPy engine folds blocks on several threads; each block evaluates best:'s node
+    # (a derived formula): parsed once per process, never concurrently (CPython's parser is
+    # not thread-safe: a race raised SystemError here)
+    from sweep.executors import ThreadsExecutor
+    from sweep.model import expr
+
+    spec = spec_from_dict(grid_dict(False, False, True, False))
+    plan = make_reduce_plan(spec, block_points=3)
+    assert plan.n_chunks > 20
+    results = [run_reduce_plan(plan, write=False, progress=False, backend="numpy",
+                               executor=ThreadsExecutor(8)).dataset for _ in range(3)]
+    for ds in results[1:]:
+        assert_engines_agree(results[0], ds, "threads")
+    formula = "where((gross_margin >= 0.2), usd_per_mtok, 0.0 / 0.0)"
+    assert formula in expr._PARSED

@@ -24,6 +24,7 @@ import numpy as np
 
 from sweep.backends.partials import Partials
 from sweep.planning.planner import Plan
+from sweep.planning.reduce_plan import constraints_text
 
 
 def _positions(plan: Plan, flat: np.ndarray) -> np.ndarray:
@@ -68,10 +69,7 @@ def best_variables(plan: Plan, p: Partials, k: int, coords: dict,
     flat = (p.ilo if best.sense == "min" else p.ihi)[:, k]
     specs = plan.model.bindable_specs | plan.model.output_specs
     unit = getattr(specs.get(best.objective), "unit", "")
-    bounds = "; ".join(
-        " and ".join(f"{name} {op} {v:g}" for op, v in ((">=", lim.min), ("<=", lim.max))
-                     if v is not None)
-        for name, lim in best.subject_to.items()) or "none"
+    bounds = constraints_text(best)
     what = f"{best.sense}imum of {best.objective} subject to {bounds}"
     data: dict = {
         "best_value": (kdims, value.reshape(kshape),

@@ -237,6 +237,11 @@ def run_plan(
     """
     from sweep.executors import DistributedExecutor, create_executor
 
+    if plan.spec.mode not in ("materialize", "sample"):
+        raise preflight.PlanError(
+            f"run_plan stores grids and sample grids; {plan.spec.name!r} is a "
+            f"{plan.spec.mode}-mode file (it writes only a small result): run it with "
+            "sweep.run(spec) or `sweep run FILE`")
     wall0 = time.perf_counter()
     workers = num_workers or default_workers()
     owned = isinstance(executor, str)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import keyword
 import math
+import threading
 from collections.abc import Iterable
 
 import numpy as np
@@ -192,11 +193,25 @@ def formula(name: str, text: str, names: Iterable[str], unit: str = "",
 # --------------------------------------------------------------------------- NumPy
 
 
+#: Parsed derived formulas, by text: parsed once per process, under a lock (the NumPy
+#: engines evaluate chunks on several threads, and CPython's parser is not thread-safe).
+_PARSED: dict[str, tuple[ast.expr, tuple[str, ...]]] = {}
+_PARSE_LOCK = threading.Lock()
+
+
+def _parsed(text: str) -> tuple[ast.expr, tuple[str, ...]]:
+    with _PARSE_LOCK:
+        hit = _PARSED.get(text)
+        if hit is None:
+            hit = _PARSED[text] = parse(text, _AnyName(), max_chars=len(text) + 1)
+        return hit
+
+
 def numpy_function(f: Formula):
     """A NumPy evaluation of derived formula ``f`` (its ``formula`` text), taking the names
     it reads positionally, in ``f.params`` order: an interpreter of the checked tree,
     independent of the scalar source."""
-    tree, used = parse(f.formula, _AnyName(), max_chars=len(f.formula) + 1)
+    tree, used = _parsed(f.formula)
     arg = dict(zip(used, range(len(used)), strict=True))
 
     def fn(*values):

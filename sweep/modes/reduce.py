@@ -29,7 +29,8 @@ class Reduce:
 
         workers = opts.workers or default_workers()
         return [Check("memory", lambda: check_reduce_memory(plan, workers),
-                      f"{workers} task(s) of {human_bytes(partial_bytes(plan))} of partials"),
+                      f"{workers} worker(s) at once, {human_bytes(partial_bytes(plan))} "
+                      "of partials each"),
                 target_check(plan.store, opts.overwrite)]
 
     def run(self, plan, opts: RunOptions):

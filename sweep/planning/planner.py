@@ -293,7 +293,9 @@ class Plan:
         defaults = defaults_line(self.defaults)
         if defaults:
             lines.append(f"  {defaults}")
-        report = self.spec.frontier_report()
+        from sweep.planning.axes import frontier_report
+
+        report = frontier_report(self.spec)
         if report:
             lines.append(f"  frontiers   {report['points_outside']:,} of {report['points']:,} "
                          "point(s) outside the measured interactivity range (NaN)")
@@ -409,7 +411,9 @@ def make_plan(spec: SweepSpec, store: str | Path | None = None,
 
     A sample-mode file (``mc``, ``lhs``, ``sobol``) becomes a :class:`SamplePlan`: its
     categorical axes, then a ``sample`` dim."""
-    axes = tuple(spec.resolved_axes())
+    from sweep.planning.axes import resolved_axes
+
+    axes = tuple(resolved_axes(spec))
     if spec.sample is not None:
         axes = (*axes, _sample_axis(spec))
     constants = constants_for(spec, axes)

@@ -110,10 +110,11 @@ def describe_plan(plan: Plan) -> str:
         f"  folded      {', '.join(red.over)}; kept: {', '.join(kept) or '(none)'}",
         f"  blocks      {plan.chunk_shape} -> {plan.n_chunks:,} task(s) of <= "
         f"{math.prod(plan.chunk_shape):,} points",
-        f"  result      {plan.store} (a small Dataset; nothing of size "
-        f"{human_bytes(plan.bytes_total)} is materialized)",
+        f"  engine      {_engine_line(plan)}",
+        f"  result      {plan.store} (a small Dataset; the grid's "
+        f"{human_bytes(plan.bytes_total)} are never stored)",
     ]
-    lines += _histogram_lines(plan)
+    lines += _histogram_lines(plan) + _question_lines(plan)
     if red.question:
         lines.insert(1, f"  question    {red.question}")
     defaults = defaults_line(plan.defaults)
@@ -136,3 +137,49 @@ def _histogram_lines(plan: Plan) -> list[str]:
         lines.append(f"  {'histogram' if not lines else '':<11} {name}: {hist.bins} {scale} "
                      f"bins over [{edges[0]:.4g}, {edges[-1]:.4g}] ({how})")
     return lines
+
+
+def _engine_line(plan: Plan) -> str:
+    """The reduce engine the file's ``backend`` gives this plan, and why (without probing
+    for a GPU: planning loads no compiler)."""
+    from sweep.backends import AUTO_NUMPY_REDUCE_POINTS, REDUCE_ENGINES
+
+    name = plan.spec.backend
+    if name != "auto":
+        return name if name in REDUCE_ENGINES else f"{name}: no reduce engine (numpy, numba " \
+                                                    "or cuda)"
+    if plan.n_points <= AUTO_NUMPY_REDUCE_POINTS:
+        return (f"numpy (backend auto: at most {AUTO_NUMPY_REDUCE_POINTS:,} points, no "
+                "compiler wait; --backend to choose)")
+    return (f"cuda where a GPU is usable, else numba (backend auto: over "
+            f"{AUTO_NUMPY_REDUCE_POINTS:,} points; --backend to choose)")
+
+
+def _question_lines(plan: Plan) -> list[str]:
+    """``best:``, ``compare:`` and the thresholds, as the run will answer them."""
+    red = plan.spec.reduce
+    lines = []
+    if red.best is not None:
+        b = red.best
+        bounds = constraints_text(b)
+        lines.append(f"  best        {b.sense}imum of {b.objective} over "
+                     f"{', '.join(red.over)}, subject to {bounds}")
+    if red.compare is not None:
+        c = red.compare
+        pairs = ", ".join(f"{a} vs {b}" for a, b in c.pairs)
+        lines.append(f"  compare     {pairs} ({c.output or plan.outputs[0]}, along {c.axis})")
+    for section, given in (("below", red.below), ("above", red.above)):
+        for name, values in given.items():
+            lines.append(f"  {section:<11} {name}: " + ", ".join(f"{v:g}" for v in values))
+    if red.quantiles:
+        lines.append("  quantiles   " + ", ".join(f"{q:g}" for q in red.quantiles))
+    return lines
+
+
+def constraints_text(best) -> str:
+    """``best:``'s ``subject_to`` in words: ``tokens_per_s_per_user >= 50; ...`` (``none``
+    where there is no bound)."""
+    return "; ".join(
+        " and ".join(f"{n} {op} {v:g}" for op, v in ((">=", lim.min), ("<=", lim.max))
+                     if v is not None)
+        for n, lim in best.subject_to.items()) or "none"

@@ -190,7 +190,10 @@ def draw(spec, name: str, u: np.ndarray, labels: dict[str, int] | None = None,
     one = dist.for_label(labels[per]) if per is not None else dist.factor
     if dist.relative is None:
         return ppf(one, u, meta)
-    axes = axes if axes is not None else spec.resolved_axes()
+    if axes is None:
+        from sweep.planning.axes import resolved_axes
+
+        axes = resolved_axes(spec)
     on = base_axis(axes, name)
     if on is not None and on not in labels:
         raise ValueError(f"{name}: relative to its value on {on}: say which label")

@@ -151,7 +151,9 @@ def make_sensitivity_plan(spec, store: str | Path | None = None,
     if require_saltelli and spec.sample.method != "saltelli":
         raise PlanError(f"sample.method: {spec.sample.method!r}; Sobol' indices need "
                         "`method: saltelli` (A, B and one mixed matrix per input)")
-    axes = tuple(spec.resolved_axes())
+    from sweep.planning.axes import resolved_axes
+
+    axes = tuple(resolved_axes(spec))
     from sweep.planning.sampling import relative_problems
 
     problems = relative_problems(spec, axes)

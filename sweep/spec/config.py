@@ -26,13 +26,8 @@ from pydantic_core import PydanticCustomError
 from sweep.model import DEFAULT_OUTPUTS
 from sweep.spec.distributions import Distribution, Integer, Number, _Strict
 from sweep.spec.presets import (
-    HARDWARE_INPUTS,
-    PRESET_INPUTS,
     PresetError,
-    calibration_binds,
     calibration_distribution,
-    load_presets,
-    model_binds,
 )
 from sweep.spec.validation import Problem, _suggest, semantic_problems
 from sweep.storage.location import StoreURL, redact
@@ -276,7 +271,8 @@ class SweepSpec(_Strict):
 
     #: the frontiers the file's frontier axis names, by key (read while validating)
     _frontiers: dict = PrivateAttr(default_factory=dict)
-    #: their interpolation tables, by key (fitted on first use)
+    #: what planning derives from the file, once (see :meth:`memo`: the frontiers' fitted
+    #: interpolation tables)
     _tables: dict = PrivateAttr(default_factory=dict)
     #: where ``frontiers`` is relative to (the sweep file's folder; None: the working one)
     _base: Path | None = PrivateAttr(default=None)
@@ -367,49 +363,18 @@ class SweepSpec(_Strict):
         folder)."""
         return {k: f.to_json() for k, f in self._frontiers.items()}
 
-    def frontier_tables(self, keys: list[str]) -> list:
-        """The interpolation tables of frontiers ``keys`` (see
-        :mod:`sweep.frontiers.interp`), each fitted once per spec."""
-        from sweep.frontiers import interp
+    def frontier(self, key: str):
+        """The measured frontier ``key`` the file reads, as read while validating it (a
+        :class:`sweep.frontiers.front.Frontier`)."""
+        return self._frontiers[key]
 
-        for k in keys:
-            if k not in self._tables:
-                self._tables[k] = interp.table(self._frontiers[k])
-        return [self._tables[k] for k in keys]
-
-    def frontier_report(self) -> dict | None:
-        """Where the frontier axis reads its frontiers (None without one): per label its
-        frontier's key, measured range, provenance and how many target interactivities
-        fall outside that range, and the points of the sweep that are NaN for it."""
-        from sweep.frontiers.interp import outside
-        from sweep.model.frontier import AT
-
-        axis = next(((n, a) for n, a in self.axes.items() if a.frontier is not None), None)
-        if axis is None or not self._frontiers:
-            return None
-        name, spec = axis
-        if AT in self.axes:
-            at = _numeric_values(self.axes[AT])
-        else:
-            at = np.asarray([self.constants.get(AT, np.nan)], dtype=np.float64)
-        others = 1
-        for n, a in self.axes.items():
-            if n not in (name, AT):
-                others *= len(_numeric_values(a)) if not a.categorical else len(a.label_list)
-        if self.sample is not None:
-            others *= self.sample.n
-        labels = {}
-        total = 0
-        tables = self.frontier_tables(spec.frontier)
-        for label, key, tab in zip(spec.label_list, spec.frontier, tables, strict=True):
-            f = self._frontiers[key]
-            miss = int(outside(tab, at).sum())
-            total += miss * others
-            labels[label] = {"frontier": key, "range": [tab.low, tab.high],
-                             "points": len(f.points), "outside": miss, "of": int(at.size),
-                             "source": f.source}
-        return {"axis": name, "points_outside": total,
-                "points": others * int(at.size) * len(labels), "labels": labels}
+    def memo(self, kind: str, key, make):
+        """``make()``, computed once per spec and ``(kind, key)``: where planning keeps
+        what it derives from the file (a frontier's fitted interpolation table)."""
+        cache = self._tables.setdefault(kind, {})
+        if key not in cache:
+            cache[key] = make()
+        return cache[key]
 
     @property
     def mode(self) -> str:
@@ -445,12 +410,6 @@ class SweepSpec(_Strict):
         known = set(model.formulas) | set(model.leaves)
         return {leaf for o in self.wanted_nodes() if o in known for leaf in model.needs(o)}
 
-    def resolved_axes(self) -> list[Axis]:
-        """The axes with their values expanded, in file order."""
-        read = (self.read_inputs() if any(a.presets is not None for a in self.axes.values())
-                else set())
-        return [_resolve(name, spec, read, self) for name, spec in self.axes.items()]
-
 
 @dataclass(frozen=True)
 class Axis:
@@ -480,7 +439,9 @@ class Axis:
         return int(self.coord.shape[0])
 
 
-def _numeric_values(spec: AxisSpec) -> np.ndarray:
+def numeric_values(spec: AxisSpec) -> np.ndarray:
+    """A numeric axis's values (float64), from ``values``, ``linspace``, ``geomspace`` or
+    ``arange``."""
     if spec.values is not None:
         return np.asarray(spec.values, dtype=np.float64)
     if spec.linspace is not None:
@@ -492,46 +453,6 @@ def _numeric_values(spec: AxisSpec) -> np.ndarray:
     assert spec.arange is not None
     s = spec.arange
     return np.arange(s.start, s.stop, s.step, dtype=np.float64)
-
-
-def _categorical_binds(spec: AxisSpec, read: set[str], owner: SweepSpec | None = None
-                       ) -> tuple[list[str], dict[str, list[float | None]]]:
-    labels = spec.label_list
-    binds: dict[str, list[float | None]] = {}
-    if spec.presets is not None:
-        precision = spec.precision or "fp8"
-        table = load_presets()
-        binds = {name: [table[label].inputs(precision)[name] for label in labels]
-                 for name in PRESET_INPUTS}
-        binds.update({name: [table[label].hardware()[name] for label in labels]
-                      for name in HARDWARE_INPUTS if name in read})
-    elif spec.models is not None:
-        binds = dict(model_binds(labels, spec.weights, spec.kv))
-    elif spec.calibrations is not None:
-        binds = dict(calibration_binds(labels, table=owner.calibration_table()
-                                       if owner else None))
-    if spec.frontier is not None and owner is not None:
-        from sweep.frontiers import interp
-
-        binds.update(interp.binds(owner.frontier_tables(spec.frontier),
-                                  owner.frontier_points))
-    for name, values in (spec.set or {}).items():
-        binds[name] = list(values)
-    return labels, binds
-
-
-def _resolve(name: str, spec: AxisSpec, read: set[str] = frozenset(),
-             owner: SweepSpec | None = None) -> Axis:
-    if spec.categorical:
-        labels, binds = _categorical_binds(spec, read, owner)
-        return Axis(
-            name=name,
-            coord=np.asarray(labels, dtype=object),
-            binds={k: np.asarray(v, dtype=np.float64) for k, v in binds.items()},
-            frontier=tuple(spec.frontier or ()),
-        )
-    values = _numeric_values(spec)
-    return Axis(name=name, coord=values, binds={name: values})
 
 
 #: Axis keys added after stores were written: left out of a config's identity when unused.

@@ -55,7 +55,7 @@ def spec_hash(spec) -> str:
 
     dump = drop_unused_keys(spec.model_dump(mode="json",
                                             exclude={"store", "backend", "notes", "headline"}))
-    report = spec.frontier_report() if hasattr(spec, "frontier_report") else None
+    report = _frontier_report(spec)
     if report:   # the measured data read is part of what defines the results
         dump["frontier_sha256"] = {
             k: hashlib.sha256(json.dumps(f, sort_keys=True).encode()).hexdigest()
@@ -65,6 +65,15 @@ def spec_hash(spec) -> str:
         dump["calibration_data"] = fitted
     blob = json.dumps(dump, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _frontier_report(spec) -> dict | None:
+    """Where a sweep file's frontier axis reads its frontiers (None without one, or for an
+    object that is no sweep file)."""
+    from sweep.planning.axes import frontier_report
+    from sweep.spec.config import SweepSpec
+
+    return frontier_report(spec) if isinstance(spec, SweepSpec) else None
 
 
 def stored_defaults(attrs: dict) -> dict[str, dict] | None:
@@ -84,7 +93,7 @@ def record(mode: str, spec, *, config_hash: str | None = None, backend: str = ""
     created = created or now()
     if finished == "" and status == "complete":
         finished = now()
-    report = spec.frontier_report() if hasattr(spec, "frontier_report") else None
+    report = _frontier_report(spec)
     extra = {}
     if report:   # what was read, and a copy of it (the store is then self-contained)
         extra = {"sweep_frontiers": json.dumps(report, sort_keys=True),
