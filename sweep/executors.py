@@ -198,10 +198,10 @@ class DistributedExecutor:
         from distributed import as_completed
 
         futures = self.client.compute(tasks)
-        keys = {f.key: t.key for f, t in zip(futures, tasks, strict=True)}
+        keys = {id(f): t.key for f, t in zip(futures, tasks, strict=True)}
         for f in as_completed(futures):
             if f.status == "finished" and track is not None:
-                track.done(keys[f.key])
+                track.done(str(keys[id(f)]))
         return [f.result() for f in futures]
 
     def close(self) -> None:

@@ -233,3 +233,21 @@ def test_best_over_samples_picks_the_best_drawn_point(tmp_path):
         for o in OUTPUTS:
             assert ds[f"best_{o}"].values[i, 0] == pytest.approx(
                 stored[o].values[i, 0, pick], rel=1e-12)
+
+
+def test_the_shipped_best_study_leads_with_the_optima_and_their_ratio():
+    from sweep.report.summary import describe_reduce
+    from sweep.spec.config import load_config
+
+    ds = run_reduce(load_config("configs/iceberg-dsr1.yaml"), write=False,
+                    progress=False).dataset
+    text = describe_reduce(ds)
+    body = text.split("\n\n", 1)[1]                      # after the title and question
+    assert body.startswith("best: minimum of usd_per_mtok")
+    first_stats = text.index("usd_per_mtok [USD/Mtok]")
+    ratio_line = next(line for line in text.splitlines() if "best value ratio" in line)
+    assert text.index(ratio_line) < first_stats           # the answer before the reference
+    at_50 = ratio_line.split("slo_tokens_per_s_per_user=50: ")[1].split(",")[0]
+    assert at_50.startswith("0.08") and at_50.endswith("(GB300 NVL72 lower)")
+    assert "for reference, statistics over every configuration" in text
+    assert "(every point, feasible or not: not the optima above)" in text

@@ -113,3 +113,21 @@ def test_run_plan_stores_grids_only(tmp_path):
     with pytest.raises(PlanError, match="reduce-mode file .* run it with sweep.run"):
         sweep.run_plan(sweep.plan(spec))
     assert not (tmp_path / "r.zarr").exists()
+
+
+def test_a_cluster_executor_computes_in_order_and_counts_its_tasks():
+    distributed = pytest.importorskip("distributed")
+    from sweep.executors import DistributedExecutor
+
+    cluster = distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=":0")
+    client = distributed.Client(cluster)
+    ex = DistributedExecutor(client, [client, cluster])
+    try:
+        tasks = [dask.delayed(lambda i: i + 1, pure=False)(i, dask_key_name=f"c-{i}")
+                 for i in range(5)]
+        counting = Counting()
+        with Tracker("plus one", {f"c-{i}": 1 for i in range(5)}, [counting]) as track:
+            assert ex.compute(tasks, track) == [1, 2, 3, 4, 5]
+        assert sorted(counting.done) == [f"c-{i}" for i in range(5)]
+    finally:
+        ex.close()

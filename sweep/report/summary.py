@@ -248,12 +248,14 @@ def describe_reduce(ds: xr.Dataset) -> str:
     kept = [d for d in ds[f"{outputs[0]}_count"].dims] if outputs else []
     points = [dict(zip(kept, idx, strict=True))
               for idx in np.ndindex(*[ds.sizes[d] for d in kept])] if kept else [{}]
+    best = "best_value" in ds
+    if best:   # the answer first: the optima, then everything else for reference
+        lines.extend(_describe_best(ds, outputs, over))
+        lines += ["", "for reference, statistics over every configuration (feasible or not):"]
     for o in outputs:
         lines.extend(_reduce_output_lines(ds, o, kept, points, over))
-    if "best_value" in ds:
-        lines.extend(_describe_best(ds, outputs, over))
     if "pair" in ds.dims:
-        lines.extend(_comparison_lines(ds))
+        lines.extend(_comparison_lines(ds, every=best))
     lines.append("")
     lines += declared_defaults(ds)
     lines.append(f"{ds.attrs.get('sweep_n_blocks')} block(s) in "
@@ -340,11 +342,13 @@ def _fraction_lines(ds: xr.Dataset, o: str, points: list[dict]) -> list[str]:
     return lines
 
 
-def _comparison_lines(ds: xr.Dataset) -> list[str]:
+def _comparison_lines(ds: xr.Dataset, every: bool = False) -> list[str]:
     """The label comparisons of a reduce result: per pair, how often the first is lower and
-    the ratios' spread."""
+    the ratios' spread (``every``: said to be over every point, feasible or not, where a
+    ``best:`` answer compares the optima)."""
     out = ds["compare_frac_first_lower"].attrs.get("output", "")
-    lines = ["", f"comparisons of {out} over every other dim"]
+    lines = ["", f"comparisons of {out} over every other dim"
+             + (" (every point, feasible or not: not the optima above)" if every else "")]
     for i, pair in enumerate(ds["pair"].values):
         first = (str(ds["pair_first"].values[i]) if "pair_first" in ds.coords
                  else pair.split(" vs ")[0])   # stores written before the labels were kept
@@ -386,12 +390,24 @@ def _describe_best(ds: xr.Dataset, outputs: list[str], over: list[str]) -> list[
         for i, pair in enumerate(ds["pair"].values):
             one = r.isel(pair=i)
             parts = []
+            first = str(ds["pair_first"].values[i]) if "pair_first" in ds.coords else ""
+            second = str(ds["pair_second"].values[i]) if "pair_second" in ds.coords else ""
             for idx in np.ndindex(*one.shape):
                 at = " ".join(f"{d}={_fmt(ds[d].values[j])}"
                               for d, j in zip(rest, idx, strict=True))
-                parts.append((f"{at}: " if at else "") + _num(float(one.values[idx])))
+                ratio = float(one.values[idx])
+                parts.append((f"{at}: " if at else "") + _num(ratio)
+                             + _lower(first, second, ratio))
             lines.append(f"  {pair}: best value ratio " + ", ".join(parts))
     return lines
+
+
+def _lower(first: str, second: str, ratio: float) -> str:
+    """`` (FIRST lower)`` or `` (SECOND lower)`` for a ratio first / second of two optima;
+    empty where it says nothing (NaN, equal, or the labels unknown)."""
+    if not (first and second) or not np.isfinite(ratio) or ratio == 1.0:
+        return ""
+    return f" ({first if ratio < 1.0 else second} lower)"
 
 
 def _fmt(v) -> str:
