@@ -438,8 +438,8 @@ def _plot_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", metavar="NAME",
                    help="the output to draw (default: the file's first)")
     p.add_argument("--kind", metavar="KIND", help="only this chart: heatmap, lines, winner, "
-                   "breakeven, breakdown, frontier, distribution, compare, sensitivity, "
-                   "screening (default: every one the store can draw)")
+                   "breakeven, breakdown, frontier, best, distribution, compare, "
+                   "sensitivity, screening (default: every one the store can draw)")
     p.add_argument("--format", choices=("png", "svg"), default="png")
 
 

@@ -362,3 +362,22 @@ def test_a_store_with_nothing_to_draw_is_refused(tmp_path, capsys):
     assert main(["plot", str(path), "--out", str(tmp_path / "c")]) == 2
     assert "no chart to draw" in capsys.readouterr().err
     assert not (tmp_path / "c").exists()
+
+
+def test_a_best_result_draws_the_optima_first(tmp_path):
+    from sweep.engine.reduce import run_reduce
+    from sweep.spec.config import load_config
+
+    run_reduce(load_config("configs/iceberg-dsr1.yaml"), store=tmp_path / "ice.zarr",
+               progress=False)
+    ds = sweep.open_result(tmp_path / "ice.zarr")
+    charts = defaults.charts_for(ds)
+    assert [c.name for c in charts][:1] == ["best"]
+    best = charts[0]
+    assert "GB300 NVL72 lowest throughout" in best.title
+    np.testing.assert_allclose(best.data["best_value"].values,
+                               ds["best_value"].isel(llm=0).values)
+    compare = next(c for c in charts if c.name.startswith("compare"))
+    assert "every point, feasible or not" in compare.title
+    picture, _ = defaults.save(best, tmp_path / "charts", "png")
+    assert _pixels(picture).std() > 0.05

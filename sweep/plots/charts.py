@@ -304,10 +304,11 @@ def distribution(counts: xr.DataArray, edges: np.ndarray, *, cat: str | None, lo
 
 
 def ratio_distribution(counts: np.ndarray, edges: np.ndarray, *, first: str, second: str,
-                       output: str, frac_first_lower: float, name: str = "compare"
-                       ) -> Chart:
+                       output: str, frac_first_lower: float, name: str = "compare",
+                       scope: str = "points") -> Chart:
     """The distribution of ``first`` / ``second`` over every other dim (log scale), with
-    the line at 1 and the fraction of points where ``first`` is lower."""
+    the line at 1 and the fraction of points where ``first`` is lower (``scope``: what
+    those points are, for the title)."""
     edges = np.asarray(edges, dtype=np.float64)
     c = np.asarray(counts, dtype=np.float64)
     total = c.sum()
@@ -321,7 +322,7 @@ def ratio_distribution(counts: np.ndarray, edges: np.ndarray, *, first: str, sec
     ax.set_ylabel("fraction of points per bin")
     ax.grid(True, alpha=0.3)
     title = (f"{first} against {second}: {first} is lower at {frac_first_lower:.1%} of "
-             "points")
+             f"{scope}")
     ax.set_title(title, fontsize=10)
     reading = (f"left of the line (ratio < 1) {first} costs less; it does at "
                f"{frac_first_lower:.1%} of the points")

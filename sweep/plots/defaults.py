@@ -44,7 +44,7 @@ from sweep.plots import prepare as P
 from sweep.plots.prepare import PlotError
 
 #: Every kind of chart, in the order the defaults are drawn.
-CHART_KINDS = ("heatmap", "lines", "winner", "breakeven", "breakdown", "frontier",
+CHART_KINDS = ("heatmap", "lines", "winner", "breakeven", "breakdown", "frontier", "best",
                "distribution", "compare", "sensitivity", "screening")
 #: Selling prices of the break-even chart, USD/Mtok.
 PRICES = np.geomspace(0.01, 100.0, 161)
@@ -310,6 +310,8 @@ def _reduce_charts(ds: xr.Dataset, opts: Options) -> list:
         raise PlotError("--x and --y apply to grids (a reduce result has folded them)")
     sel = P.positions(ds, opts.sel)
     out = []
+    if "best_value" in ds and _best_axes(ds) is not None:   # the answer first
+        out.append(("best", lambda: _best(ds, sel)))
     if f"{output}_hist_count" in ds:
         out.append(("distribution", lambda: _distribution(ds, output, sel)))
     if "pair" in ds.dims:
@@ -387,17 +389,56 @@ def _value(ds, dim, i):
     return v.item() if isinstance(v, np.generic) else v
 
 
+def _best_axes(ds) -> tuple[str, str | None] | None:
+    """The numeric kept dim the best chart draws along (the first with several values) and
+    the categorical one it draws a line per label of; None where there is no such dim."""
+    dims = ds["best_value"].dims
+    x = next((d for d in dims if not P.is_categorical(ds, d) and ds.sizes[d] > 1), None)
+    if x is None:
+        return None
+    return x, next((d for d in dims if P.is_categorical(ds, d) and ds.sizes[d] > 1), None)
+
+
+def _best(ds, sel) -> C.Chart:
+    """``best:``'s answer: the best value (feasible points only) against a kept numeric
+    dim, a line per label; other kept dims at ``--sel`` or their first value."""
+    x, cat = _best_axes(ds)
+    var = ds["best_value"]
+    idx = {d: sel.get(d, [0])[0] for d in var.dims if d not in (x, cat)}
+    da = var.isel(idx).transpose(*(d for d in (cat, x) if d)).compute()
+    where = ", ".join(f"{d}={_value(ds, d, i)}" for d, i in idx.items() if ds.sizes[d] > 1)
+    objective = var.attrs.get("objective", "value")
+    lower = var.attrs.get("sense", "min") == "min"
+    winner_text = ""
+    if cat:
+        pick = da.argmin(cat) if lower else da.argmax(cat)
+        feasible = np.isfinite(da.values).any(axis=0)
+        winners = {str(da[cat].values[int(j)]) for j, ok in zip(pick.values, feasible,
+                                                                strict=True) if ok}
+        if len(winners) == 1:
+            winner_text = f": {winners.pop()} {'lowest' if lower else 'highest'} throughout"
+    title = (f"Best {objective} meeting every constraint{winner_text}"
+             + (f"\n{where}" if where else ""))
+    unit = var.attrs.get("units", "")
+    return C.lines(da, x=x, cat=cat, title=title,
+                   value_label=f"best {objective}" + (f" [{unit}]" if unit else ""),
+                   x_label=P.axis_label(ds, x), logy=lower, name="best")
+
+
 def _compare(ds, i) -> C.Chart:
     first = str(ds["pair_first"].values[i])
     second = str(ds["pair_second"].values[i])
     output = ds["compare_frac_first_lower"].attrs.get("output", "")
+    # a best: answer compares the optima (the best chart); this is every point
+    scope = "points\n(every point, feasible or not: the optima are the best chart)" \
+        if "best_value" in ds else "points"
     return C.ratio_distribution(ds["compare_ratio_hist_count"].values[i],
                                 ds["compare_ratio_edges"].values[i] if
                                 ds["compare_ratio_edges"].ndim > 1 else
                                 ds["compare_ratio_edges"].values,
                                 first=first, second=second, output=output,
                                 frac_first_lower=float(ds["compare_frac_first_lower"][i]),
-                                name=_name("compare", first, second))
+                                scope=scope, name=_name("compare", first, second))
 
 
 # --------------------------------------------------------------------------- analyses
