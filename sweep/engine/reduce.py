@@ -1,10 +1,12 @@
 """Reduce mode: statistics over huge grids without materializing them.
 
 A sweep file with a ``reduce:`` section folds the ``over`` dims away and keeps the others.
-The grid is cut into large blocks (kept dims whole, so every block's partials cover every
-group); each block is evaluated and folded into partial statistics by a fused kernel
-(``sweep.kernels.reduce_cpu``), and the partials are merged by a Dask tree reduction. The
-result is a small xarray Dataset, written to the sweep's store and printed as a table.
+The plan (:func:`make_reduce_plan`) cuts the grid into large blocks and resolves the
+folding (weights, thresholds, histogram edges: :mod:`sweep.planning.folding`); here each
+block is folded into partial statistics by a reduce engine (a backend's ``fold``: the
+NumPy engine, the fused Numba kernel or the CUDA kernel, :func:`sweep.backends.choose_reduce`),
+and the partials are merged by a tree on an executor (:mod:`sweep.executors`). The result
+is a small xarray Dataset, written to the sweep's store and printed as a table.
 
 Statistics per output and kept coordinate: count of non-NaN points and of NaN points, sum
 of weights, min and max with the coordinates of the first point reaching them (argmin /
@@ -108,6 +110,11 @@ def run_reduce_plan(plan: Plan, *, overwrite: bool = False, progress: bool | Non
 
     created = provenance.now()
     folding = plan.folding
+    if folding is None:
+        from sweep.planning.preflight import PlanError
+
+        raise PlanError("not a reduce plan (no resolved folding): make it with "
+                        "make_reduce_plan(spec)")
     engine = choose_reduce(backend or plan.spec.backend, plan.n_points)
     if engine == "cuda" and (folding.below.shape[1] > 4 or folding.above.shape[1] > 4):
         raise BackendUnavailable("the cuda reduce kernel takes at most 4 thresholds per "
