@@ -33,14 +33,27 @@ import threading
 import numba
 import numpy as np
 
-from sweep.kernels import cpu
+from sweep.kernels import cpu, ratio
 from sweep.kernels.cpu import decode_row, fill_block, row_scalars
+from sweep.kernels.ratio import (  # noqa: F401 - RATIO_FIELDS, ratio_stats: this API
+    R_MAX,
+    R_MIN,
+    R_N,
+    R_NAN,
+    R_W,
+    R_W_EQUAL,
+    R_W_LOWER,
+    R_WLOG,
+    R_WPOS,
+    RATIO_FIELDS,
+    ratio_stats,
+)
 from sweep.model import codegen
 from sweep.model.graph import Model
 
 # cached on disk like the materialize kernel, named after the evaluator's fingerprint and
-# this file's and the CPU kernel's (whose row functions it inlines)
-_DIGEST = cpu._file_digest(__file__) + cpu._KERNEL_DIGEST
+# this file's, the comparison layout's and the CPU kernel's (whose row functions it inlines)
+_DIGEST = cpu._file_digest(__file__) + cpu._file_digest(ratio.__file__) + cpu._KERNEL_DIGEST
 #: Float64 extremes as integer keys (see ``sweep.kernels.cpu.row_keys``).
 KEY_MASK = np.int64(0x7FFFFFFFFFFFFFFF)
 KEY_TOP = np.int64(np.iinfo(np.int64).max)
@@ -321,20 +334,6 @@ def _histogram_run(buf, j0, j1, w_row, winner, elo, einv, nb, log_scale, edges, 
 
 _histogram_run = numba.njit(inline="always", error_model="numpy")(_histogram_run)
 
-
-
-#: The comparison kernel's accumulators (``stats`` of :func:`_ratio_block`), by name: points,
-#: NaN points, weight, weight where a < b, weight where a == b, min and max of r = a / b,
-#: sum of w log r over positive r, weight of positive r.
-RATIO_FIELDS = ("n", "nan", "w", "w_lower", "w_equal", "min", "max", "wlog", "wpos")
-R_N, R_NAN, R_W, R_W_LOWER, R_W_EQUAL, R_MIN, R_MAX, R_WLOG, R_WPOS = range(len(RATIO_FIELDS))
-
-
-def ratio_stats() -> np.ndarray:
-    """Empty accumulators for :func:`_ratio_block` (extremes NaN: no point yet)."""
-    stats = np.zeros(len(RATIO_FIELDS))
-    stats[R_MIN] = stats[R_MAX] = np.nan
-    return stats
 
 
 def _ratio_block(table_a, table_b, bind, shape, weights, elo, einv, edges, nb,

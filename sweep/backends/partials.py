@@ -10,6 +10,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sweep.kernels.ratio import (  # noqa: F401 - RATIO_FIELDS, ratio_stats: this API
+    R_MAX,
+    R_MIN,
+    RATIO_FIELDS,
+    ratio_stats,
+)
+
 
 @dataclass
 class Partials:
@@ -144,19 +151,6 @@ class Folding:
         return out
 
 
-#: The comparison's accumulators by name: points, NaN points, weight, weight where a < b,
-#: weight where a == b, min and max of r = a / b, sum of w log r over positive r, weight of
-#: positive r (see ``sweep.kernels.reduce_cpu.ratio_block``).
-RATIO_FIELDS = ("n", "nan", "w", "w_lower", "w_equal", "min", "max", "wlog", "wpos")
-
-
-def ratio_stats() -> np.ndarray:
-    """Empty comparison accumulators (extremes NaN: no point yet)."""
-    stats = np.zeros(len(RATIO_FIELDS))
-    stats[RATIO_FIELDS.index("min")] = stats[RATIO_FIELDS.index("max")] = np.nan
-    return stats
-
-
 def merge_ratio(a: tuple[np.ndarray, np.ndarray, np.ndarray],
                 b: tuple[np.ndarray, np.ndarray, np.ndarray]
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -164,6 +158,5 @@ def merge_ratio(a: tuple[np.ndarray, np.ndarray, np.ndarray],
     ``fmin``/``fmax``, everything else added."""
     sa, sb = a[0], b[0]
     out = sa + sb
-    i, j = RATIO_FIELDS.index("min"), RATIO_FIELDS.index("max")
-    out[i], out[j] = np.fmin(sa[i], sb[i]), np.fmax(sa[j], sb[j])
+    out[R_MIN], out[R_MAX] = np.fmin(sa[R_MIN], sb[R_MIN]), np.fmax(sa[R_MAX], sb[R_MAX])
     return out, a[1] + b[1], a[2] + b[2]

@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,7 @@ from sweep.planning.folding import (  # noqa: F401 - part of this module's API
     bin_edges,
     folded,
     kept_dims,
+    strides,
 )
 from sweep.planning.planner import Plan
 from sweep.planning.reduce_plan import (  # noqa: F401 - part of this module's API
@@ -323,10 +323,11 @@ def _moments(plan: Plan, p: Partials, k: int, put) -> None:
     put("min", p.lo[:, k])
     put("max", p.hi[:, k])
     over = [d for d in range(len(plan.dims)) if d not in kept_dims(plan)]
+    grid_stride = strides(plan.shape, list(range(len(plan.shape))))
     for which, idx in (("argmin", p.ilo[:, k]), ("argmax", p.ihi[:, k])):
         for d in over:
             a = plan.axes[d]
-            pos = np.where(idx >= 0, (idx // _stride(plan.shape, d)) % plan.shape[d], 0)
+            pos = np.where(idx >= 0, (idx // grid_stride[d]) % plan.shape[d], 0)
             # no point (an all-NaN group): "" for labels, NaN for numbers
             vals = np.where(idx >= 0, np.asarray([str(c) for c in a.coord],
                                                  dtype=object)[pos], "") \
@@ -431,7 +432,3 @@ def _compare_variables(compare: dict, qs: list[float], coords: dict) -> dict:
         for i, name in enumerate(("quantile", "quantile_low", "quantile_high")):
             data[f"compare_ratio_{name}"] = (("pair", "quantile"), qv[:, i], {"units": "1"})
     return data
-
-
-def _stride(shape: tuple[int, ...], d: int) -> int:
-    return math.prod(shape[d + 1:])

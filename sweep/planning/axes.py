@@ -39,7 +39,7 @@ def frontier_report(spec: SweepSpec) -> dict | None:
     frontier's key, measured range, provenance and how many target interactivities
     fall outside that range, and the points of the sweep that are NaN for it."""
     axis = next(((n, a) for n, a in spec.axes.items() if a.frontier is not None), None)
-    if axis is None or not spec.frontier_data():
+    if axis is None or not spec.reads_frontiers:
         return None
     name, front = axis
     if AT in spec.axes:

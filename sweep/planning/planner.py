@@ -21,6 +21,7 @@ from sweep.planning import preflight
 from sweep.planning.preflight import (  # noqa: F401 - re-exported
     DEFAULT_MAX_CHUNKS,
     PlanError,
+    defaults_line,
     human_bytes,
     nearest_existing,
 )
@@ -342,17 +343,6 @@ def defaults_used(spec: SweepSpec, constants: dict[str, float],
     specs = model.input_specs
     return {name: {"value": float(v), "unit": specs[name].unit if name in specs else ""}
             for name, v in constants.items() if name not in spec.constants}
-
-
-def defaults_line(defaults: dict[str, dict] | None) -> str:
-    """``defaults (not set by the file; ...): kw_per_gpu=1 kW, pue=1.2, ...``: the inputs
-    a run left at their defaults (``{name: {"value", "unit"}}``), one line; empty when
-    there are none."""
-    if not defaults:
-        return ""
-    parts = [f"{n}={d['value']:g}" + (f" {d['unit']}" if d["unit"] not in ("", "1") else "")
-             for n, d in defaults.items()]
-    return "defaults (not set by the file; set them to change): " + ", ".join(parts)
 
 
 def histogram_scales(spec: SweepSpec, model: Model) -> dict[str, str]:

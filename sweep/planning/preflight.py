@@ -121,3 +121,14 @@ def report(checks: list[Check], errors: tuple[type[BaseException], ...], out) ->
             failed += 1
             print(f"  {c.name:<9} REFUSED: {exc}", file=out)
     return failed
+
+
+def defaults_line(defaults: dict[str, dict] | None) -> str:
+    """``defaults (not set by the file; ...): kw_per_gpu=1 kW, pue=1.2, ...``: the inputs
+    a run left at their defaults (``{name: {"value", "unit"}}``), one line; empty when
+    there are none."""
+    if not defaults:
+        return ""
+    parts = [f"{n}={d['value']:g}" + (f" {d['unit']}" if d["unit"] not in ("", "1") else "")
+             for n, d in defaults.items()]
+    return "defaults (not set by the file; set them to change): " + ", ".join(parts)

@@ -363,6 +363,11 @@ class SweepSpec(_Strict):
         folder)."""
         return {k: f.to_json() for k, f in self._frontiers.items()}
 
+    @property
+    def reads_frontiers(self) -> bool:
+        """Whether the file's frontiers were read (a frontier axis, its files found)."""
+        return bool(self._frontiers)
+
     def frontier(self, key: str):
         """The measured frontier ``key`` the file reads, as read while validating it (a
         :class:`sweep.frontiers.front.Frontier`)."""

@@ -17,7 +17,7 @@ import platform
 from datetime import UTC, datetime
 
 from sweep._version import __version__
-from sweep.planning.planner import defaults_line  # noqa: F401 - part of this module's API
+from sweep.planning.preflight import defaults_line  # noqa: F401 - part of this module's API
 
 #: the keys every result carries
 KEYS = ("sweep_mode", "sweep_name", "sweep_spec", "sweep_config_hash", "sweep_version",
